@@ -1,0 +1,268 @@
+"""Functional MJX environments: a `Robot` (physics, observation, reward, validity, poses) and
+an `Env` that turns a robot into its Normal or OOD variant (spec §2).
+
+Everything here is pure JAX: `reset`, `reset_to` and `step` jit and vmap; nothing reads a
+traced value in Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import mujoco
+from flax import struct
+
+from lamour_jax.envs.physics import FIXED_CAMERA, mjx
+
+Variant = Literal["normal", "ood"]
+ResetFn = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
+
+
+@struct.dataclass
+class State:
+    """One env's state. `done`, `reward` and `info['truncation']` describe the last transition.
+
+    info keys:
+      rng             per-env key, used by auto-reset to draw the next episode's start
+      steps           steps taken in this episode
+      valid           the env's own validity ("healthy") test on the current state
+      recovered_once  the state has passed the validity test at least once this episode
+      original_reward the unmasked task reward of the last transition
+      truncation      1.0 when the episode ended by the time limit (bootstrap, do not cut)
+      diverged        1.0 when physics produced a non-finite state (episode is cut)
+    """
+
+    data: mjx.Data
+    obs: jax.Array
+    reward: jax.Array
+    done: jax.Array
+    metrics: dict[str, jax.Array]
+    info: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class ObsField:
+    """One entry (or a block of entries) of the observation vector, for the LLM-facing doc."""
+
+    start: int
+    size: int
+    name: str
+    meaning: str
+    unit: str
+
+
+class Robot:
+    """A MuJoCo model plus everything task-specific about it. Subclasses fill in the rest."""
+
+    name: str
+    task: str  # the original task, in words (the reason stage's input)
+    n_frames: int
+    observation_size: int
+    mj_model: mujoco.MjModel
+    mjx_model: mjx.Model
+    # The fixed camera: where it sits and what it looks at (world frame, metres).
+    camera_pos: tuple[float, float, float]
+    camera_target: tuple[float, float, float]
+    # Passive simulation used by the `diverse` sampler to let random poses come to rest.
+    settle_seconds: float = 1.0
+
+    def __init__(self) -> None:
+        self._data_template = mjx.make_data(self.mjx_model)
+
+    # ----- sizes and timing
+    @property
+    def action_size(self) -> int:
+        return int(self.mj_model.nu)
+
+    @property
+    def dt(self) -> float:
+        return float(self.mj_model.opt.timestep) * self.n_frames
+
+    # ----- physics
+    def make_data(self, qpos: jax.Array, qvel: jax.Array) -> mjx.Data:
+        data = self._data_template.replace(
+            qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32)
+        )
+        return self.post_physics(mjx.forward(self.mjx_model, data))
+
+    def physics_step(self, data: mjx.Data, action: jax.Array) -> mjx.Data:
+        data = data.replace(ctrl=jnp.clip(action, -1.0, 1.0))
+
+        def substep(d: mjx.Data, _: None) -> tuple[mjx.Data, None]:
+            return mjx.step(self.mjx_model, d), None
+
+        data, _ = jax.lax.scan(substep, data, None, length=self.n_frames)
+        return self.post_physics(data)
+
+    def post_physics(self, data: mjx.Data) -> mjx.Data:
+        """Quantities the observation needs that `mjx.step` does not compute by default."""
+        return data
+
+    # ----- task definition (subclasses)
+    def observe(self, data: mjx.Data) -> jax.Array:
+        raise NotImplementedError
+
+    def task_reward(
+        self, before: mjx.Data, after: mjx.Data, action: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Normal-env reward of one transition and its named terms."""
+        raise NotImplementedError
+
+    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
+        """The env's own validity test. Every robot's test reads only qpos and qvel."""
+        raise NotImplementedError
+
+    def normal_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Start of a Normal episode: the spawn pose plus the Gym reset noise."""
+        raise NotImplementedError
+
+    def ood_paper_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The paper's OOD pose plus its reset noise (spec §2)."""
+        raise NotImplementedError
+
+    def ood_diverse_candidate(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A random fallen-looking pose to drop and settle (before the validity filter)."""
+        raise NotImplementedError
+
+    def obs_fields(self) -> list[ObsField]:
+        raise NotImplementedError
+
+    def action_names(self) -> list[str]:
+        return [mujoco.mj_id2name(self.mj_model, mujoco.mjtObj.mjOBJ_ACTUATOR, i)
+                or f"actuator_{i}" for i in range(self.action_size)]
+
+    # ----- shared helpers
+    def joint_ranges(self) -> tuple[jax.Array, jax.Array]:
+        """Lower/upper limits of the hinge joints after the root (qpos order)."""
+        m = self.mj_model
+        lo, hi = [], []
+        for j in range(m.njnt):
+            if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE and m.jnt_limited[j]:
+                lo.append(m.jnt_range[j, 0])
+                hi.append(m.jnt_range[j, 1])
+        return jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32)
+
+    def default_qpos(self) -> jax.Array:
+        return jnp.asarray(self.mj_model.qpos0, jnp.float32)
+
+
+class Env:
+    """Normal or OOD variant of a robot (spec §2).
+
+    normal: resets to the spawn pose; reward = task reward; terminates when invalid.
+    ood:    resets through `reset_fn` (the OOD-state sampler); reward masked to 0 while
+            invalid (unmasked in info['original_reward']); termination delayed until the
+            state has been valid once, then "invalid => terminate" as usual.
+    Both: time limit `episode_length` reported as truncation; non-finite physics terminates.
+    """
+
+    def __init__(
+        self,
+        robot: Robot,
+        variant: Variant = "normal",
+        reset_fn: ResetFn | None = None,
+        episode_length: int = 1000,
+        mode: str | None = None,
+    ) -> None:
+        if variant not in ("normal", "ood"):
+            raise ValueError(f"variant must be 'normal' or 'ood', got {variant!r}")
+        self.robot = robot
+        self.variant = variant
+        self.mode = mode
+        self.episode_length = int(episode_length)
+        if reset_fn is None:
+            reset_fn = robot.normal_state if variant == "normal" else robot.ood_paper_state
+        self._reset_fn = reset_fn
+
+    # ----- facts
+    @property
+    def name(self) -> str:
+        return self.robot.name
+
+    @property
+    def observation_size(self) -> int:
+        return self.robot.observation_size
+
+    @property
+    def action_size(self) -> int:
+        return self.robot.action_size
+
+    @property
+    def dt(self) -> float:
+        return self.robot.dt
+
+    @property
+    def camera(self) -> str:
+        return FIXED_CAMERA
+
+    def is_valid(self, data: mjx.Data) -> jax.Array:
+        return self.robot.is_valid(data.qpos, data.qvel)
+
+    # ----- dynamics
+    def reset(self, key: jax.Array) -> State:
+        key, sample_key = jax.random.split(key)
+        qpos, qvel = self._reset_fn(sample_key)
+        return self.reset_to(key, qpos, qvel)
+
+    def reset_to(self, key: jax.Array, qpos: jax.Array, qvel: jax.Array) -> State:
+        data = self.robot.make_data(qpos, qvel)
+        obs = self.robot.observe(data)
+        valid = self.is_valid(data)
+        zero = jnp.zeros((), jnp.float32)
+        _, terms = self.robot.task_reward(data, data, jnp.zeros(self.action_size))
+        info = {
+            "rng": key,
+            "steps": jnp.zeros((), jnp.int32),
+            "valid": valid,
+            "recovered_once": valid,
+            "original_reward": zero,
+            "truncation": zero,
+            "diverged": zero,
+        }
+        metrics = {k: jnp.zeros_like(v) for k, v in terms.items()}
+        return State(data, obs, zero, zero, metrics, info)
+
+    def step(self, state: State, action: jax.Array) -> State:
+        before = state.data
+        data = self.robot.physics_step(before, action)
+        finite = jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
+        valid = self.robot.is_valid(data.qpos, data.qvel) & finite
+        task_reward, terms = self.robot.task_reward(before, data, action)
+        task_reward = jnp.where(finite, task_reward, 0.0)
+
+        if self.variant == "ood":
+            reward = jnp.where(valid, task_reward, 0.0)
+            terminated = state.info["recovered_once"] & ~valid
+        else:
+            reward = task_reward
+            terminated = ~valid
+        terminated = terminated | ~finite
+        steps = state.info["steps"] + 1
+        truncated = (steps >= self.episode_length) & ~terminated
+        # A diverged state must not leak NaN into the learner: keep the last finite observation.
+        obs = jnp.where(finite, self.robot.observe(data), state.obs)
+
+        info = {
+            **state.info,
+            "steps": steps,
+            "valid": valid,
+            "recovered_once": state.info["recovered_once"] | valid,
+            "original_reward": task_reward,
+            "truncation": truncated.astype(jnp.float32),
+            "diverged": (~finite).astype(jnp.float32),
+        }
+        done = (terminated | truncated).astype(jnp.float32)
+        return state.replace(
+            data=data, obs=obs, reward=reward.astype(jnp.float32), done=done,
+            metrics=terms, info=info,
+        )
+
+    # ----- the LLM-facing description of the state and action vectors
+    def describe(self) -> str:
+        from lamour_jax.envs.describe import describe_env
+
+        return describe_env(self)

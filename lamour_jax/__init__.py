@@ -1,0 +1,1 @@
+"""LaMOuR out-of-distribution recovery on MuJoCo-MJX."""

@@ -1,0 +1,1 @@
+"""Prompts, reference reward programs and generation outputs."""
