@@ -7,7 +7,6 @@ import math
 import jax
 import jax.numpy as jnp
 import mujoco
-
 from lamour_jax.envs import physics
 from lamour_jax.envs.base import ObsField, Robot
 from lamour_jax.envs.physics import mjx
@@ -19,8 +18,8 @@ class Ant(Robot):
     task = "Run forward as fast as possible."
     n_frames = 5
     height_index = 2
-    camera_pos = (2.4, -2.4, 1.9)
-    camera_target = (0.0, 0.0, 0.2)
+    camera_pos = (2.1, -2.1, 1.1)
+    camera_target = (0.0, 0.0, 0.3)
     settle_seconds = 1.5
 
     def __init__(self) -> None:

@@ -8,6 +8,7 @@ traced value in Python.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -15,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import mujoco
 from flax import struct
-
 from lamour_jax.envs.physics import FIXED_CAMERA, mjx
 
 Variant = Literal["normal", "ood"]
@@ -83,6 +83,9 @@ class Robot:
         return float(self.mj_model.opt.timestep) * self.n_frames
 
     # ----- physics
+    # jit: called eagerly by the sampler CLI, docs and renders, where op-by-op mjx.forward is
+    # slow; inside other jitted code it simply inlines. Robots hash by identity.
+    @functools.partial(jax.jit, static_argnums=0)
     def make_data(self, qpos: jax.Array, qvel: jax.Array) -> mjx.Data:
         data = self._data_template.replace(
             qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32)
@@ -132,8 +135,10 @@ class Robot:
         raise NotImplementedError
 
     def action_names(self) -> list[str]:
-        return [mujoco.mj_id2name(self.mj_model, mujoco.mjtObj.mjOBJ_ACTUATOR, i)
-                or f"actuator_{i}" for i in range(self.action_size)]
+        """The joint each actuator drives (actuators in these models are mostly unnamed)."""
+        m = self.mj_model
+        return [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_JOINT, int(m.actuator_trnid[i, 0]))
+                for i in range(self.action_size)]
 
     # ----- shared helpers
     def joint_ranges(self) -> tuple[jax.Array, jax.Array]:

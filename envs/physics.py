@@ -66,7 +66,9 @@ def look_at_quat(pos: np.ndarray, target: np.ndarray) -> np.ndarray:
     return quat
 
 
-def add_fixed_camera(spec: mujoco.MjSpec, pos: tuple[float, ...], target: tuple[float, ...]) -> None:
+def add_fixed_camera(
+    spec: mujoco.MjSpec, pos: tuple[float, ...], target: tuple[float, ...]
+) -> None:
     """A world-fixed third-person camera (the image the describe stage sees)."""
     spec.worldbody.add_camera(
         name=FIXED_CAMERA, pos=list(pos), quat=list(look_at_quat(np.array(pos), np.array(target)))

@@ -8,7 +8,6 @@ import math
 import jax
 import jax.numpy as jnp
 import mujoco
-
 from lamour_jax.envs import physics
 from lamour_jax.envs.base import ObsField, Robot
 from lamour_jax.envs.physics import mjx
@@ -134,8 +133,8 @@ class Hopper(PlanarRobot):
     ood_qpos = (-1.2729, 0.10, -1.7453, 0.0, 0.0, 0.0)
     ood_noise_qpos = ood_noise_qvel = 5e-3
     diverse_min_angle = 0.6
-    camera_pos = (-0.5, -3.6, 1.0)
-    camera_target = (-0.5, 0.0, 0.45)
+    camera_pos = (-1.0, -3.6, 1.0)
+    camera_target = (-1.0, 0.0, 0.4)
 
     def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
         z, angle = qpos[1], qpos[2]
@@ -156,8 +155,8 @@ class Walker2d(PlanarRobot):
     ood_qpos = (-1.2729, 0.10, 1.5740, -0.1222, 0.0, -0.7854, -0.1222, 0.0, -0.7854)
     ood_noise_qpos = ood_noise_qvel = 5e-3
     diverse_min_angle = 0.6
-    camera_pos = (-0.3, -3.8, 1.0)
-    camera_target = (-0.3, 0.0, 0.45)
+    camera_pos = (-1.2, -4.0, 1.0)
+    camera_target = (-1.2, 0.0, 0.4)
 
     def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
         z, angle = qpos[1], qpos[2]

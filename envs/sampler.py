@@ -18,7 +18,6 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-
 from lamour_jax.envs.base import Robot
 
 Mode = Literal["paper", "diverse"]

@@ -1,0 +1,82 @@
+"""The `lamour` command line as users call it (real subprocesses for the exit-code contract)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lamour_jax.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "lamour_jax.cli", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_envs_json_lists_all_five():
+    out = run_cli("envs", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = {r["env"]: r for r in json.loads(out.stdout)}
+    assert set(rows) == {"ant", "halfcheetah", "hopper", "walker2d", "humanoid"}
+    assert rows["ant"]["obs_dim"] == 111 and rows["humanoid"]["action_dim"] == 21
+    assert rows["hopper"]["dt"] == pytest.approx(0.008)
+    assert all(r["episode_length"] == 1000 for r in rows.values())
+
+
+@pytest.mark.parametrize("args", [("sample", "hoppr", "--out", "x.npz"),
+                                  ("sample", "hopper", "--mode", "wild", "--out", "x.npz"),
+                                  ("render", "robot", "--out", "x.png")])
+def test_unknown_names_exit_2_with_valid_list(args):
+    out = run_cli(*args)
+    assert out.returncode == 2
+    assert "invalid choice" in out.stderr
+    assert ("'hopper'" in out.stderr) or ("'paper'" in out.stderr and "'diverse'" in out.stderr)
+
+
+def test_sample_writes_the_contract_arrays(tmp_path):
+    path = tmp_path / "s.npz"
+    assert main(["sample", "hopper", "--mode", "paper", "--n", "5", "--seed", "3",
+                 "--out", str(path)]) == 0
+    with np.load(path) as z:
+        assert z["qpos"].shape == (5, 6) and z["qvel"].shape == (5, 6)
+        assert z["obs"].shape == (5, 11) and z["valid"].shape == (5,)
+        assert z["valid"].dtype == bool and not z["valid"].any()
+        np.testing.assert_allclose(z["obs"][:, 0], z["qpos"][:, 1])  # obs = qpos[1:] + ...
+    normal = tmp_path / "n.npz"
+    assert main(["sample", "hopper", "--normal", "--n", "5", "--out", str(normal)]) == 0
+    with np.load(normal) as z:
+        assert z["valid"].all()
+
+
+def test_sample_bad_output_is_a_clear_error(tmp_path, capsys):
+    assert main(["sample", "hopper", "--out", str(tmp_path / "x.csv")]) == 2
+    assert ".npz" in capsys.readouterr().err
+
+
+def test_render_ood_and_normal_images_differ(tmp_path):
+    ood, normal = tmp_path / "ood.png", tmp_path / "normal.png"
+    assert main(["render", "hopper", "--ood", "--width", "160", "--height", "120",
+                 "--out", str(ood)]) == 0
+    assert main(["render", "hopper", "--normal", "--width", "160", "--height", "120",
+                 "--out", str(normal)]) == 0
+    a = np.asarray(Image.open(ood).convert("RGB"), float)
+    b = np.asarray(Image.open(normal).convert("RGB"), float)
+    assert a.shape == (120, 160, 3)
+    assert a.std() > 10  # a real scene, not a blank frame
+    assert np.abs(a - b).mean() > 1.0  # the fallen and the standing hopper look different
+
+
+def test_render_gif_rollout(tmp_path):
+    gif = tmp_path / "roll.gif"
+    assert main(["render", "hopper", "--steps", "5", "--width", "96", "--height", "72",
+                 "--out", str(gif)]) == 0
+    with Image.open(gif) as im:
+        assert im.n_frames == 6
+
+
+def test_render_wrong_suffix_exit_2(tmp_path, capsys):
+    assert main(["render", "hopper", "--out", str(tmp_path / "x.jpg")]) == 2
+    assert ".png" in capsys.readouterr().err

@@ -1,0 +1,197 @@
+"""The five Normal/OOD env pairs against spec §2: sizes, layouts, validity, masking,
+delayed termination, finiteness over full episodes."""
+
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from lamour_jax.envs import ENV_NAMES, UnknownNameError, make, robot
+from lamour_jax.envs.rollout import rollout
+
+SIZES = {"ant": (111, 8), "halfcheetah": (17, 6), "hopper": (11, 3), "walker2d": (17, 6),
+         "humanoid": (67, 21)}
+DT = {"ant": 0.05, "halfcheetah": 0.05, "hopper": 0.008, "walker2d": 0.008, "humanoid": 0.025}
+BATCH = 4
+
+
+@pytest.mark.parametrize("name", ENV_NAMES)
+def test_sizes_and_timing(name, env_factory):
+    env = env_factory(name)
+    assert (env.observation_size, env.action_size) == SIZES[name]
+    assert env.dt == pytest.approx(DT[name])
+    assert env.episode_length == 1000
+    state = jax.jit(env.reset)(jax.random.key(0))
+    chex.assert_shape(state.obs, (SIZES[name][0],))
+
+
+@pytest.mark.parametrize("name", ENV_NAMES)
+def test_obs_fields_tile_the_observation(name):
+    """The LLM-facing doc names every observation index exactly once."""
+    r = robot(name)
+    covered = np.zeros(r.observation_size, int)
+    for f in r.obs_fields():
+        covered[f.start:f.start + f.size] += 1
+    np.testing.assert_array_equal(covered, 1)
+    doc = make(name).describe()
+    assert f"length {r.observation_size}" in doc and f"length {r.action_size}" in doc
+
+
+def _starts(name, kind, n, seed=0):
+    r = robot(name)
+    keys = jax.random.split(jax.random.key(seed), n)
+    fn = r.normal_state if kind == "normal" else r.ood_paper_state
+    qpos, qvel = jax.vmap(fn)(keys)
+    return qpos, qvel, np.asarray(jax.vmap(r.is_valid)(qpos, qvel))
+
+
+@pytest.mark.parametrize("name", ENV_NAMES)
+def test_normal_starts_valid_and_paper_ood_starts_invalid(name):
+    *_, normal_valid = _starts(name, "normal", 64)
+    *_, ood_valid = _starts(name, "ood", 64)
+    assert normal_valid.all()
+    assert not ood_valid.any()
+
+
+def test_paper_layouts_match_spec():
+    """The paper's reward programs index these layouts; the key entries must mean what the
+    spec says (heights in the Gym convention, angles, the humanoid's head and torso-up)."""
+    def obs_of(name, qpos):
+        r = robot(name)
+        return np.asarray(r.observe(r.make_data(qpos, jnp.zeros(r.mj_model.nv))))
+
+    for name in ("hopper", "walker2d"):
+        r = robot(name)
+        assert obs_of(name, r.default_qpos())[0] == pytest.approx(1.25)  # torso height
+        q, _ = r.ood_paper_state(jax.random.key(0))
+        o = obs_of(name, q)
+        assert o[0] == pytest.approx(0.10, abs=6e-3)
+        assert abs(o[1]) == pytest.approx(abs(r.ood_qpos[2]), abs=6e-3)
+    r = robot("hopper")
+    data = r.make_data(r.default_qpos(), jnp.zeros(r.mj_model.nv))
+    torso = r.mj_model.body("torso").id
+    assert float(data.xpos[torso, 2]) == pytest.approx(1.25, abs=1e-5)  # qpos[1] is height
+
+    h = robot("humanoid")
+    standing = obs_of("humanoid", h.default_qpos())
+    assert standing[21] > 1.5 and standing[36] == pytest.approx(1.0, abs=1e-5)
+    q, _ = h.ood_paper_state(jax.random.key(0))
+    lying = obs_of("humanoid", q)
+    assert lying[21] < 0.4 and abs(lying[36]) < 0.1
+
+    a = robot("ant")
+    assert obs_of("ant", a.default_qpos())[0] == pytest.approx(0.75)
+    q, _ = a.ood_paper_state(jax.random.key(0))
+    np.testing.assert_allclose(obs_of("ant", q)[:5], [0.25, 0, 1, 0, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ENV_NAMES)
+def test_ood_episode_masked_finite_and_not_terminated_early(name, env_factory):
+    """1000 random-action steps from OOD starts: finite, reward 0 whenever invalid, the
+    unmasked reward kept, no termination before the first valid state, truncation at 1000."""
+    env = env_factory(name, "ood")
+    state = jax.vmap(env.reset)(jax.random.split(jax.random.key(1), BATCH))
+    _, tr = rollout(env, state, jax.random.key(2), 1000)
+    tr = jax.tree.map(np.asarray, tr)
+    assert np.isfinite(tr["obs"]).all() and np.isfinite(tr["qpos"]).all()
+    invalid = ~tr["valid"]
+    assert (tr["reward"][invalid] == 0).all()
+    assert (np.abs(tr["original_reward"][invalid]) > 0).any()  # unmasked reward is kept
+    recovered_before = np.concatenate(
+        [np.zeros((1, BATCH), bool), tr["recovered_once"][:-1]], axis=0)
+    early_done = (tr["done"][:-1] > 0) & ~recovered_before[:-1]
+    assert not early_done.any()
+    first_done = np.argmax(tr["done"] > 0, axis=0)
+    never_recovered = ~tr["recovered_once"][-1]
+    # An episode that never recovered ends exactly at the time limit, as a truncation.
+    assert (first_done[never_recovered] == 999).all()
+    assert (tr["truncation"][999][never_recovered] == 1).all()
+
+
+def test_ood_termination_applies_after_first_valid_state(env_factory):
+    """Delayed termination ends at the first valid state: from a valid start, the first
+    invalid state terminates the OOD episode, like the Normal env (random hopper falls)."""
+    for variant in ("ood", "normal"):
+        env = env_factory("hopper", variant)
+        r = env.robot
+        qpos, qvel = jax.vmap(r.normal_state)(jax.random.split(jax.random.key(3), BATCH))
+        state = jax.vmap(env.reset_to)(jax.random.split(jax.random.key(4), BATCH), qpos, qvel)
+        assert np.asarray(state.info["recovered_once"]).all()
+        _, tr = rollout(env, state, jax.random.key(5), 300)
+        done, valid = np.asarray(tr["done"]) > 0, np.asarray(tr["valid"])
+        assert done.any(axis=0).all(), "random hopper should fall within 300 steps"
+        first_done = np.argmax(done, axis=0)
+        first_invalid = np.argmax(~valid, axis=0)
+        np.testing.assert_array_equal(first_done, first_invalid)
+        assert (np.asarray(tr["truncation"])[first_done, np.arange(BATCH)] == 0).all()
+
+
+def test_reward_definitions():
+    """Task rewards follow spec §2 on a known transition (zero action, one step)."""
+    for name, bonus in (("hopper", 1.0), ("walker2d", 1.0), ("halfcheetah", 0.0)):
+        r = robot(name)
+        before = r.make_data(r.default_qpos(), jnp.zeros(r.mj_model.nv))
+        after = r.make_data(r.default_qpos().at[0].add(0.01), jnp.zeros(r.mj_model.nv))
+        action = jnp.full(r.action_size, 0.5)
+        reward, terms = r.task_reward(before, after, action)
+        ctrl = {"hopper": 1e-3, "walker2d": 1e-3, "halfcheetah": 0.1}[name]
+        expect = 0.01 / r.dt + bonus - ctrl * 0.25 * r.action_size
+        assert float(reward) == pytest.approx(expect, rel=1e-5)
+        assert float(terms["x_velocity"]) == pytest.approx(0.01 / r.dt, rel=1e-5)
+
+
+def test_ant_contact_forces_are_computed(env_factory):
+    """The 84 contact-force entries come from MJX (rne_postconstraint), not zeros."""
+    env = env_factory("ant")
+    state = jax.vmap(env.reset)(jax.random.split(jax.random.key(0), BATCH))
+    _, trace = rollout(env, state, jax.random.key(1), 20, random=False)
+    forces = np.asarray(trace["obs"][-5:, :, 27:])  # resting on its feet after the drop
+    assert (np.abs(forces).max(axis=(0, 2)) > 0.05).all()
+    assert np.abs(forces).max() <= 1.0
+    assert (np.abs(forces[..., :6]) == 0).all()  # the world body's row stays zero
+
+
+def test_humanoid_run_reward_is_dmc_shaped():
+    r = robot("humanoid")
+    data = r.make_data(r.default_qpos(), jnp.zeros(r.mj_model.nv))
+    reward, terms = r.task_reward(data, data, jnp.zeros(r.action_size))
+    # Standing still upright: standing = upright = small_control = 1, move = 1/6.
+    assert float(terms["standing"]) == pytest.approx(1.0)
+    assert float(terms["upright"]) == pytest.approx(1.0)
+    assert float(reward) == pytest.approx(1 / 6, rel=1e-4)
+    q, _ = r.ood_paper_state(jax.random.key(0))
+    lying = r.make_data(q, jnp.zeros(r.mj_model.nv))
+    assert float(r.task_reward(lying, lying, jnp.zeros(r.action_size))[0]) < 0.01
+
+
+def test_step_traces_once(env_factory):
+    env = env_factory("hopper", "ood")
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def step(state, action):
+        return env.step(state, action)
+
+    state = env.reset(jax.random.key(0))
+    for i in range(3):
+        state = step(state, jnp.full(env.action_size, 0.1 * i))
+    assert int(state.info["steps"]) == 3
+
+
+def test_bad_names_list_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="hopper"):
+        make("hoper")
+    with pytest.raises(UnknownNameError, match="paper, diverse"):
+        make("hopper", "ood", "weird")
+    with pytest.raises(UnknownNameError, match="normal, ood"):
+        make("hopper", "broken")
+
+
+def test_halfcheetah_validity_uses_raw_angle():
+    r = robot("halfcheetah")
+    q = r.default_qpos()
+    zero = jnp.zeros(r.mj_model.nv)
+    assert bool(r.is_valid(q.at[2].set(math.pi / 2 - 1e-3), zero))
+    assert not bool(r.is_valid(q.at[2].set(2 * math.pi - 0.1), zero))  # a full flip, unwrapped
