@@ -20,6 +20,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+
 from lamour_jax.envs import ENV_NAMES, make
 from lamour_jax.envs.wrappers import AutoResetBatch
 

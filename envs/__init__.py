@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 import jax
+
 from lamour_jax.envs.base import Env, ObsField, Robot, State, Variant
 from lamour_jax.envs.sampler import MODES, Mode, OODSampler, bank_reset_fn
 

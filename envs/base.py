@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import mujoco
 from flax import struct
+
 from lamour_jax.envs.physics import FIXED_CAMERA, mjx
 
 Variant = Literal["normal", "ood"]

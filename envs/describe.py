@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+
 from lamour_jax.envs.base import Env
 
 

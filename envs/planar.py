@@ -8,6 +8,7 @@ import math
 import jax
 import jax.numpy as jnp
 import mujoco
+
 from lamour_jax.envs import physics
 from lamour_jax.envs.base import ObsField, Robot
 from lamour_jax.envs.physics import mjx

@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from lamour_jax.envs.base import Env, State
 
 

@@ -18,6 +18,7 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+
 from lamour_jax.envs.base import Robot
 
 Mode = Literal["paper", "diverse"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
 from lamour_jax.envs.base import Env, State
 
 # Per-episode bookkeeping that a restart must reset. Everything else in `info` describes the

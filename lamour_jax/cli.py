@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from lamour_jax import commands  # heavy imports (jax, mujoco) only after parsing
+    from lamour_jax import commands, xla_cache  # heavy imports only after parsing
+
+    xla_cache.enable()
 
     try:
         return int(getattr(commands, f"cmd_{args.command}")(args) or 0)

@@ -1,7 +1,14 @@
 import functools
 
 import pytest
+
+from lamour_jax import xla_cache
 from lamour_jax.envs import make
+
+# Most of the suite's time is XLA compiling MJX programs (single-threaded, 10-60 s each): a
+# persistent cache outside the checkout makes re-runs on the same machine fast; a fresh
+# machine simply compiles.
+xla_cache.enable()
 
 
 @functools.cache

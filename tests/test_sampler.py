@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from lamour_jax.envs import ENV_NAMES, OODSampler, robot
 from lamour_jax.envs.wrappers import AutoResetBatch
 
