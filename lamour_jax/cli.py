@@ -29,6 +29,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lamour",
@@ -65,11 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--settle", type=float, default=0.0, metavar="SECONDS",
                    help="simulate passively (zero action) this long before the picture")
-    p.add_argument("--steps", type=int, default=0,
+    p.add_argument("--steps", type=_non_negative, default=0,
                    help="render a GIF of this many random-action steps instead of a PNG")
     p.add_argument("--width", type=_positive, default=640)
     p.add_argument("--height", type=_positive, default=480)
     p.add_argument("--out", type=Path, required=True, help="output .png (or .gif with --steps)")
+
+    p = sub.add_parser("reward", help="reward programs: check one (transpile + evaluate)")
+    reward_sub = p.add_subparsers(dest="reward_command", required=True, metavar="ACTION")
+    q = reward_sub.add_parser(
+        "check", help="transpile a reward program and evaluate it on sampled OOD and Normal "
+                      "states: component ranges, recovered fractions, sign, monotonicity")
+    q.add_argument("file", type=Path, help="the program (.py, or a model reply with fences)")
+    q.add_argument("--env", choices=ENV_NAMES, required=True, metavar="ENV",
+                   help=f"environment: {', '.join(ENV_NAMES)}")
+    _mode_arg(q)
+    q.add_argument("--n", type=_positive, default=64, help="states per set (default 64)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("demo", help="the end-to-end demo: sample and render OOD states for "
                                     "every env and print a summary table")

@@ -112,6 +112,31 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reward(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from lamour_jax.reward_check import check_program
+    from lamour_jax.transpile import RewardCodeError, transpile
+
+    if not args.file.is_file():
+        raise UserError(f"no such file: {args.file}")
+    env = make(args.env)
+    try:
+        program = transpile(args.file.read_text(), env.observation_size, env.action_size)
+    except RewardCodeError as err:
+        print(f"{args.file}: rejected: {err}", file=sys.stderr)
+        return 1
+    _progress(f"{args.file}: transpiled (sha256 {program.sha256[:12]}); evaluating on "
+              f"{args.n} OOD ({args.mode}) and {args.n} Normal states ...")
+    report = check_program(program, args.env, args.n, args.seed, args.mode)
+    if args.json:
+        print(json.dumps({**asdict(report), "rises": report.rises, "passed": report.passed},
+                         indent=2))
+    else:
+        print(report.table())
+    return 0 if report.passed else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.envs.split(",") if n.strip()]
     for n in names:
