@@ -80,3 +80,28 @@ def test_render_gif_rollout(tmp_path):
 def test_render_wrong_suffix_exit_2(tmp_path, capsys):
     assert main(["render", "hopper", "--out", str(tmp_path / "x.jpg")]) == 2
     assert ".png" in capsys.readouterr().err
+
+
+def test_reward_check_reports_a_reference_program():
+    out = run_cli("reward", "check", "rewards/reference/hopper.py", "--env", "hopper",
+                  "--n", "8", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["passed"] and report["always_negative"] and report["rises"]
+    assert report["recovered_normal"] == 1.0 and report["recovered_ood"] == 0.0
+    assert report["rise_curve"][-1] > report["rise_curve"][0]
+
+
+def test_reward_check_flags_a_bad_reward_and_a_rejected_one(tmp_path):
+    positive = tmp_path / "positive.py"
+    positive.write_text("def is_recovered(state):\n    return 1\n"
+                        "def calculate_reward(state, action):\n    return 1.0 - state[0]\n")
+    out = run_cli("reward", "check", str(positive), "--env", "hopper", "--n", "8")
+    assert out.returncode == 1
+    assert "always negative | NO" in out.stdout and "overall: FAIL" in out.stdout
+    hostile = tmp_path / "hostile.py"
+    hostile.write_text("import os\ndef is_recovered(state):\n    return 1\n"
+                       "def calculate_reward(state, action):\n    return -1.0\n")
+    out = run_cli("reward", "check", str(hostile), "--env", "hopper")
+    assert out.returncode == 1
+    assert "rejected: line 1: `import os` is not allowed" in out.stderr

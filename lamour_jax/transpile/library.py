@@ -40,6 +40,14 @@ def check_int(value: Any) -> Any:
     return value
 
 
+def limit_size(value: Any) -> Any:
+    """Refuse results too large to be a reward's intermediate (a memory bomb)."""
+    if is_array(value) and value.size > MAX_ARRAY_SIZE:
+        raise RewardCodeError(f"an array of {value.size} elements; the limit is "
+                              f"{MAX_ARRAY_SIZE}")
+    return value
+
+
 def to_array(value: Any) -> jnp.ndarray:
     """A value as a JAX array; lists and tuples are stacked like np.array would."""
     if isinstance(value, list | tuple):
@@ -61,14 +69,14 @@ def length(value: Any) -> int:
 
 def iterate(value: Any) -> list[Any]:
     """The items a for-loop or comprehension visits; the count must be static and small."""
-    if isinstance(value, dict) or isinstance(value, list | tuple | range):
+    if isinstance(value, dict | list | tuple | range):
         items = list(value)
     elif is_array(value):
         if value.ndim == 0:
             raise RewardCodeError("cannot iterate over a scalar")
-        items = [value[i] for i in range(value.shape[0])] if value.shape[0] <= MAX_UNROLL else []
         if value.shape[0] > MAX_UNROLL:
             raise RewardCodeError(f"loop over {value.shape[0]} items; the limit is {MAX_UNROLL}")
+        items = [value[i] for i in range(value.shape[0])]
     else:
         raise RewardCodeError(f"cannot iterate over a {type(value).__name__}")
     if len(items) > MAX_UNROLL:
@@ -213,7 +221,7 @@ def binary(op: str, a: Any, b: Any) -> Any:
         # NumPy float semantics: 1/0 is inf, not an exception. Python ints become floats here
         # only when the other side is an array.
         a = jnp.asarray(a, jnp.float32) if is_static(a) else a
-    return array_fn(a, b)
+    return limit_size(array_fn(a, b))
 
 
 def unary(op: str, a: Any) -> Any:
@@ -405,7 +413,7 @@ def _numpy(fn: Callable) -> Callable:
 
     def call(*args: Any, **kwargs: Any) -> Any:
         args = tuple(to_array(a) if isinstance(a, list | tuple) else a for a in args)
-        return fn(*args, **_dtype_kwargs(kwargs))
+        return limit_size(fn(*args, **_dtype_kwargs(kwargs)))
 
     call.__name__ = getattr(fn, "__name__", "numpy_function")
     return call
@@ -556,7 +564,8 @@ class Module:
 
 def _array_method(name: str, fn: Callable) -> Callable:
     def bound(value: Any) -> Callable:
-        return lambda *args, **kwargs: fn(to_array(value), *args, **_dtype_kwargs(kwargs))
+        return lambda *args, **kwargs: limit_size(fn(to_array(value), *args,
+                                                     **_dtype_kwargs(kwargs)))
     bound.__name__ = name
     return bound
 

@@ -175,7 +175,8 @@ class _Checker(ast.NodeVisitor):
         if _is_docstring(node):
             return
         if not isinstance(node.value, ast.Call):
-            raise RewardCodeError("an expression statement does nothing; remove it", node)
+            why = _WHY.get(type(node.value), "an expression statement does nothing; remove it")
+            raise RewardCodeError(why, node)
         self.visit(node.value)
 
     def visit_For(self, node: ast.For) -> None:
@@ -207,9 +208,9 @@ class _Checker(ast.NodeVisitor):
                 raise RewardCodeError(f"`{path}` is not on the allow-list of numpy/math "
                                       "functions", node)
             return
+        self.visit(node.value)  # report `open(...).write` as `open`, not as `.write`
         if node.attr not in METHODS:
             raise RewardCodeError(f"the attribute or method `.{node.attr}` is not allowed", node)
-        self.visit(node.value)
 
     def visit_Call(self, node: ast.Call) -> None:
         # `f(*values)` with a sequence of constant length is fine; stars elsewhere are not.
@@ -286,6 +287,8 @@ def check_module(tree: ast.Module) -> ModuleInfo:
     """Check a parsed program against the allow-list and collect what it defines."""
     info = ModuleInfo()
     checker = _Checker(info)
+    # A `if __name__ == "__main__":` demo block is dropped unseen: it is never run.
+    tree = ast.Module(body=[s for s in tree.body if not _is_main_guard(s)], type_ignores=[])
     for stmt in tree.body:
         if isinstance(stmt, ast.Import | ast.ImportFrom):
             _check_import(stmt, info)
@@ -301,8 +304,10 @@ def check_module(tree: ast.Module) -> ModuleInfo:
                 raise RewardCodeError("module-level assignments must bind plain names to "
                                       "constants", stmt)
             info.constants.append(stmt)
-        elif _is_docstring(stmt) or _is_main_guard(stmt):
-            continue  # docstrings are inert; a __main__ demo block is dropped, never run
+        elif _is_docstring(stmt):
+            continue
+        elif type(stmt) in _WHY:
+            raise RewardCodeError(_WHY[type(stmt)], stmt)
         else:
             raise RewardCodeError(f"module-level `{type(stmt).__name__}` statements are not "
                                   "allowed: only imports, function definitions and constants",
@@ -321,8 +326,10 @@ def check_module(tree: ast.Module) -> ModuleInfo:
     for name, arity in REQUIRED.items():
         _check_signature(name, info.functions.get(name), arity)
     _check_no_recursion(info)
+    annotations = _annotation_nodes(tree)
     unknown_builtins = {
         n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+        and id(n) not in annotations
         and hasattr(builtins, n.id) and n.id not in ALLOWED_BUILTINS
         and n.id not in info.functions and n.id not in info.modules
         and n.id not in info.imported and n.id not in info.typing_names
@@ -332,6 +339,19 @@ def check_module(tree: ast.Module) -> ModuleInfo:
                 tree, node.id):
             raise RewardCodeError(f"the builtin `{node.id}` is not allowed", node)
     return info
+
+
+def _annotation_nodes(tree: ast.Module) -> set[int]:
+    """Ids of nodes inside type annotations, which are never evaluated."""
+    roots = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            roots.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef) and node.returns is not None:
+            roots.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            roots.append(node.annotation)
+    return {id(n) for root in roots for n in ast.walk(root)}
 
 
 def _bound_in(tree: ast.Module, name: str) -> bool:

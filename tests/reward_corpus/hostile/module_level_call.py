@@ -1,0 +1,4 @@
+import numpy as np
+open("CANARY", "w").write("ran")
+def is_recovered(state): return 1
+def calculate_reward(state, action): return -1.0
