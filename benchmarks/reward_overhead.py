@@ -118,8 +118,8 @@ def main():
         json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = [f"# Reward overhead: transpiled vs hand-written ({meta['device']}, "
              f"{meta['cpu_count']} CPU cores, jax {meta['jax']})", "",
-             f"jit(vmap(calculate_reward)) on a batch of {args.batch}, best of 30 interleaved rounds of "
-             f"{args.repeats} calls.", "",
+             f"jit(vmap(calculate_reward)) on a batch of {args.batch}, best of 30 interleaved "
+             f"rounds of {args.repeats} calls.", "",
              "| env | transpiled (us) | hand-written (us) | ratio |", "|---|---:|---:|---:|"]
     lines += [f"| {r['env']} | {r['transpiled_us']:.1f} | {r['hand_written_us']:.1f} | "
               f"{r['ratio']:.3f} |" for r in rows]

@@ -96,7 +96,6 @@ def calculate_reward(state, action):
        hnp.arrays(np.float32, 3, elements=st.floats(-1, 1, width=32)))
 def test_hopper_reference_any_float(state: np.ndarray, action: np.ndarray) -> None:
     source = reference_source("hopper")
-    program = _hopper_program()
     ref = run_reference(source, state[None], action[None])
     ours = float(_hopper_jit()(state, action))
     np.testing.assert_allclose(ours, ref["total"][0], rtol=1e-4, atol=1e-4, equal_nan=True)
