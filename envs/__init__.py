@@ -15,6 +15,9 @@ from lamour_jax.envs.base import Env, ObsField, Robot, State, Variant
 from lamour_jax.envs.sampler import MODES, Mode, OODSampler, bank_reset_fn
 
 ENV_NAMES: tuple[str, ...] = ("ant", "halfcheetah", "hopper", "walker2d", "humanoid")
+# Not a paper env: a tiny point-mass task for fast learning tests and smoke runs.
+EXTRA_ENV_NAMES: tuple[str, ...] = ("pointmass",)
+ALL_ENV_NAMES: tuple[str, ...] = ENV_NAMES + EXTRA_ENV_NAMES
 VARIANTS: tuple[str, ...] = ("normal", "ood")
 
 
@@ -31,7 +34,11 @@ def check_name(kind: str, value: str, valid: tuple[str, ...]) -> str:
 @functools.cache
 def robot(name: str) -> Robot:
     """The robot (compiled MuJoCo + MJX model), built once per process."""
-    check_name("env", name, ENV_NAMES)
+    check_name("env", name, ALL_ENV_NAMES)
+    if name == "pointmass":
+        from lamour_jax.envs.pointmass import PointMass
+
+        return PointMass()
     if name == "ant":
         from lamour_jax.envs.ant import Ant
 
@@ -61,7 +68,7 @@ def make(
     settled states are sampled once (seed `bank_seed`) and each reset draws one of them at
     random; bank_size=None samples and settles a new state at every reset (exact, slow).
     """
-    check_name("env", name, ENV_NAMES)
+    check_name("env", name, ALL_ENV_NAMES)
     check_name("variant", variant, VARIANTS)
     check_name("OOD mode", mode, MODES)
     r = robot(name)
@@ -80,6 +87,6 @@ def make(
 
 
 __all__ = [
-    "ENV_NAMES", "MODES", "VARIANTS", "Env", "ObsField", "OODSampler", "Robot", "State",
+    "ALL_ENV_NAMES", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "VARIANTS", "Env", "ObsField", "OODSampler", "Robot", "State",
     "UnknownNameError", "check_name", "make", "robot",
 ]

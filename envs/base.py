@@ -219,7 +219,9 @@ class Env:
         obs = self.robot.observe(data)
         valid = self.is_valid(data)
         zero = jnp.zeros((), jnp.float32)
-        _, terms = self.robot.task_reward(data, data, jnp.zeros(self.action_size))
+        # Only the names and shapes of the reward terms are needed here, not their values.
+        terms = jax.eval_shape(
+            lambda d: self.robot.task_reward(d, d, jnp.zeros(self.action_size))[1], data)
         info = {
             "rng": key,
             "steps": jnp.zeros((), jnp.int32),
@@ -229,7 +231,7 @@ class Env:
             "truncation": zero,
             "diverged": zero,
         }
-        metrics = {k: jnp.zeros_like(v) for k, v in terms.items()}
+        metrics = {k: jnp.zeros(v.shape, v.dtype) for k, v in terms.items()}
         return State(data, obs, zero, zero, metrics, info)
 
     def step(self, state: State, action: jax.Array) -> State:

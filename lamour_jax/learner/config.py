@@ -1,0 +1,137 @@
+"""PPO configuration: shape-affecting choices are static, scalar hyperparameters are pytree
+leaves (so a sweep over them is a vmap, as in rejax), and every env has a default."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from flax import struct
+
+
+def _static(default: Any) -> Any:
+    return struct.field(pytree_node=False, default=default)
+
+
+@struct.dataclass
+class PPOConfig:
+    # --- loop structure and shapes (static: changing one recompiles)
+    total_steps: int = _static(1_000_000)
+    num_envs: int = _static(256)
+    unroll_length: int = _static(20)
+    num_minibatches: int = _static(8)
+    update_epochs: int = _static(4)
+    eval_every: int = _static(100_000)  # env steps between evaluations and checkpoints
+    eval_envs: int = _static(16)
+    episode_length: int = _static(1000)
+    policy_hidden: tuple[int, ...] = _static((64, 64))
+    value_hidden: tuple[int, ...] = _static((256, 256))
+    activation: str = _static("tanh")
+    policy_dropout: float = _static(0.0)  # > 0 makes a SeRO-ready policy (MC dropout)
+    normalize_observations: bool = _static(True)
+    lr_schedule: str = _static("constant")  # or "linear" (decays to 0 at total_steps)
+    # --- scalar hyperparameters (pytree leaves)
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    entropy_coef: float = 1e-3
+    value_coef: float = 0.5
+    reward_scaling: float = 1.0
+    max_grad_norm: float = 0.5
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.unroll_length
+
+    @property
+    def iterations_per_eval(self) -> int:
+        return max(1, round(self.eval_every / self.steps_per_iteration))
+
+    @property
+    def steps_per_eval(self) -> int:
+        return self.iterations_per_eval * self.steps_per_iteration
+
+    @property
+    def num_evals(self) -> int:
+        return max(1, -(-self.total_steps // self.steps_per_eval))
+
+    def validate(self) -> PPOConfig:
+        batch = self.num_envs * self.unroll_length
+        if batch % self.num_minibatches:
+            raise ValueError(f"num_envs * unroll_length = {batch} must divide into "
+                             f"num_minibatches = {self.num_minibatches}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise ValueError("lr_schedule must be 'constant' or 'linear'")
+        if not 0.0 <= self.policy_dropout < 1.0:
+            raise ValueError("policy_dropout must be in [0, 1)")
+        for name in ("total_steps", "num_envs", "unroll_length", "num_minibatches",
+                     "update_epochs", "eval_every", "eval_envs", "episode_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> PPOConfig:
+        raw = json.loads(text)
+        for key in ("policy_hidden", "value_hidden"):
+            raw[key] = tuple(raw[key])
+        return cls(**raw)
+
+    def override(self, assignments: list[str]) -> PPOConfig:
+        """Apply `key=value` strings (the CLI's --set), parsed by each field's type."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        changes: dict[str, Any] = {}
+        for item in assignments:
+            key, sep, text = item.partition("=")
+            if not sep or key not in fields:
+                raise ValueError(f"--set {item!r}: expected key=value with key one of "
+                                 f"{', '.join(sorted(fields))}")
+            current = getattr(self, key)
+            try:
+                if isinstance(current, bool):
+                    if text.lower() not in ("true", "false", "1", "0"):
+                        raise ValueError(text)
+                    value: Any = text.lower() in ("true", "1")
+                elif isinstance(current, tuple):
+                    value = tuple(int(v) for v in text.split(",") if v)
+                else:
+                    value = type(current)(float(text) if isinstance(current, int) else text)
+                    if isinstance(current, int) and value != float(text):
+                        raise ValueError(text)
+            except ValueError:
+                raise ValueError(f"--set {key}={text!r}: expected a value of type "
+                                 f"{type(current).__name__}") from None
+            changes[key] = value
+        return self.replace(**changes).validate()
+
+
+ACTIVATIONS = ("tanh", "relu", "swish", "elu")
+
+# Per-env defaults, like MuJoCo Playground's default_config(): sized so that a CPU run makes
+# visible progress and a GPU run can scale num_envs up with --set.
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pointmass": dict(total_steps=60_000, num_envs=64, unroll_length=16, num_minibatches=4,
+                      eval_every=10_240, episode_length=100, learning_rate=1e-3,
+                      entropy_coef=1e-3, gamma=0.97),
+    "hopper": dict(total_steps=2_000_000, num_envs=256, unroll_length=20, reward_scaling=0.1,
+                   eval_every=102_400),
+    "walker2d": dict(total_steps=3_000_000, num_envs=256, unroll_length=20, reward_scaling=0.1,
+                     eval_every=102_400),
+    "halfcheetah": dict(total_steps=3_000_000, num_envs=256, unroll_length=20,
+                        reward_scaling=0.1, gamma=0.99, eval_every=102_400),
+    "ant": dict(total_steps=3_000_000, num_envs=256, unroll_length=20, reward_scaling=0.1,
+                eval_every=102_400),
+    "humanoid": dict(total_steps=10_000_000, num_envs=512, unroll_length=20,
+                     reward_scaling=1.0, eval_every=204_800, policy_hidden=(128, 128)),
+}
+
+
+def default_config(env_name: str) -> PPOConfig:
+    return PPOConfig(**_DEFAULTS.get(env_name, {})).validate()

@@ -1,0 +1,353 @@
+"""PPO on batched MJX envs as pure JAX functions (PureJaxRL's shape, brax's bookkeeping).
+
+    trainer = make_train(env, config)
+    state, metrics = jax.jit(trainer.train)(key)           # the whole run, one program
+    states = jax.vmap(trainer.init)(keys)                  # or: several seeds ...
+    states, metrics = jax.jit(jax.vmap(trainer.run_chunk))(states)   # ... one eval period
+
+One iteration = a rollout of `unroll_length` steps on `num_envs` envs, GAE, then
+`update_epochs` passes of `num_minibatches` minibatch updates. `run_chunk` scans
+`iterations_per_eval` iterations and evaluates, so the host sees the run only at evaluation
+boundaries (for checkpoints, metrics and progress) and the training loop itself never leaves
+the device. The env batch is sharded over all local devices along a mesh axis "envs";
+parameters are replicated and XLA inserts the gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from lamour_jax.envs.base import Env, State
+from lamour_jax.envs.wrappers import AutoResetBatch
+from lamour_jax.learner.config import PPOConfig
+from lamour_jax.learner.networks import Actor, Critic, gaussian_entropy, gaussian_log_prob
+from lamour_jax.learner.normalizer import RunningStats
+
+SERO_SAMPLES = 30  # MC-dropout samples for the per-feature variance (SeRO)
+SERO_STATES = 256  # states per iteration on which the variance maximum is tracked
+
+# reward_fn(obs, action, next_obs, info) -> reward, for one env (the learner vmaps it).
+# info holds the env's info after the step plus "env_reward" (the env's own reward).
+RewardFn = Callable[[jax.Array, jax.Array, jax.Array, dict], jax.Array]
+# extra_policy_loss(mean, std, batch, key) -> (loss, metrics): added to the actor loss. mean and
+# std are the current policy's pre-tanh Gaussian at batch.obs (a minibatch of Transitions).
+ExtraLossFn = Callable[[jax.Array, jax.Array, "Transition", jax.Array],
+                       tuple[jax.Array, dict[str, jax.Array]]]
+
+
+@struct.dataclass
+class Transition:
+    obs: jax.Array
+    u: jax.Array  # pre-tanh action
+    log_prob: jax.Array
+    reward: jax.Array
+    termination: jax.Array  # 1.0: the episode ended for real (no bootstrap)
+    done: jax.Array  # 1.0: the episode ended (termination or time limit): cut the GAE trace
+    next_obs: jax.Array  # the true next observation, before any auto-reset
+    valid: jax.Array  # the env's validity test after the step
+
+
+@struct.dataclass
+class TrainState:
+    params: dict[str, Any]  # {"actor": ..., "critic": ...}
+    opt_state: Any
+    obs_stats: RunningStats
+    env_state: State
+    key: jax.Array
+    iteration: jax.Array
+    episode_return: jax.Array  # running return of each env's current training episode
+    dropout_var_max: jax.Array  # per action feature; SeRO's normaliser (zeros without dropout)
+
+
+@dataclass
+class PolicyFns:
+    """The policy as functions of (actor params, obs stats, raw obs)."""
+
+    actor: Actor
+    normalize_observations: bool
+
+    def distribution(self, params: Any, stats: RunningStats, obs: jax.Array,
+                     key: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        norm = stats.normalize(obs, self.normalize_observations)
+        if key is None:
+            return self.actor.apply(params, norm)
+        return self.actor.apply(params, norm, deterministic=False, rngs={"dropout": key})
+
+    def act(self, params: Any, stats: RunningStats, obs: jax.Array) -> jax.Array:
+        """The deterministic action tanh(mean) used for evaluation."""
+        mean, _ = self.distribution(params, stats, obs)
+        return jnp.tanh(mean)
+
+
+def _tree_finite(tree: Any) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+class Trainer:
+    """The pure functions of one PPO configuration (see the module docstring)."""
+
+    def __init__(self, env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,
+                 extra_policy_loss: ExtraLossFn | None = None,
+                 init_actor: dict[str, Any] | None = None) -> None:
+        self.env = env
+        self.config = config.validate()
+        self.reward_fn = reward_fn
+        self.extra_policy_loss = extra_policy_loss
+        self.init_actor = init_actor
+        self.batch_env = AutoResetBatch(env, config.num_envs)
+        self.actor = Actor(env.action_size, config.policy_hidden, config.activation,
+                           config.policy_dropout)
+        self.critic = Critic(config.value_hidden, config.activation)
+        self.policy = PolicyFns(self.actor, config.normalize_observations)
+        devices = np.array(jax.local_devices())
+        if config.num_envs % len(devices):
+            raise ValueError(f"num_envs={config.num_envs} must be a multiple of the "
+                             f"{len(devices)} local devices")
+        self.mesh = Mesh(devices, ("envs",))
+        self._env_sharding = NamedSharding(self.mesh, P("envs"))
+
+    # ----- sharding
+    def _shard(self, tree: Any, size: int) -> Any:
+        """Pin a pytree with leading axis `size` to the env axis of the mesh."""
+        if self.mesh.size == 1 or size % self.mesh.size:
+            return tree
+        return jax.lax.with_sharding_constraint(tree, self._env_sharding)
+
+    # ----- optimiser (built from the config's leaves, so a vmapped sweep over them works)
+    def _optimizer(self, hp: PPOConfig) -> optax.GradientTransformation:
+        if self.config.lr_schedule == "linear":
+            total = max(1, self.config.num_evals * self.config.iterations_per_eval
+                        * self.config.num_minibatches * self.config.update_epochs)
+            lr: Any = optax.linear_schedule(hp.learning_rate, 0.0, total)
+        else:
+            lr = hp.learning_rate
+        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(lr))
+
+    # ----- init
+    def init(self, key: jax.Array, hp: PPOConfig | None = None) -> TrainState:
+        hp = hp or self.config
+        k_actor, k_critic, k_env, k_state = jax.random.split(key, 4)
+        dummy = jnp.zeros((self.env.observation_size,))
+        stats = RunningStats.create(self.env.observation_size)
+        if self.init_actor is not None:  # continue from another run's policy, fresh critic
+            actor_params = self.init_actor["actor"]
+            stats = self.init_actor["obs_stats"]
+        else:
+            actor_params = self.actor.init(k_actor, dummy)
+        params = {"actor": actor_params, "critic": self.critic.init(k_critic, dummy)}
+        env_state = self._shard(self.batch_env.reset(k_env), self.config.num_envs)
+        return TrainState(
+            params=params, opt_state=self._optimizer(hp).init(params), obs_stats=stats,
+            env_state=env_state, key=k_state, iteration=jnp.zeros((), jnp.int32),
+            episode_return=jnp.zeros(self.config.num_envs),
+            dropout_var_max=jnp.zeros(self.env.action_size),
+        )
+
+    # ----- rollout
+    def _rollout(self, state: TrainState, key: jax.Array
+                 ) -> tuple[State, jax.Array, Transition, dict[str, jax.Array]]:
+        cfg = self.config
+
+        def step(carry: tuple, step_key: jax.Array) -> tuple[tuple, tuple]:
+            env_state, episode_return = carry
+            obs = env_state.obs
+            mean, std = self.policy.distribution(state.params["actor"], state.obs_stats, obs)
+            u = mean + std * jax.random.normal(step_key, mean.shape)
+            action = jnp.tanh(u)
+            nxt = self._shard(self.batch_env.step(env_state, action), cfg.num_envs)
+            next_obs = nxt.info["terminal_obs"]
+            reward = nxt.reward
+            if self.reward_fn is not None:
+                info = {**nxt.info, "env_reward": nxt.reward}
+                reward = jax.vmap(self.reward_fn)(obs, action, next_obs, info)
+            truncation = nxt.info["truncation"]
+            episode_return = episode_return + reward
+            finished = (nxt.done * episode_return, nxt.done)
+            transition = Transition(
+                obs=obs, u=u, log_prob=gaussian_log_prob(u, mean, std), reward=reward,
+                termination=nxt.done * (1.0 - truncation), done=nxt.done, next_obs=next_obs,
+                valid=nxt.info["valid"].astype(jnp.float32))
+            return (nxt, episode_return * (1.0 - nxt.done)), (transition, finished)
+
+        keys = jax.random.split(key, cfg.unroll_length)
+        (env_state, episode_return), (traj, (ret_sum, ret_count)) = jax.lax.scan(
+            step, (state.env_state, state.episode_return), keys)
+        stats = {"train_return_sum": jnp.sum(ret_sum), "train_episodes": jnp.sum(ret_count)}
+        return env_state, episode_return, traj, stats
+
+    # ----- losses
+    def _advantages(self, params: dict, stats: RunningStats, traj: Transition, hp: PPOConfig
+                    ) -> tuple[jax.Array, jax.Array]:
+        norm = lambda x: stats.normalize(x, self.config.normalize_observations)  # noqa: E731
+        values = self.critic.apply(params["critic"], norm(traj.obs))
+        next_values = self.critic.apply(params["critic"], norm(traj.next_obs))
+        rewards = traj.reward * hp.reward_scaling
+        deltas = rewards + hp.gamma * (1.0 - traj.termination) * next_values - values
+
+        def backward(carry: jax.Array, x: tuple) -> tuple[jax.Array, jax.Array]:
+            delta, done = x
+            advantage = delta + hp.gamma * hp.gae_lambda * (1.0 - done) * carry
+            return advantage, advantage
+
+        _, advantages = jax.lax.scan(backward, jnp.zeros_like(deltas[0]), (deltas, traj.done),
+                                     reverse=True)
+        return advantages, advantages + values
+
+    def _loss(self, params: dict, stats: RunningStats, batch: Transition, advantages: jax.Array,
+              targets: jax.Array, key: jax.Array, hp: PPOConfig
+              ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        k_dropout, k_extra = jax.random.split(key)
+        dropout_key = k_dropout if self.config.policy_dropout > 0 else None
+        mean, std = self.policy.distribution(params["actor"], stats, batch.obs, dropout_key)
+        log_prob = gaussian_log_prob(batch.u, mean, std)
+        ratio = jnp.exp(log_prob - batch.log_prob)
+        adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        clipped = jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps)
+        policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
+        values = self.critic.apply(params["critic"],
+                                   stats.normalize(batch.obs, self.config.normalize_observations))
+        value_loss = 0.5 * jnp.mean(jnp.square(values - targets))
+        entropy = jnp.mean(gaussian_entropy(std))
+        total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy
+        metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
+                   "approx_kl": jnp.mean(batch.log_prob - log_prob),
+                   "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps)}
+        if self.extra_policy_loss is not None:
+            extra, extra_metrics = self.extra_policy_loss(mean, std, batch, k_extra)
+            total = total + extra
+            metrics.update({"extra_loss": extra, **extra_metrics})
+        metrics["total_loss"] = total
+        return total, metrics
+
+    # ----- one iteration
+    def _iteration(self, state: TrainState, hp: PPOConfig) -> tuple[TrainState, dict]:
+        cfg = self.config
+        key, k_rollout, k_update, k_sero = jax.random.split(state.key, 4)
+        env_state, episode_return, traj, rollout_stats = self._rollout(state, k_rollout)
+        stats = state.obs_stats
+        if cfg.normalize_observations:
+            stats = stats.update(traj.obs)
+        advantages, targets = self._advantages(state.params, stats, traj, hp)
+
+        n = cfg.num_envs * cfg.unroll_length
+        flat = jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), (traj, advantages, targets))
+        optimizer = self._optimizer(hp)
+        grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+
+        def epoch(carry: tuple, epoch_key: jax.Array) -> tuple[tuple, dict]:
+            k_perm, k_mb = jax.random.split(epoch_key)
+            order = jax.random.permutation(k_perm, n)
+            shuffled = jax.tree.map(
+                lambda x: x[order].reshape((cfg.num_minibatches, -1, *x.shape[1:])), flat)
+
+            def minibatch(carry: tuple, xs: tuple) -> tuple[tuple, dict]:
+                params, opt_state = carry
+                (batch, adv, tgt), mb_key = xs
+                (_, metrics), grads = grad_fn(params, stats, batch, adv, tgt, mb_key, hp)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                metrics["grad_norm"] = optax.global_norm(grads)
+                return (optax.apply_updates(params, updates), opt_state), metrics
+
+            mb_keys = jax.random.split(k_mb, cfg.num_minibatches)
+            return jax.lax.scan(minibatch, carry, (shuffled, mb_keys))
+
+        (params, opt_state), metrics = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(k_update, cfg.update_epochs))
+        metrics = jax.tree.map(jnp.mean, metrics)
+        metrics.update(rollout_stats)
+        metrics["finite"] = _tree_finite(params) & jnp.isfinite(metrics["total_loss"])
+
+        dropout_var_max = state.dropout_var_max
+        if cfg.policy_dropout > 0:
+            dropout_var_max = jnp.maximum(dropout_var_max, self._dropout_variance(
+                params["actor"], stats, flat[0].obs[:SERO_STATES], k_sero))
+        new_state = TrainState(params=params, opt_state=opt_state, obs_stats=stats,
+                               env_state=env_state, key=key, iteration=state.iteration + 1,
+                               episode_return=episode_return, dropout_var_max=dropout_var_max)
+        return new_state, metrics
+
+    def _dropout_variance(self, actor_params: Any, stats: RunningStats, obs: jax.Array,
+                          key: jax.Array) -> jax.Array:
+        """Largest per-feature variance of the action mean over MC-dropout samples."""
+        keys = jax.random.split(key, SERO_SAMPLES)
+        means = jax.vmap(lambda k: self.policy.distribution(actor_params, stats, obs, k)[0])(keys)
+        return jnp.max(jnp.var(means, axis=0), axis=0)
+
+    # ----- evaluation
+    def evaluate(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
+        """Deterministic-policy episodes on `eval_envs` fresh envs, run to the time limit."""
+        cfg = self.config
+        env = self.env
+        start = self._shard(jax.vmap(env.reset)(jax.random.split(key, cfg.eval_envs)),
+                            cfg.eval_envs)
+        ones = jnp.ones(cfg.eval_envs)
+
+        def step(carry: tuple, _: None) -> tuple[tuple, None]:
+            env_state, alive, ret, original, length, first_valid = carry
+            action = self.policy.act(state.params["actor"], state.obs_stats, env_state.obs)
+            nxt = self._shard(jax.vmap(env.step)(env_state, action), cfg.eval_envs)
+            ret = ret + alive * nxt.reward
+            original = original + alive * nxt.info["original_reward"]
+            length = length + alive
+            newly_valid = alive * nxt.info["valid"] * (first_valid < 0)
+            first_valid = jnp.where(newly_valid > 0, length, first_valid)
+            alive = alive * (1.0 - nxt.done)
+            return (nxt, alive, ret, original, length, first_valid), None
+
+        init = (start, ones, 0 * ones, 0 * ones, 0 * ones,
+                jnp.where(start.info["valid"], 0.0, -1.0))
+        (_, _, ret, original, length, first_valid), _ = jax.lax.scan(
+            step, init, None, length=env.episode_length)
+        return {"return": ret, "original_return": original, "length": length,
+                "first_valid_step": first_valid}
+
+    # ----- the units the host runs
+    def run_chunk(self, state: TrainState, hp: PPOConfig | None = None
+                  ) -> tuple[TrainState, dict[str, jax.Array]]:
+        """`iterations_per_eval` iterations, then an evaluation."""
+        hp = hp or self.config
+        state, metrics = jax.lax.scan(lambda s, _: self._iteration(s, hp), state, None,
+                                      length=self.config.iterations_per_eval)
+        finite = jnp.all(metrics.pop("finite"))
+        episodes = jnp.sum(metrics.pop("train_episodes"))
+        train_return = jnp.sum(metrics.pop("train_return_sum")) / jnp.maximum(episodes, 1.0)
+        metrics = jax.tree.map(jnp.mean, metrics)
+        eval_key = jax.random.fold_in(state.key, 7)
+        episodes_out = self.evaluate(state, eval_key)
+        valid_ever = episodes_out["first_valid_step"] >= 0
+        metrics.update({
+            "finite": finite, "train_return": train_return, "train_episodes": episodes,
+            "return_mean": jnp.mean(episodes_out["return"]),
+            "return_std": jnp.std(episodes_out["return"]),
+            "original_return_mean": jnp.mean(episodes_out["original_return"]),
+            "episode_length": jnp.mean(episodes_out["length"]),
+            "recovery_rate": jnp.mean(valid_ever),
+            "dropout_var_max": state.dropout_var_max,
+        })
+        return state, metrics
+
+    def train(self, key: jax.Array, hp: PPOConfig | None = None
+              ) -> tuple[TrainState, dict[str, jax.Array]]:
+        """The whole run as one pure function: vmap it over keys (seeds) or configs (sweeps)."""
+        hp = hp or self.config
+        state = self.init(key, hp)
+        return jax.lax.scan(lambda s, _: self.run_chunk(s, hp), state, None,
+                            length=self.config.num_evals)
+
+
+def make_train(env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,
+               extra_policy_loss: ExtraLossFn | None = None,
+               init_actor: dict[str, Any] | None = None) -> Trainer:
+    return Trainer(env, config, reward_fn, extra_policy_loss, init_actor)
