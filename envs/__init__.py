@@ -87,6 +87,7 @@ def make(
 
 
 __all__ = [
-    "ALL_ENV_NAMES", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "VARIANTS", "Env", "ObsField", "OODSampler", "Robot", "State",
+    "ALL_ENV_NAMES", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "VARIANTS", "Env", "ObsField",
+    "OODSampler", "Robot", "State",
     "UnknownNameError", "check_name", "make", "robot",
 ]

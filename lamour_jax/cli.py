@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lamour_jax.envs import ENV_NAMES, MODES
+from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES
 
 EXIT_USAGE = 2
 
@@ -91,6 +91,38 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    p = sub.add_parser("train", help="train a policy with PPO (checkpointed, resumable)")
+    p.add_argument("env", choices=ALL_ENV_NAMES, metavar="ENV",
+                   help=f"environment: {', '.join(ALL_ENV_NAMES)}")
+    p.add_argument("--variant", choices=("normal", "ood"), default="normal",
+                   help="train on the Normal env (default) or the OOD env")
+    p.add_argument("--steps", type=_positive, help="total env steps (default: per-env config)")
+    p.add_argument("--num-envs", type=_positive, help="parallel envs (default: per-env config)")
+    p.add_argument("--seeds", type=_positive, default=1, help="seeds trained in one program")
+    p.add_argument("--seed", type=int, default=0, help="base random seed")
+    p.add_argument("--out", type=Path, help="run directory (default: runs/ENV-TIMESTAMP)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set learning_rate=1e-3 "
+                        "--set policy_hidden=128,128 (repeatable)")
+    p.add_argument("--resume", type=Path, metavar="DIR",
+                   help="continue the run in DIR exactly from its latest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("evaluate", help="evaluate a trained policy: return, length, video")
+    p.add_argument("run_dir", type=Path, metavar="DIR", help="a `lamour train` run directory")
+    p.add_argument("--env", choices=ALL_ENV_NAMES, metavar="ENV",
+                   help="must match the policy's env (default: the policy's)")
+    p.add_argument("--variant", choices=("normal", "ood"),
+                   help="evaluate on the Normal or OOD env (default: what it trained on)")
+    _mode_arg(p)
+    p.add_argument("--episodes", type=_positive, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed-index", type=int, default=0,
+                   help="which seed's policy of a multi-seed run (default 0)")
+    p.add_argument("--video", type=Path, help="write a GIF of one episode here")
+    p.add_argument("--video-stride", type=_positive, default=2,
+                   help="render every k-th step in the video (default 2)")
+
     p = sub.add_parser("demo", help="the end-to-end demo: sample and render OOD states for "
                                     "every env and print a summary table")
     p.add_argument("--out", type=Path, default=Path("out/demo"))
@@ -107,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
 
     xla_cache.enable()
 
+    if args.command in ("train", "evaluate"):
+        from lamour_jax import train_commands as module
+    else:
+        module = commands
     try:
-        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+        return int(getattr(module, f"cmd_{args.command}")(args) or 0)
     except commands.UserError as err:
         print(f"lamour {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE

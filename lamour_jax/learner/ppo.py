@@ -257,7 +257,7 @@ class Trainer:
                 (batch, adv, tgt), mb_key = xs
                 (_, metrics), grads = grad_fn(params, stats, batch, adv, tgt, mb_key, hp)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
-                metrics["grad_norm"] = optax.global_norm(grads)
+                metrics["grad_norm"] = optax.tree.norm(grads)
                 return (optax.apply_updates(params, updates), opt_state), metrics
 
             mb_keys = jax.random.split(k_mb, cfg.num_minibatches)
@@ -288,30 +288,11 @@ class Trainer:
     # ----- evaluation
     def evaluate(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
         """Deterministic-policy episodes on `eval_envs` fresh envs, run to the time limit."""
-        cfg = self.config
-        env = self.env
-        start = self._shard(jax.vmap(env.reset)(jax.random.split(key, cfg.eval_envs)),
-                            cfg.eval_envs)
-        ones = jnp.ones(cfg.eval_envs)
+        def act(obs: jax.Array) -> jax.Array:
+            return self.policy.act(state.params["actor"], state.obs_stats, obs)
 
-        def step(carry: tuple, _: None) -> tuple[tuple, None]:
-            env_state, alive, ret, original, length, first_valid = carry
-            action = self.policy.act(state.params["actor"], state.obs_stats, env_state.obs)
-            nxt = self._shard(jax.vmap(env.step)(env_state, action), cfg.eval_envs)
-            ret = ret + alive * nxt.reward
-            original = original + alive * nxt.info["original_reward"]
-            length = length + alive
-            newly_valid = alive * nxt.info["valid"] * (first_valid < 0)
-            first_valid = jnp.where(newly_valid > 0, length, first_valid)
-            alive = alive * (1.0 - nxt.done)
-            return (nxt, alive, ret, original, length, first_valid), None
-
-        init = (start, ones, 0 * ones, 0 * ones, 0 * ones,
-                jnp.where(start.info["valid"], 0.0, -1.0))
-        (_, _, ret, original, length, first_valid), _ = jax.lax.scan(
-            step, init, None, length=env.episode_length)
-        return {"return": ret, "original_return": original, "length": length,
-                "first_valid_step": first_valid}
+        return evaluate_episodes(self.env, act, key, self.config.eval_envs,
+                                 lambda tree: self._shard(tree, self.config.eval_envs))
 
     # ----- the units the host runs
     def run_chunk(self, state: TrainState, hp: PPOConfig | None = None
@@ -345,6 +326,35 @@ class Trainer:
         state = self.init(key, hp)
         return jax.lax.scan(lambda s, _: self.run_chunk(s, hp), state, None,
                             length=self.config.num_evals)
+
+
+def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.Array,
+                      num_episodes: int, shard: Callable[[Any], Any] = lambda t: t
+                      ) -> dict[str, jax.Array]:
+    """Run `num_episodes` episodes in parallel to the time limit (no auto-reset).
+
+    Per episode: return, unmasked task return, length, and the step at which the state first
+    passed the env's validity test (-1 if never; 0 if it started valid).
+    """
+    start = shard(jax.vmap(env.reset)(jax.random.split(key, num_episodes)))
+    ones = jnp.ones(num_episodes)
+
+    def step(carry: tuple, _: None) -> tuple[tuple, None]:
+        env_state, alive, ret, original, length, first_valid = carry
+        nxt = shard(jax.vmap(env.step)(env_state, act(env_state.obs)))
+        ret = ret + alive * nxt.reward
+        original = original + alive * nxt.info["original_reward"]
+        length = length + alive
+        newly_valid = alive * nxt.info["valid"] * (first_valid < 0)
+        first_valid = jnp.where(newly_valid > 0, length, first_valid)
+        alive = alive * (1.0 - nxt.done)
+        return (nxt, alive, ret, original, length, first_valid), None
+
+    init = (start, ones, 0 * ones, 0 * ones, 0 * ones, jnp.where(start.info["valid"], 0.0, -1.0))
+    (_, _, ret, original, length, first_valid), _ = jax.lax.scan(step, init, None,
+                                                                 length=env.episode_length)
+    return {"return": ret, "original_return": original, "length": length,
+            "first_valid_step": first_valid}
 
 
 def make_train(env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,

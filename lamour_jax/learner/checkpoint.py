@@ -1,0 +1,136 @@
+"""Orbax checkpoints of the full train state, and the small exported policy.
+
+Layout of a run directory:
+    config.json        what was trained (env, PPO config, seeds): enough to rebuild the program
+    checkpoints/<k>/   the full TrainState after evaluation k (orbax CheckpointManager)
+    policy/            the latest good policy alone (actor params, obs stats, dropout maxima)
+    metrics.jsonl      one line per evaluation and seed
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not match the run's program."""
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _leaf_name(index: int, path: tuple) -> str:
+    return f"{index:05d}_" + re.sub(r"[^A-Za-z0-9_]+", ".", jax.tree_util.keystr(path)).strip(".")
+
+
+def to_saveable(tree: Any) -> dict[str, Any]:
+    """A flat {name: array} of the tree's non-empty leaves, typed PRNG keys as raw uint32.
+
+    Orbax refuses zero-size arrays (mjx.Data has several), and keys need their raw data; the
+    template given to `from_saved` restores both.
+    """
+    out = {}
+    for i, (path, x) in enumerate(jax.tree_util.tree_flatten_with_path(tree)[0]):
+        if _is_key(x):
+            x = jax.random.key_data(x)
+        if math.prod(x.shape):
+            out[_leaf_name(i, path)] = x
+    return out
+
+
+def from_saved(saved: dict[str, Any], template: Any) -> Any:
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
+    restored = []
+    for i, (path, t) in enumerate(leaves):
+        name = _leaf_name(i, path)
+        if _is_key(t):
+            # An abstract template (eval_shape) carries no impl: the default one is ours.
+            impl = jax.random.key_impl(t) if isinstance(t, jax.Array) else None
+            value = jax.random.wrap_key_data(saved[name], impl=impl)
+        elif name in saved:
+            value = saved[name]
+        else:
+            value = jnp.zeros(t.shape, t.dtype)
+        restored.append(value)
+    return jax.tree_util.tree_unflatten(treedef, restored)
+
+
+def _abstract(template: Any) -> dict[str, jax.ShapeDtypeStruct]:
+    """What `to_saveable` makes of `template`, as shapes (the restore target)."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    out = {}
+    for i, (path, t) in enumerate(jax.tree_util.tree_flatten_with_path(template)[0]):
+        if _is_key(t):
+            t = jax.eval_shape(jax.random.key_data, t)
+        if math.prod(t.shape):
+            out[_leaf_name(i, path)] = jax.ShapeDtypeStruct(t.shape, t.dtype, sharding=device)
+    return out
+
+
+class RunCheckpoints:
+    """Save and restore the TrainState of a run directory."""
+
+    def __init__(self, run_dir: Path, max_to_keep: int = 3) -> None:
+        self.dir = Path(run_dir).absolute() / "checkpoints"
+        self.manager = ocp.CheckpointManager(
+            self.dir, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+    def latest(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state: Any) -> None:
+        self.manager.save(step, args=ocp.args.StandardSave(to_saveable(state)))
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def restore(self, template: Any, step: int | None = None) -> tuple[int, Any]:
+        """The state at `step` (default: latest), shaped like `template` (abstract is fine)."""
+        step = self.latest() if step is None else step
+        if step is None:
+            raise CheckpointError(f"no checkpoint in {self.dir}: nothing to resume; start a new "
+                                  "run without --resume")
+        try:
+            saved = self.manager.restore(step, args=ocp.args.StandardRestore(_abstract(template)))
+        except Exception as exc:  # orbax raises many types for unreadable/mismatched data
+            raise CheckpointError(f"checkpoint {self.dir / str(step)} cannot be restored "
+                                  f"({type(exc).__name__}: {str(exc)[:300]}). It may be "
+                                  "corrupt or come from a different config; the run directory "
+                                  "was left as it is") from None
+        return step, from_saved(saved, template)
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def save_policy(run_dir: Path, policy: dict[str, Any], meta: dict[str, Any]) -> None:
+    """The policy alone (small: what gets committed and what recovery starts from)."""
+    run_dir = Path(run_dir).absolute()
+    with ocp.StandardCheckpointer() as ckpt:
+        ckpt.save(run_dir / "policy", policy, force=True)
+    (run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
+
+
+def load_policy(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    run_dir = Path(run_dir).absolute()
+    meta_path = run_dir / "policy.json"
+    if not meta_path.is_file() or not (run_dir / "policy").is_dir():
+        raise CheckpointError(f"{run_dir} holds no exported policy (policy/ and policy.json); "
+                              "train one with `lamour train` or point at a run directory")
+    meta = json.loads(meta_path.read_text())
+    try:
+        with ocp.StandardCheckpointer() as ckpt:
+            policy = ckpt.restore(run_dir / "policy")
+    except Exception as exc:
+        raise CheckpointError(f"{run_dir / 'policy'} cannot be read ({type(exc).__name__}: "
+                              f"{str(exc)[:300]})") from None
+    return policy, meta

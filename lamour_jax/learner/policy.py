@@ -1,0 +1,49 @@
+"""A trained policy loaded from a run directory, as a plain function of observations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from lamour_jax.learner.checkpoint import load_policy
+from lamour_jax.learner.networks import Actor
+from lamour_jax.learner.normalizer import RunningStats
+from lamour_jax.learner.ppo import PolicyFns
+
+
+@dataclass
+class LoadedPolicy:
+    meta: dict[str, Any]
+    fns: PolicyFns
+    actor_params: Any  # leading axis = seeds
+    obs_stats: RunningStats  # leading axis = seeds
+    dropout_var_max: jax.Array
+
+    @property
+    def seeds(self) -> int:
+        return int(self.meta["seeds"])
+
+    def seed(self, index: int) -> dict[str, Any]:
+        """One seed's policy in the form `make_train(init_actor=...)` takes."""
+        if not 0 <= index < self.seeds:
+            raise ValueError(f"seed index {index} out of range: the run has {self.seeds} seeds")
+        pick = lambda tree: jax.tree.map(lambda x: x[index], tree)  # noqa: E731
+        return {"actor": pick(self.actor_params), "obs_stats": pick(self.obs_stats),
+                "dropout_var_max": self.dropout_var_max[index]}
+
+    def act_fn(self, index: int = 0) -> Any:
+        chosen = self.seed(index)
+        return lambda obs: self.fns.act(chosen["actor"], chosen["obs_stats"], obs)
+
+
+def load(run_dir: Path) -> LoadedPolicy:
+    raw, meta = load_policy(run_dir)
+    actor = Actor(meta["action_size"], tuple(meta["policy_hidden"]), meta["activation"],
+                  meta["policy_dropout"])
+    stats = RunningStats(**{k: jnp.asarray(v) for k, v in raw["obs_stats"].items()})
+    return LoadedPolicy(meta, PolicyFns(actor, meta["normalize_observations"]), raw["actor"],
+                        stats, jnp.asarray(raw["dropout_var_max"]))

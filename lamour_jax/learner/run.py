@@ -1,0 +1,137 @@
+"""The host side of a training run: compile once, run evaluation periods, checkpoint, log.
+
+The device runs one compiled `run_chunk` per evaluation period; between them the host checks
+for NaN/inf, saves a checkpoint, exports the policy, appends to metrics.jsonl and moves the
+progress bar. Several seeds are one program (vmap over the TrainState).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
+from lamour_jax.learner.ppo import Trainer, TrainState
+
+
+class TrainingDiverged(RuntimeError):
+    """NaN or inf in losses or parameters; the last good checkpoint is kept."""
+
+
+@dataclass
+class RunResult:
+    state: TrainState
+    history: list[dict[str, Any]] = field(default_factory=list)
+    compile_s: float = 0.0
+    evals_done: int = 0
+
+
+def _scalar_metrics(metrics: dict[str, np.ndarray], seed_index: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in metrics.items():
+        value = np.asarray(value)[seed_index]
+        out[name] = value.tolist() if value.ndim else float(value)
+    return out
+
+
+def policy_export(state: TrainState) -> dict[str, Any]:
+    stats = state.obs_stats
+    return {"actor": state.params["actor"],
+            "obs_stats": {"count": stats.count, "mean": stats.mean, "m2": stats.m2},
+            "dropout_var_max": state.dropout_var_max}
+
+
+def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int = 0,
+                 resume: bool = False, progress: bool = True,
+                 policy_meta: dict[str, Any] | None = None,
+                 initial_state: TrainState | None = None) -> RunResult:
+    """Train `seeds` seeds of `trainer` in one program, writing everything to `run_dir`."""
+    cfg = trainer.config
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    init = jax.jit(jax.vmap(trainer.init))
+    keys = jax.random.split(jax.random.key(seed), seeds)
+    checkpoints = RunCheckpoints(run_dir)
+    metrics_path = run_dir / "metrics.jsonl"
+    start_eval = 0
+    if resume:
+        template = jax.eval_shape(init, keys)
+        start_eval, state = checkpoints.restore(template)
+        state = jax.device_put(state)
+        # Drop metric lines written after the checkpoint we resume from.
+        if metrics_path.exists():
+            kept = [line for line in metrics_path.read_text().splitlines()
+                    if line and json.loads(line)["eval"] <= start_eval]
+            metrics_path.write_text("".join(k + "\n" for k in kept))
+    else:
+        state = initial_state if initial_state is not None else init(keys)
+        metrics_path.write_text("")
+
+    t0 = time.perf_counter()
+    # No buffer donation: after a NaN the previous state must still be intact.
+    chunk = jax.jit(jax.vmap(trainer.run_chunk))
+    compiled = chunk.lower(state).compile()
+    result = RunResult(state=state, compile_s=time.perf_counter() - t0, evals_done=start_eval)
+    total_evals = cfg.num_evals
+    bar = tqdm(total=total_evals * cfg.steps_per_eval, initial=start_eval * cfg.steps_per_eval,
+               unit="step", unit_scale=True, disable=not progress, file=sys.stderr,
+               desc=f"{trainer.env.name} x{seeds}")
+    saved_eval = start_eval
+    wall_start = time.perf_counter()
+    try:
+        for k in range(start_eval, total_evals):
+            tick = time.perf_counter()
+            new_state, metrics = compiled(result.state)
+            metrics = jax.device_get(metrics)
+            elapsed = time.perf_counter() - tick
+            if not bool(np.all(metrics["finite"])):
+                bad = sorted(n for n, v in metrics.items()
+                             if np.issubdtype(np.asarray(v).dtype, np.floating)
+                             and not np.all(np.isfinite(v)))
+                report = {"eval": k + 1, "non_finite_metrics": bad,
+                          "last_good_checkpoint": saved_eval}
+                (run_dir / "nan_report.json").write_text(json.dumps(report, indent=2))
+                raise TrainingDiverged(
+                    f"NaN/inf in training during evaluation period {k + 1} (non-finite: "
+                    f"{', '.join(bad) or 'parameters'}); stopped. The last good checkpoint "
+                    f"({saved_eval}) is intact; try a lower learning rate or max_grad_norm. "
+                    f"Details: {run_dir / 'nan_report.json'}")
+            result.state = new_state
+            result.evals_done = k + 1
+            step = (k + 1) * cfg.steps_per_eval
+            checkpoints.save(k + 1, result.state)
+            saved_eval = k + 1
+            if policy_meta is not None:
+                save_policy(run_dir, policy_export(result.state), policy_meta)
+            wall = time.perf_counter() - wall_start
+            with metrics_path.open("a") as f:
+                for s in range(seeds):
+                    row = {"eval": k + 1, "step": step, "seed": s, "wall_s": round(wall, 3),
+                           "sps": round(seeds * cfg.steps_per_eval / elapsed, 1),
+                           **_scalar_metrics(metrics, s)}
+                    row.pop("finite", None)
+                    result.history.append(row)
+                    f.write(json.dumps(row) + "\n")
+            bar.update(cfg.steps_per_eval)
+            bar.set_postfix(sps=f"{seeds * cfg.steps_per_eval / elapsed:,.0f}",
+                            ret=f"{float(np.mean(metrics['return_mean'])):.1f}")
+    except KeyboardInterrupt:
+        # The last completed evaluation period is already saved; make sure it reaches disk.
+        checkpoints.wait()
+        bar.close()
+        print(f"\ninterrupted: checkpoint {saved_eval} in {run_dir / 'checkpoints'}; continue "
+              f"with --resume {run_dir}", file=sys.stderr)
+        raise
+    finally:
+        checkpoints.wait()
+        checkpoints.close()
+        bar.close()
+    return result

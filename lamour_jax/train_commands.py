@@ -1,0 +1,132 @@
+"""`lamour train` and `lamour evaluate`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from lamour_jax.commands import UserError
+from lamour_jax.envs import make
+from lamour_jax.learner import PPOConfig, default_config, make_train
+from lamour_jax.learner.checkpoint import CheckpointError
+from lamour_jax.learner.run import TrainingDiverged, run_training
+
+EXIT_DIVERGED = 3
+
+
+def _write_run_config(out: Path, env_name: str, variant: str, seeds: int, seed: int,
+                      config: PPOConfig) -> None:
+    record = {"env": env_name, "variant": variant, "seeds": seeds, "seed": seed,
+              "ppo": dataclasses.asdict(config)}
+    (out / "config.json").write_text(json.dumps(record, indent=2))
+
+
+def _read_run_config(run_dir: Path) -> dict:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a run directory (no config.json)")
+    record = json.loads(path.read_text())
+    record["ppo"] = PPOConfig.from_json(json.dumps(record["ppo"]))
+    return record
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        out = args.resume
+        record = _read_run_config(out)
+        env_name, variant = record["env"], record["variant"]
+        seeds, seed, config = record["seeds"], record["seed"], record["ppo"]
+        if args.env != env_name:
+            raise UserError(f"{out} trains {env_name}, not {args.env}")
+        if args.steps is not None:
+            config = config.replace(total_steps=args.steps)
+    else:
+        env_name, variant, seeds, seed = args.env, args.variant, args.seeds, args.seed
+        try:
+            config = default_config(env_name).override(args.set or [])
+            if args.steps is not None:
+                config = config.replace(total_steps=args.steps)
+            if args.num_envs is not None:
+                config = config.replace(num_envs=args.num_envs)
+            config = config.validate()
+        except ValueError as err:
+            raise UserError(str(err)) from None
+        out = args.out or Path("runs") / f"{env_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
+            raise UserError(f"{out} already holds a run; continue it with --resume {out} or "
+                            "choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_run_config(out, env_name, variant, seeds, seed, config)
+    env = make(env_name, variant, episode_length=config.episode_length)
+    try:
+        trainer = make_train(env, config)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    meta = {"env": env_name, "variant": variant, "seeds": seeds,
+            "observation_size": env.observation_size, "action_size": env.action_size,
+            "policy_hidden": list(config.policy_hidden), "activation": config.activation,
+            "policy_dropout": config.policy_dropout,
+            "normalize_observations": config.normalize_observations,
+            "episode_length": config.episode_length}
+    print(f"training {env_name} ({variant}) for {config.num_evals * config.steps_per_eval:,} "
+          f"steps x {seeds} seed(s), {config.num_envs} envs, {jax.device_count()} device(s) -> "
+          f"{out}", file=sys.stderr)
+    try:
+        result = run_training(trainer, out, seeds=seeds, seed=seed,
+                              resume=args.resume is not None, progress=not args.no_progress,
+                              policy_meta=meta)
+    except CheckpointError as err:
+        raise UserError(str(err)) from None
+    except TrainingDiverged as err:
+        print(f"lamour train: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
+    last = [row for row in result.history if row["eval"] == result.evals_done]
+    print(f"compile {result.compile_s:.1f} s; metrics in {out / 'metrics.jsonl'}")
+    if last:
+        returns = np.array([row["return_mean"] for row in last])
+        sps = last[0]["sps"]
+        print(f"| env | steps | seeds | return (mean ± std over seeds) | steps/s |\n"
+              f"|---|---:|---:|---:|---:|\n| {env_name} | {last[0]['step']:,} | {seeds} | "
+              f"{returns.mean():.1f} ± {returns.std():.1f} | {sps:,.0f} |")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from lamour_jax import render
+    from lamour_jax.learner.policy import load
+    from lamour_jax.learner.ppo import evaluate_episodes
+
+    try:
+        policy = load(args.run_dir)
+    except CheckpointError as err:
+        raise UserError(str(err)) from None
+    env_name = args.env or policy.meta["env"]
+    if env_name != policy.meta["env"]:
+        raise UserError(f"the policy in {args.run_dir} was trained on {policy.meta['env']}")
+    variant = args.variant or policy.meta["variant"]
+    env = make(env_name, variant, args.mode,
+               episode_length=policy.meta.get("episode_length", 1000))
+    act = policy.act_fn(args.seed_index)
+    run = jax.jit(lambda key: evaluate_episodes(env, act, key, args.episodes))
+    out = jax.device_get(run(jax.random.key(args.seed)))
+    ret = out["return"]
+    recovered = np.mean(out["first_valid_step"] >= 0)
+    print(f"| env | variant | episodes | return mean | return std | episode length | "
+          f"reached a valid state |\n|---|---|---:|---:|---:|---:|---:|\n"
+          f"| {env_name} | {variant} | {args.episodes} | {ret.mean():.1f} | {ret.std():.1f} | "
+          f"{out['length'].mean():.0f} | {recovered:.0%} |")
+    if args.video is not None:
+        from lamour_jax.envs.rollout import policy_qpos
+
+        qpos = policy_qpos(env, act, jax.random.key(args.seed), env.episode_length)
+        frames = render.render_frames(env, qpos[:: max(1, args.video_stride)], 320, 240)
+        path = render.save_gif(frames, args.video, fps=min(30.0, 1.0 / env.dt))
+        print(f"video: {path}")
+    return 0
