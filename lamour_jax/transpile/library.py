@@ -267,21 +267,39 @@ def py_sum(iterable: Any, start: Any = 0) -> Any:
     return total
 
 
+def both(a: Any, b: Any) -> Any:
+    """`a and b` for conditions (static bools fold at trace time, traced ones stay traced)."""
+    if a is False or b is False:
+        return False
+    if a is True:
+        return b
+    if b is True:
+        return a
+    return jnp.logical_and(a, b)
+
+
+def either(a: Any, b: Any) -> Any:
+    """`a or b` for conditions, folded like `both`."""
+    if a is True or b is True:
+        return True
+    if a is False:
+        return b
+    if b is False:
+        return a
+    return jnp.logical_or(a, b)
+
+
 def py_all(iterable: Any) -> Any:
     result: Any = True
     for item in iterate(iterable):
-        cond = truthy(item)
-        result = (result and cond) if isinstance(result, bool) and isinstance(cond, bool) else (
-            jnp.logical_and(result, cond))
+        result = both(result, truthy(item))
     return result
 
 
 def py_any(iterable: Any) -> Any:
     result: Any = False
     for item in iterate(iterable):
-        cond = truthy(item)
-        result = (result or cond) if isinstance(result, bool) and isinstance(cond, bool) else (
-            jnp.logical_or(result, cond))
+        result = either(result, truthy(item))
     return result
 
 

@@ -33,14 +33,8 @@ _CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
            ast.NotEq: "!="}
 
 
-def _and(a: Any, b: Any) -> Any:
-    if a is False or b is False:
-        return False
-    if a is True:
-        return b
-    if b is True:
-        return a
-    return jnp.logical_and(a, b)
+_and = lib.both
+_or = lib.either
 
 
 def _and_not(a: Any, b: Any) -> Any:
@@ -50,16 +44,6 @@ def _and_not(a: Any, b: Any) -> Any:
     if b is True:
         return False
     return _and(a, jnp.logical_not(b))
-
-
-def _or(a: Any, b: Any) -> Any:
-    if a is True or b is True:
-        return True
-    if a is False:
-        return b
-    if b is False:
-        return a
-    return jnp.logical_or(a, b)
 
 
 @dataclass
