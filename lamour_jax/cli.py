@@ -91,6 +91,36 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    p = sub.add_parser(
+        "generate", help="write a recovery reward program: render the OOD state, then "
+                         "describe -> reason -> code through a language model (or offline)")
+    _env_arg(p)
+    p.add_argument("--model", metavar="NAME",
+                   help="litellm model string, e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, "
+                        "or openai/<name> with --api-base for an OpenAI-compatible server")
+    p.add_argument("--api-base", metavar="URL", help="server URL, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--llm", choices=("litellm", "offline"),
+                   help="'offline' replays this project's reference answers and programs "
+                        "(no network). Default: litellm when --model is given, else offline")
+    p.add_argument("--samples", type=_positive, default=1, metavar="K",
+                   help="code samples per run (default 1); each valid one is a candidate")
+    p.add_argument("--max-repairs", type=_non_negative, default=2, metavar="R",
+                   help="times a rejected program goes back with the error (default 2)")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help="code-stage temperature (default 0 for one sample, 0.8 for several)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds per request (default 120)")
+    p.add_argument("--retries", type=_non_negative, default=4,
+                   help="retries on transient errors: 5xx, rate limit, timeout (default 4)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the reply cache")
+    p.add_argument("--cache-dir", type=Path,
+                   help="reply cache (default $LAMOUR_LLM_CACHE or ~/.cache/lamour-jax/llm)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the reward check that ranks the candidates")
+    _mode_arg(p)
+    p.add_argument("--seed", type=int, default=0, help="which OOD state to render (default 0)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/reward-ENV-TIMESTAMP)")
+
     p = sub.add_parser("train", help="train a policy with PPO (checkpointed, resumable)")
     p.add_argument("env", choices=ALL_ENV_NAMES, metavar="ENV",
                    help=f"environment: {', '.join(ALL_ENV_NAMES)}")
@@ -141,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command in ("train", "evaluate"):
         from lamour_jax import train_commands as module
+    elif args.command == "generate":
+        from lamour_jax import generate_commands as module
     else:
         module = commands
     try:
