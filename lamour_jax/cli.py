@@ -153,6 +153,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-stride", type=_positive, default=2,
                    help="render every k-th step in the video (default 2)")
 
+    def recovery_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("env", choices=ALL_ENV_NAMES, metavar="ENV",
+                       help=f"environment: {', '.join(ALL_ENV_NAMES)}")
+        p.add_argument("--policy", type=Path, metavar="DIR",
+                       help="the original policy: a `lamour train` run directory")
+        p.add_argument("--reward", type=Path, metavar="FILE|RUNDIR",
+                       help="reward program(s) for lamour: a .py file or a `lamour generate` "
+                            "folder (all its candidates train together). Default: the env's "
+                            "offline reference program")
+        p.add_argument("--steps", type=_positive, default=1_000_000,
+                       help="env steps per seed (default 1,000,000)")
+        p.add_argument("--num-envs", type=_positive, help="parallel envs (default: per env)")
+        p.add_argument("--seeds", type=_positive, default=1, help="seeds, one program")
+        p.add_argument("--seed", type=int, default=0, help="base random seed")
+        p.add_argument("--switch", choices=("valid", "is_recovered"), default="valid",
+                       help="when the recovery reward applies: while the env's reward is 0 "
+                            "(its validity test; the released code) or while is_recovered(s') "
+                            "is 0 (the paper's reading). Default: valid")
+        p.add_argument("--lam", type=float, metavar="λ",
+                       help="recovery-reward weight (default: the paper's per-env value)")
+        p.add_argument("--c", type=float, help="consolidation weight (default: per env)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a PPO config field (repeatable)")
+        _mode_arg(p)
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("recover", help="retrain an original policy to recover from OOD states "
+                                       "(lamour, or a baseline: zero, env, sero)")
+    recovery_args(p)
+    p.add_argument("--method", choices=("lamour", "zero", "env", "sero"), default="lamour")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/recover-ENV-METHOD-TIME)")
+    p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
+    p.add_argument("--video", action="store_true",
+                   help="write before.gif and after.gif from the same OOD start")
+
+    p = sub.add_parser("compare", help="recovery methods at equal budgets: table + plot")
+    recovery_args(p)
+    p.add_argument("--methods", default="lamour,zero,env",
+                   help="comma-separated (default lamour,zero,env; add sero with a dropout "
+                        "original)")
+    p.add_argument("--out", type=Path, help="folder (default: runs/compare-ENV-TIME); a "
+                                            "rerun reuses finished methods")
+
     p = sub.add_parser("demo", help="the end-to-end demo: sample and render OOD states for "
                                     "every env and print a summary table")
     p.add_argument("--out", type=Path, default=Path("out/demo"))
@@ -173,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         from lamour_jax import train_commands as module
     elif args.command == "generate":
         from lamour_jax import generate_commands as module
+    elif args.command in ("recover", "compare"):
+        from lamour_jax import recover_commands as module
     else:
         module = commands
     try:

@@ -61,7 +61,7 @@ def test_reward_fn_and_extra_loss_hooks_are_used():
     config = tiny_config(total_steps=512, eval_every=512)  # 32 steps per env: episodes end
     seen = {}
 
-    def extra(mean, std, batch, key):
+    def extra(mean, std, batch, key, variant):
         seen["called"] = True
         return 0.0 * jnp.mean(mean), {"bc": jnp.mean(batch.valid)}
 

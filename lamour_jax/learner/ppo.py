@@ -37,11 +37,13 @@ SERO_SAMPLES = 30  # MC-dropout samples for the per-feature variance (SeRO)
 SERO_STATES = 256  # states per iteration on which the variance maximum is tracked
 
 # reward_fn(obs, action, next_obs, info) -> reward, for one env (the learner vmaps it).
-# info holds the env's info after the step plus "env_reward" (the env's own reward).
+# info holds the env's info after the step plus "env_reward" (the env's own reward) and
+# "variant" (the TrainState's variant index, see below).
 RewardFn = Callable[[jax.Array, jax.Array, jax.Array, dict], jax.Array]
-# extra_policy_loss(mean, std, batch, key) -> (loss, metrics): added to the actor loss. mean and
-# std are the current policy's pre-tanh Gaussian at batch.obs (a minibatch of Transitions).
-ExtraLossFn = Callable[[jax.Array, jax.Array, "Transition", jax.Array],
+# extra_policy_loss(mean, std, batch, key, variant) -> (loss, metrics): added to the actor
+# loss. mean and std are the current policy's pre-tanh Gaussian at batch.obs (a minibatch of
+# Transitions).
+ExtraLossFn = Callable[[jax.Array, jax.Array, "Transition", jax.Array, jax.Array],
                        tuple[jax.Array, dict[str, jax.Array]]]
 
 
@@ -67,6 +69,9 @@ class TrainState:
     iteration: jax.Array
     episode_return: jax.Array  # running return of each env's current training episode
     dropout_var_max: jax.Array  # per action feature; SeRO's normaliser (zeros without dropout)
+    # Which variant of the objective this state trains (an int the hooks receive): lets one
+    # vmapped program train several reward candidates side by side.
+    variant: jax.Array
 
 
 @dataclass
@@ -136,7 +141,8 @@ class Trainer:
         return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(lr))
 
     # ----- init
-    def init(self, key: jax.Array, hp: PPOConfig | None = None) -> TrainState:
+    def init(self, key: jax.Array, hp: PPOConfig | None = None, variant: Any = 0
+             ) -> TrainState:
         hp = hp or self.config
         k_actor, k_critic, k_env, k_state = jax.random.split(key, 4)
         dummy = jnp.zeros((self.env.observation_size,))
@@ -153,6 +159,7 @@ class Trainer:
             env_state=env_state, key=k_state, iteration=jnp.zeros((), jnp.int32),
             episode_return=jnp.zeros(self.config.num_envs),
             dropout_var_max=jnp.zeros(self.env.action_size),
+            variant=jnp.asarray(variant, jnp.int32),
         )
 
     # ----- rollout
@@ -170,7 +177,8 @@ class Trainer:
             next_obs = nxt.info["terminal_obs"]
             reward = nxt.reward
             if self.reward_fn is not None:
-                info = {**nxt.info, "env_reward": nxt.reward}
+                info = {**nxt.info, "env_reward": nxt.reward,
+                        "variant": jnp.full(cfg.num_envs, state.variant)}
                 reward = jax.vmap(self.reward_fn)(obs, action, next_obs, info)
             truncation = nxt.info["truncation"]
             episode_return = episode_return + reward
@@ -206,7 +214,7 @@ class Trainer:
         return advantages, advantages + values
 
     def _loss(self, params: dict, stats: RunningStats, batch: Transition, advantages: jax.Array,
-              targets: jax.Array, key: jax.Array, hp: PPOConfig
+              targets: jax.Array, key: jax.Array, hp: PPOConfig, variant: jax.Array
               ) -> tuple[jax.Array, dict[str, jax.Array]]:
         k_dropout, k_extra = jax.random.split(key)
         dropout_key = k_dropout if self.config.policy_dropout > 0 else None
@@ -225,7 +233,7 @@ class Trainer:
                    "approx_kl": jnp.mean(batch.log_prob - log_prob),
                    "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps)}
         if self.extra_policy_loss is not None:
-            extra, extra_metrics = self.extra_policy_loss(mean, std, batch, k_extra)
+            extra, extra_metrics = self.extra_policy_loss(mean, std, batch, k_extra, variant)
             total = total + extra
             metrics.update({"extra_loss": extra, **extra_metrics})
         metrics["total_loss"] = total
@@ -255,7 +263,8 @@ class Trainer:
             def minibatch(carry: tuple, xs: tuple) -> tuple[tuple, dict]:
                 params, opt_state = carry
                 (batch, adv, tgt), mb_key = xs
-                (_, metrics), grads = grad_fn(params, stats, batch, adv, tgt, mb_key, hp)
+                (_, metrics), grads = grad_fn(params, stats, batch, adv, tgt, mb_key, hp,
+                                              state.variant)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 metrics["grad_norm"] = optax.tree.norm(grads)
                 return (optax.apply_updates(params, updates), opt_state), metrics
@@ -275,7 +284,8 @@ class Trainer:
                 params["actor"], stats, flat[0].obs[:SERO_STATES], k_sero))
         new_state = TrainState(params=params, opt_state=opt_state, obs_stats=stats,
                                env_state=env_state, key=key, iteration=state.iteration + 1,
-                               episode_return=episode_return, dropout_var_max=dropout_var_max)
+                               episode_return=episode_return, dropout_var_max=dropout_var_max,
+                               variant=state.variant)
         return new_state, metrics
 
     def _dropout_variance(self, actor_params: Any, stats: RunningStats, obs: jax.Array,
@@ -308,6 +318,7 @@ class Trainer:
         eval_key = jax.random.fold_in(state.key, 7)
         episodes_out = self.evaluate(state, eval_key)
         valid_ever = episodes_out["first_valid_step"] >= 0
+        recovered_return = jnp.where(valid_ever, episodes_out["return"], 0.0)
         metrics.update({
             "finite": finite, "train_return": train_return, "train_episodes": episodes,
             "return_mean": jnp.mean(episodes_out["return"]),
@@ -315,9 +326,19 @@ class Trainer:
             "original_return_mean": jnp.mean(episodes_out["original_return"]),
             "episode_length": jnp.mean(episodes_out["length"]),
             "recovery_rate": jnp.mean(valid_ever),
+            # Steps until the state first passed the env's validity test (NaN: none did).
+            "steps_to_recovery_median": jnp.nanmedian(
+                jnp.where(valid_ever, episodes_out["first_valid_step"], jnp.nan)),
+            "return_after_recovery": jnp.sum(recovered_return)
+            / jnp.maximum(jnp.sum(valid_ever), 1),
             "dropout_var_max": state.dropout_var_max,
+            **self.extra_metrics(state, jax.random.fold_in(state.key, 11)),
         })
         return state, metrics
+
+    def extra_metrics(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
+        """More evaluation at each period's end; subclasses add theirs (e.g. retention)."""
+        return {}
 
     def train(self, key: jax.Array, hp: PPOConfig | None = None
               ) -> tuple[TrainState, dict[str, jax.Array]]:

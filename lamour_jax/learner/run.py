@@ -38,7 +38,10 @@ def _scalar_metrics(metrics: dict[str, np.ndarray], seed_index: int) -> dict[str
     out: dict[str, Any] = {}
     for name, value in metrics.items():
         value = np.asarray(value)[seed_index]
-        out[name] = value.tolist() if value.ndim else float(value)
+        if value.ndim:
+            out[name] = value.tolist()
+        else:  # NaN (e.g. a median over no recovered episodes) is written as null
+            out[name] = float(value) if np.isfinite(value) else None
     return out
 
 

@@ -1,0 +1,196 @@
+"""`lamour recover` and `lamour compare`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lamour_jax.commands import UserError
+from lamour_jax.learner.checkpoint import CheckpointError
+from lamour_jax.learner.run import TrainingDiverged
+
+EXIT_DIVERGED = 3
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _spec(args: argparse.Namespace, method: str) -> Any:
+    from lamour_jax.recovery import RecoverySpec
+
+    return RecoverySpec(env=args.env, method=method, steps=args.steps, seeds=args.seeds,
+                        seed=args.seed, num_envs=args.num_envs, mode=args.mode,
+                        switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [])
+
+
+def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
+    from lamour_jax.recovery import reward_sources
+    from lamour_jax.rewards import reference_source
+
+    if method != "lamour":
+        return []
+    if args.reward is None:
+        _log(f"no --reward given: using the offline reference program for {args.env} "
+             "(rewards/reference/)")
+        return [(f"reference-{args.env}.py", reference_source(args.env))]
+    try:
+        return reward_sources(args.reward)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _run(spec: Any, policy: Path, sources: list, out: Path, resume: bool, progress: bool
+         ) -> dict[str, Any]:
+    from lamour_jax.recovery import run_recovery
+    from lamour_jax.transpile import RewardCodeError
+
+    try:
+        return run_recovery(spec, policy, sources, out, resume=resume, progress=progress,
+                            log=_log)
+    except RewardCodeError as err:
+        raise UserError(f"a reward candidate was rejected: {err}") from None
+    except (ValueError, CheckpointError) as err:
+        raise UserError(str(err)) from None
+
+
+def _fresh_out(path: Path) -> Path:
+    if (path / "checkpoints").exists() and any((path / "checkpoints").iterdir()):
+        raise UserError(f"{path} already holds a run; continue it with --resume {path} or "
+                        "choose another --out")
+    return path
+
+
+def before_after_table(summary: dict[str, Any], history: list[dict[str, Any]]) -> str:
+    from lamour_jax.recovery.report import best_members, final_row
+
+    o, n = summary["before"]["ood"], summary["before"]["normal"]
+    f = final_row(history, best_members(summary))
+    pct = lambda v: f"{v:.0%}"  # noqa: E731
+    return "\n".join([
+        f"| {summary['env']} | recovery rate (OOD starts) | OOD return | "
+        "Normal-env return |", "|---|---:|---:|---:|",
+        f"| original policy | {pct(o['recovery_rate'])} | {o['return_mean']:.1f} | "
+        f"{n['return_mean']:.1f} |",
+        f"| after {summary['method']} ({f['step']:,} steps, {summary['seeds']} seed(s)) | "
+        f"{pct(f['recovery_rate'])} | {f['return_mean']:.1f} | "
+        f"{f['normal_return_mean']:.1f} |"])
+
+
+def write_videos(out: Path, env_name: str, policy_dir: Path, mode: str, seed: int) -> list[Path]:
+    """before.gif / after.gif: the original and the retrained policy from the same OOD start."""
+    import jax
+
+    from lamour_jax import render
+    from lamour_jax.envs import make
+    from lamour_jax.envs.rollout import policy_qpos
+    from lamour_jax.learner.policy import load
+
+    env = make(env_name, "ood", mode)
+    paths = []
+    for name, directory in (("before", policy_dir), ("after", out / "best")):
+        act = load(directory).act_fn(0)
+        qpos = policy_qpos(env, act, jax.random.key(seed), env.episode_length)
+        frames = render.render_frames(env, qpos[::4], 320, 240)
+        paths.append(render.save_gif(frames, out / f"{name}.gif", fps=min(30.0, 1 / env.dt)))
+    return paths
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from lamour_jax.recovery import RecoverySpec, read_history
+
+    if args.resume is not None:
+        out = args.resume
+        path = out / "config.json"
+        if not path.is_file():
+            raise UserError(f"{out} is not a recovery run (no config.json)")
+        record = json.loads(path.read_text())
+        if record.get("kind") != "recovery":
+            raise UserError(f"{out} is not a recovery run")
+        fields = RecoverySpec.__dataclass_fields__
+        spec = RecoverySpec(**{k: v for k, v in record.items() if k in fields})
+        if spec.env != args.env:
+            raise UserError(f"{out} recovers {spec.env}, not {args.env}")
+        policy = Path(record["policy"])
+        sources = [(name, (out / "rewards" / name).read_text())
+                   for name in record["candidates"] if (out / "rewards" / name).is_file()]
+    else:
+        if args.policy is None:
+            raise UserError("--policy DIR is required (a `lamour train` run directory)")
+        spec = _spec(args, args.method)
+        policy = args.policy
+        sources = _sources(args, args.method)
+        out = _fresh_out(args.out or Path("runs") / (
+            f"recover-{args.env}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"))
+    try:
+        summary = _run(spec, policy, sources, out, args.resume is not None,
+                       not args.no_progress)
+    except TrainingDiverged as err:
+        print(f"lamour recover: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
+    print(before_after_table(summary, read_history(out)))
+    if len(summary["candidates"]) > 1:
+        print("\n| candidate | recovery rate | OOD return | Normal-env return |\n"
+              "|---|---:|---:|---:|")
+        for c in summary["candidates"]:
+            print(f"| {c['candidate']}{' (best)' if c['candidate'] == summary['best'] else ''}"
+                  f" | {c['recovery_rate']:.0%} | {c['return_mean']:.1f} | "
+                  f"{c['normal_return_mean']:.1f} |")
+    if args.video:
+        for p in write_videos(out, spec.env, policy, spec.mode, spec.seed):
+            print(f"video: {p}")
+    print(f"run folder: {out} (best policy: {out / 'best'})")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lamour_jax.learner.policy import load
+    from lamour_jax.recovery import METHODS, read_history
+    from lamour_jax.recovery.report import markdown_table, plot
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise UserError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
+    try:
+        meta = load(args.policy).meta
+    except CheckpointError as err:
+        raise UserError(str(err)) from None
+    if "sero" in methods and meta["policy_dropout"] <= 0:
+        raise UserError("sero needs an original policy trained with dropout (`lamour train "
+                        f"{args.env} --set policy_dropout=0.1`); {args.policy} has none")
+    out: Path = args.out or Path("runs") / f"compare-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, tuple[dict, list]] = {}
+    for method in methods:
+        run_dir = out / method
+        if (run_dir / "summary.json").is_file():  # finished earlier: a rerun only reports
+            _log(f"{method}: reusing the finished run in {run_dir}")
+            summary = json.loads((run_dir / "summary.json").read_text())
+        else:
+            resume = (run_dir / "checkpoints").exists() and any(
+                (run_dir / "checkpoints").iterdir())
+            try:
+                summary = _run(_spec(args, method), args.policy, _sources(args, method),
+                               run_dir, resume, not args.no_progress)
+            except TrainingDiverged as err:
+                _log(f"{method}: {err}")
+                continue
+        runs[method] = (summary, read_history(run_dir))
+    if not runs:
+        raise UserError("no method finished")
+    before = next(iter(runs.values()))[0]["before"]
+    table = markdown_table(args.env, runs, before)
+    figure = plot(args.env, runs, before, out / "compare.png")
+    command = "lamour compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    (out / "compare.md").write_text(
+        f"# {args.env}: recovery methods at equal budgets\n\nCommand: `{command}`\n\n"
+        f"{table}\n\n![curves](compare.png)\n")
+    print(table)
+    print(f"\ntable: {out / 'compare.md'}\nplot:  {figure}")
+    return 0

@@ -1,0 +1,153 @@
+"""The recovery objectives: how each method shapes the reward and what it adds to the actor
+loss, as hooks for the PPO learner (`reward_fn`, `extra_policy_loss`).
+
+    lamour  r = r_env + λ·1[switch]·calculate_reward(s', a)      switch: r_env == 0 (released
+            L += −c·1[is_recovered(s)]·log π_θ(ũ|s)                code) or not is_recovered(s')
+    zero    r = r_env (masked: 0 while invalid); nothing added
+    env     r = the unmasked task reward; nothing added
+    sero    r = r_env + λ·1[r_env == 0]·(−U(s'));  L += −c·(1 − U(s))·log π_θ(ũ|s)
+
+ũ is one pre-tanh sample of the frozen original policy at s. U is SeRO's uncertainty: the
+per-feature variance of the original actor's mean under MC dropout, divided by the largest
+variance recorded during original training, combined as Σṽ²/Σṽ and clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from lamour_jax.learner.networks import gaussian_log_prob
+from lamour_jax.learner.normalizer import RunningStats
+from lamour_jax.learner.ppo import ExtraLossFn, PolicyFns, RewardFn, Transition
+from lamour_jax.transpile import CandidateSet
+
+METHODS = ("lamour", "zero", "env", "sero")
+SWITCHES = ("valid", "is_recovered")
+SERO_SAMPLES = 30
+
+# λ (aux-reward weight) and c (consolidation weight) per env, from the paper (spec §4).
+COEFFICIENTS: dict[str, tuple[float, float]] = {
+    "ant": (0.2, 1.0), "halfcheetah": (0.5, 1.0), "hopper": (0.2, 0.5),
+    "walker2d": (0.5, 0.3), "humanoid": (0.05, 0.0), "pointmass": (0.5, 0.5),
+}
+
+
+@dataclass(frozen=True)
+class Original:
+    """The frozen original policy: what consolidation clones and SeRO measures."""
+
+    fns: PolicyFns
+    actor: Any
+    obs_stats: RunningStats
+    dropout_var_max: jax.Array
+
+    def sample_u(self, obs: jax.Array, key: jax.Array) -> jax.Array:
+        mean, std = self.fns.distribution(self.actor, self.obs_stats, obs)
+        return jax.lax.stop_gradient(mean + std * jax.random.normal(key, mean.shape))
+
+    def uncertainty(self, obs: jax.Array) -> jax.Array:
+        """SeRO's U(s) in [0, 1] for one observation or a batch.
+
+        The dropout masks come from a fixed key: the same 30 masks for every state, which
+        keeps the reward a deterministic function of the state, as an ensemble would be."""
+        keys = jax.random.split(jax.random.key(20230), SERO_SAMPLES)
+        means = jax.vmap(lambda k: self.fns.distribution(self.actor, self.obs_stats, obs,
+                                                         k)[0])(keys)
+        scaled = jnp.var(means, axis=0) / jnp.maximum(self.dropout_var_max, 1e-8)
+        u = jnp.sum(jnp.square(scaled), -1) / jnp.maximum(jnp.sum(scaled, -1), 1e-8)
+        return jnp.clip(u, 0.0, 1.0)
+
+
+def _finite(x: jax.Array) -> jax.Array:
+    # A generated program may return NaN/inf on some state; one such value would poison the
+    # whole batch's advantages, so it counts as no shaping for that transition.
+    return jnp.where(jnp.isfinite(x), x, 0.0)
+
+
+@dataclass(frozen=True)
+class Objective:
+    method: str
+    lam: float
+    c: float
+    switch: str = "valid"
+    candidates: CandidateSet | None = None
+    original: Original | None = None
+    seeds: int = 1  # members per candidate: variant = candidate * seeds + seed
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}")
+        if self.switch not in SWITCHES:
+            raise ValueError(f"switch must be one of {', '.join(SWITCHES)}")
+        if self.method == "lamour" and self.candidates is None:
+            raise ValueError("lamour needs reward candidates")
+        if self.method in ("lamour", "sero") and self.original is None:
+            raise ValueError(f"{self.method} needs the original policy")
+        if self.method == "sero" and self.original.fns.actor.dropout <= 0:
+            raise ValueError("sero needs an original policy trained with dropout "
+                             "(`lamour train ENV --set policy_dropout=0.1`)")
+
+    def _candidate(self, variant: jax.Array) -> jax.Array:
+        return variant // self.seeds
+
+    def reward_fn(self) -> RewardFn | None:
+        if self.method == "zero":
+            return None
+        if self.method == "env":
+            return lambda obs, action, next_obs, info: info["original_reward"]
+        lam = self.lam
+
+        def lamour(obs: jax.Array, action: jax.Array, next_obs: jax.Array, info: dict
+                   ) -> jax.Array:
+            r_env = info["env_reward"]
+            index = self._candidate(info["variant"])
+            aux = _finite(self.candidates.calculate_reward(index, next_obs, action))
+            if self.switch == "valid":
+                recovering = r_env == 0.0
+            else:
+                recovering = self.candidates.is_recovered(index, next_obs) == 0
+            return r_env + lam * jnp.where(recovering, aux, 0.0)
+
+        def sero(obs: jax.Array, action: jax.Array, next_obs: jax.Array, info: dict
+                 ) -> jax.Array:
+            r_env = info["env_reward"]
+            return r_env - lam * jnp.where(r_env == 0.0, self.original.uncertainty(next_obs),
+                                           0.0)
+
+        return lamour if self.method == "lamour" else sero
+
+    def extra_policy_loss(self) -> ExtraLossFn | None:
+        if self.method not in ("lamour", "sero") or self.c == 0.0:
+            return None
+        c = self.c
+
+        def consolidation(mean: jax.Array, std: jax.Array, batch: Transition, key: jax.Array,
+                          variant: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+            u_tilde = self.original.sample_u(batch.obs, key)
+            log_prob = gaussian_log_prob(u_tilde, mean, std)
+            if self.method == "lamour":
+                index = self._candidate(variant)
+                weight = jax.vmap(lambda s: self.candidates.is_recovered(index, s))(batch.obs)
+                weight = weight.astype(jnp.float32)
+            else:
+                weight = 1.0 - self.original.uncertainty(batch.obs)
+            loss = -c * jnp.mean(weight * log_prob)
+            return loss, {"consolidation_loss": loss, "consolidation_weight": jnp.mean(weight)}
+
+        return consolidation
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.method, "lambda": self.lam, "c": self.c, "switch": self.switch,
+                "candidates": 0 if self.candidates is None else len(self.candidates)}
+
+
+def coefficients(env_name: str) -> tuple[float, float]:
+    return COEFFICIENTS.get(env_name, (0.5, 0.5))
+
+
+__all__ = ["COEFFICIENTS", "METHODS", "SWITCHES", "Objective", "Original", "coefficients"]
+

@@ -1,0 +1,101 @@
+"""Comparison reports: a Markdown table and the paper-style figure (OOD return and recovery
+rate against steps, mean ± std over seeds, the original policy's Normal-env return dashed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+COLORS = {"lamour": "tab:red", "sero": "tab:blue", "zero": "tab:green", "env": "tab:gray"}
+
+
+def curves(history: list[dict[str, Any]], members: list[int]) -> dict[str, np.ndarray]:
+    """Per evaluation: steps, and mean/std over the given members of each metric."""
+    evals = sorted({r["eval"] for r in history})
+    out: dict[str, Any] = {"step": np.array([next(r["step"] for r in history if r["eval"] == e)
+                                             for e in evals])}
+    for key in ("return_mean", "recovery_rate", "normal_return_mean"):
+        table = np.array([[next((r[key] for r in history
+                                 if r["eval"] == e and r["seed"] == m), None)
+                           for m in members] for e in evals], dtype=float)  # None -> NaN
+        out[key] = table.mean(1)
+        out[key + "_sd"] = table.std(1)
+    return out
+
+
+def best_members(summary: dict[str, Any]) -> list[int]:
+    best = next(c["index"] for c in summary["candidates"] if c["candidate"] == summary["best"])
+    return list(range(best * summary["seeds"], (best + 1) * summary["seeds"]))
+
+
+def final_row(history: list[dict[str, Any]], members: list[int]) -> dict[str, float]:
+    last = max(r["eval"] for r in history)
+    rows = [r for r in history if r["eval"] == last and r["seed"] in members]
+    pick = lambda k: np.array([r[k] for r in rows if r.get(k) is not None], float)  # noqa: E731
+    steps = pick("steps_to_recovery_median")
+    return {
+        "step": rows[0]["step"],
+        "return_mean": float(pick("return_mean").mean()),
+        "return_sd": float(pick("return_mean").std()),
+        "recovery_rate": float(pick("recovery_rate").mean()),
+        "recovery_sd": float(pick("recovery_rate").std()),
+        "steps_to_recovery": float(np.median(steps)) if steps.size else float("nan"),
+        "normal_return_mean": float(pick("normal_return_mean").mean()),
+    }
+
+
+def markdown_table(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any]
+                   ) -> str:
+    """runs: method -> (summary, history)."""
+    o, n = before["ood"], before["normal"]
+    lines = [
+        f"| {env}: method | steps | OOD return (mean ± std over seeds) | recovery rate | "
+        "median steps to recover | Normal-env return (retention) |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| original policy (before) | 0 | {o['return_mean']:.1f} ± {o['return_std']:.1f}* | "
+        f"{o['recovery_rate']:.0%} | {_fmt(o['steps_to_recovery_median'])} | "
+        f"{n['return_mean']:.1f} |",
+    ]
+    for method, (summary, history) in runs.items():
+        f = final_row(history, best_members(summary))
+        lines.append(
+            f"| {method} | {f['step']:,} | {f['return_mean']:.1f} ± {f['return_sd']:.1f} | "
+            f"{f['recovery_rate']:.0%} ± {f['recovery_sd']:.0%} | "
+            f"{_fmt(f['steps_to_recovery'])} | {f['normal_return_mean']:.1f} |")
+    lines.append("")
+    lines.append(f"*the original policy's row: std over {o['episodes']} episodes, not seeds.")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.0f}"
+
+
+def plot(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any], path: Path
+         ) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_ret, ax_rec) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for method, (summary, history) in runs.items():
+        c = curves(history, best_members(summary))
+        color = COLORS.get(method)
+        label = f"{method} ({summary['seeds']} seeds)"
+        for ax, key in ((ax_ret, "return_mean"), (ax_rec, "recovery_rate")):
+            ax.plot(c["step"], c[key], label=label, color=color)
+            ax.fill_between(c["step"], c[key] - c[key + "_sd"], c[key] + c[key + "_sd"],
+                            color=color, alpha=0.2)
+    ax_ret.axhline(before["normal"]["return_mean"], color="black", linestyle="--",
+                   label="original policy, Normal env")
+    ax_ret.set(title=f"{env}: OOD-env return", xlabel="env steps", ylabel="return")
+    ax_rec.set(title=f"{env}: recovery rate", xlabel="env steps",
+               ylabel="episodes reaching a valid state", ylim=(-0.02, 1.02))
+    ax_ret.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

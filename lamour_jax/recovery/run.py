@@ -1,0 +1,214 @@
+"""One recovery run on the host: load the original policy and the reward candidates,
+evaluate the original (the "before"), train every (candidate, seed) member in one compiled
+program, rank the candidates and keep the best.
+
+Run folder: config.json, rewards/*.py (the candidates used, copied so a resume needs nothing
+else), before.json, metrics.jsonl (one row per member and evaluation; its `seed` column is
+the member index, candidate * seeds + seed), checkpoints/, policy/ (all members),
+best/policy (the best candidate's seeds) and summary.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamour_jax.envs import make
+from lamour_jax.learner import PPOConfig, default_config
+from lamour_jax.learner.checkpoint import save_policy
+from lamour_jax.learner.policy import LoadedPolicy, load
+from lamour_jax.learner.ppo import evaluate_episodes
+from lamour_jax.learner.run import RunResult, policy_export, run_training
+from lamour_jax.recovery.objectives import Objective, Original, coefficients
+from lamour_jax.recovery.trainer import RecoveryTrainer
+from lamour_jax.transpile import candidate_set, transpile
+
+BEFORE_EPISODES = 32
+
+
+@dataclass
+class RecoverySpec:
+    env: str
+    method: str
+    steps: int
+    seeds: int = 1
+    seed: int = 0
+    num_envs: int | None = None
+    mode: str = "paper"
+    switch: str = "valid"
+    lam: float | None = None
+    c: float | None = None
+    overrides: list[str] = field(default_factory=list)
+    policy_seed: int = 0
+
+    def coefficients(self) -> tuple[float, float]:
+        lam, c = coefficients(self.env)
+        return (lam if self.lam is None else self.lam, c if self.c is None else self.c)
+
+
+def reward_sources(path: Path) -> list[tuple[str, str]]:
+    """(name, source) of the candidates at `path`: a .py file, or a `lamour generate` run
+    folder (all of candidates/*.py, else reward.py)."""
+    path = Path(path)
+    if path.is_file():
+        return [(path.name, path.read_text())]
+    if path.is_dir():
+        files = sorted((path / "candidates").glob("*.py")) or \
+            ([path / "reward.py"] if (path / "reward.py").is_file() else [])
+        if files:
+            return [(f.name, f.read_text()) for f in files]
+    raise ValueError(f"--reward {path}: expected a .py reward program or a `lamour generate` "
+                     "run folder (with candidates/*.py or reward.py)")
+
+
+def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
+    """The env's PPO defaults, the original actor's architecture, then the user's --set."""
+    meta = policy.meta
+    config = default_config(spec.env).replace(
+        policy_hidden=tuple(meta["policy_hidden"]), activation=meta["activation"],
+        policy_dropout=meta["policy_dropout"],
+        normalize_observations=meta["normalize_observations"], total_steps=spec.steps)
+    if spec.num_envs is not None:
+        config = config.replace(num_envs=spec.num_envs)
+    original = {name: getattr(config, name) for name in
+                ("policy_hidden", "activation", "policy_dropout", "normalize_observations")}
+    config = config.override(spec.overrides)
+    for name, value in original.items():
+        if getattr(config, name) != value:
+            raise ValueError(f"--set {name}: the recovering actor must have the original "
+                             f"policy's architecture ({name}={value})")
+    return config.validate()
+
+
+def evaluate_policy(env_name: str, variant: str, mode: str, act: Any, episodes: int,
+                    seed: int, episode_length: int) -> dict[str, float]:
+    env = make(env_name, variant, mode, episode_length=episode_length)
+    out = jax.device_get(jax.jit(lambda k: evaluate_episodes(env, act, k, episodes))(
+        jax.random.key(seed)))
+    recovered = out["first_valid_step"] >= 0
+    steps = out["first_valid_step"][recovered]
+    return {"return_mean": float(out["return"].mean()), "return_std": float(out["return"].std()),
+            "recovery_rate": float(recovered.mean()),
+            "steps_to_recovery_median": float(np.median(steps)) if steps.size else None,
+            "episodes": episodes}
+
+
+def evaluate_original(spec: RecoverySpec, policy: LoadedPolicy, episode_length: int
+                      ) -> dict[str, Any]:
+    act = policy.act_fn(spec.policy_seed)
+    return {"ood": evaluate_policy(spec.env, "ood", spec.mode, act, BEFORE_EPISODES,
+                                   spec.seed + 1, episode_length),
+            "normal": evaluate_policy(spec.env, "normal", spec.mode, act, BEFORE_EPISODES,
+                                      spec.seed + 1, episode_length)}
+
+
+def _original(policy: LoadedPolicy, index: int) -> Original:
+    chosen = policy.seed(index)
+    return Original(policy.fns, chosen["actor"], chosen["obs_stats"],
+                    chosen["dropout_var_max"])
+
+
+def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: int
+                    ) -> list[dict[str, Any]]:
+    """Per candidate, the last evaluation averaged over its seeds, best first: by the env's
+    own recovery rate, then the OOD return."""
+    last_eval = max(row["eval"] for row in history)
+    rows = []
+    for k, name in enumerate(names):
+        members = [r for r in history if r["eval"] == last_eval
+                   and r["seed"] // seeds == k]
+
+        def stat(key: str, members: list = members) -> list[float]:
+            return [r[key] for r in members if r.get(key) is not None]
+
+        rows.append({
+            "candidate": name, "index": k,
+            "return_mean": float(np.mean(stat("return_mean"))),
+            "return_std_over_seeds": float(np.std(stat("return_mean"))),
+            "recovery_rate": float(np.mean(stat("recovery_rate"))),
+            "normal_return_mean": float(np.mean(stat("normal_return_mean"))),
+        })
+    return sorted(rows, key=lambda r: (-r["recovery_rate"], -r["return_mean"]))
+
+
+def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, str]],
+                 out: Path, *, resume: bool = False, progress: bool = True,
+                 log: Any = print) -> dict[str, Any]:
+    """Train, rank, keep the best; returns (and writes) the summary. Raises ValueError on a
+    policy/env mismatch, CheckpointError on an unreadable policy, TrainingDiverged on NaN."""
+    policy = load(policy_dir)
+    if policy.meta["env"] != spec.env:
+        raise ValueError(f"the original policy was trained on {policy.meta['env']}, "
+                         f"not {spec.env}")
+    config = recovery_config(spec, policy)
+    lam, c = spec.coefficients()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = make(spec.env, "ood", spec.mode, episode_length=config.episode_length)
+    if spec.method != "lamour":
+        sources = []
+    programs = [transpile(src, env.observation_size, env.action_size) for _, src in sources]
+    names = [name for name, _ in sources] or [spec.method]
+    objective = Objective(spec.method, lam, c, spec.switch,
+                          candidate_set(programs) if programs else None,
+                          _original(policy, spec.policy_seed), spec.seeds)
+    if not resume:
+        (out / "rewards").mkdir(exist_ok=True)
+        for name, src in sources:
+            (out / "rewards" / name).write_text(src)
+        record = {"kind": "recovery", **dataclasses.asdict(spec), "lambda": lam, "c": c,
+                  "policy": str(Path(policy_dir).absolute()), "candidates": names,
+                  "reward_sha256": [p.sha256 for p in programs],
+                  "ppo": dataclasses.asdict(config)}
+        (out / "config.json").write_text(json.dumps(record, indent=2))
+    before_path = out / "before.json"
+    if before_path.exists():
+        before = json.loads(before_path.read_text())
+    else:
+        log("evaluating the original policy on OOD and Normal starts ...")
+        before = evaluate_original(spec, policy, config.episode_length)
+        before_path.write_text(json.dumps(before, indent=2))
+
+    trainer = RecoveryTrainer(env, make(spec.env, "normal", episode_length=config.episode_length),
+                              config, objective, policy.seed(spec.policy_seed))
+    members = len(names) * spec.seeds
+    # Member m trains candidate m // seeds with seed m % seeds: every candidate sees the
+    # same seeds, so candidates differ only in their reward.
+    seed_keys = jax.random.split(jax.random.key(spec.seed), spec.seeds)
+    keys = jnp.concatenate([seed_keys] * len(names))
+    initial = None if resume else jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(
+        keys, None, jnp.arange(members))
+    meta = {**policy.meta, "variant": "ood", "seeds": members, "recovered_with": spec.method,
+            "candidates": names}
+    log(f"recovering {spec.env} with {spec.method} ({len(names)} candidate(s) x {spec.seeds} "
+        f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs, "
+        f"{config.num_evals * config.steps_per_eval:,} steps) -> {out}")
+    result: RunResult = run_training(trainer, out, seeds=members, seed=spec.seed, resume=resume,
+                                     progress=progress, policy_meta=meta,
+                                     initial_state=initial)
+    ranking = rank_candidates(read_history(out), names, spec.seeds)
+    best = ranking[0]["index"]
+    picked = jax.tree.map(lambda x: x[best * spec.seeds:(best + 1) * spec.seeds],
+                          policy_export(result.state))
+    save_policy(out / "best", picked, {**meta, "seeds": spec.seeds,
+                                       "candidates": [names[best]]})
+    summary = {"env": spec.env, "method": spec.method, "steps": result.evals_done
+               * config.steps_per_eval, "seeds": spec.seeds, "compile_s": result.compile_s,
+               "before": before, "candidates": ranking, "best": names[best]}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def read_history(out: Path) -> list[dict[str, Any]]:
+    """The metrics.jsonl rows of a run (complete after a resume: the learner keeps the rows
+    up to the checkpoint it resumed from)."""
+    path = Path(out) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
