@@ -9,6 +9,7 @@ from pathlib import Path
 from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES
 
 EXIT_USAGE = 2
+DEMO_STEPS = 409_600  # sized so `make demo` fits in 15 minutes on a 2-core CPU
 
 
 def _env_arg(p: argparse.ArgumentParser) -> None:
@@ -157,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("env", choices=ALL_ENV_NAMES, metavar="ENV",
                        help=f"environment: {', '.join(ALL_ENV_NAMES)}")
         p.add_argument("--policy", type=Path, metavar="DIR",
-                       help="the original policy: a `lamour train` run directory")
+                       help="the original policy: a `lamour train` run directory (default: "
+                            "the one shipped for ENV, if any)")
         p.add_argument("--reward", type=Path, metavar="FILE|RUNDIR",
                        help="reward program(s) for lamour: a .py file or a `lamour generate` "
                             "folder (all its candidates train together). Default: the env's "
@@ -196,9 +198,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="folder (default: runs/compare-ENV-TIME); a "
                                             "rerun reuses finished methods")
 
-    p = sub.add_parser("demo", help="the end-to-end demo: sample and render OOD states for "
-                                    "every env and print a summary table")
+    p = sub.add_parser("demo", help="the main job end to end on a CPU: generate a reward "
+                                    "(offline), retrain the shipped original policy with "
+                                    "LaMOuR, print the before/after table")
+    p.add_argument("--env", default="hopper", choices=("hopper",),
+                   help="an env with a shipped original policy (default hopper)")
+    p.add_argument("--steps", type=_positive, default=DEMO_STEPS,
+                   help=f"retraining env steps (default {DEMO_STEPS:,})")
     p.add_argument("--out", type=Path, default=Path("out/demo"))
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a PPO config field of the retraining (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-video", action="store_true", help="skip the before/after GIFs")
+
+    p = sub.add_parser("tour", help="a look at every env: sample and render OOD states, "
+                                    "random-policy recovery, one summary table")
+    p.add_argument("--out", type=Path, default=Path("out/tour"))
     p.add_argument("--n", type=_positive, default=8, help="OOD states per env and mode")
     p.add_argument("--envs", default=",".join(ENV_NAMES),
                    help="comma-separated subset of envs (default: all)")

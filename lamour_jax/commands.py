@@ -137,12 +137,21 @@ def cmd_reward(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_tour(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.envs.split(",") if n.strip()]
     for n in names:
         if n not in ENV_NAMES:
             raise UserError(f"unknown env {n!r}; valid: {', '.join(ENV_NAMES)}")
+    from lamour_jax.tour import run_tour
+
+    return run_tour(names, args.n, args.out)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
     from lamour_jax.demo import run_demo
 
-    return run_demo(names, args.n, args.out)
-
+    try:
+        return run_demo(args.env, args.steps, args.out, args.set or [],
+                        progress=not args.no_progress, video=not args.no_video)
+    except ValueError as err:
+        raise UserError(str(err)) from None

@@ -1,81 +1,83 @@
-"""`lamour demo`: the end-to-end tour of what exists today. For every env: sample OOD
-states in both sampler modes, check them with the env's own validity test, measure how
-often random actions recover from them, render them, and print one summary table."""
+"""`lamour demo`: the main job end to end on a CPU, on embedded defaults.
+
+1. render the OOD state and run the three generation stages (offline reference answers
+   unless a model is named), transpile and check the program;
+2. retrain the shipped original policy with LaMOuR on the OOD env;
+3. evaluate the original and the retrained policy on the same OOD starts and print the
+   before/after table, the learning-curve plot and before/after videos.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
-import jax
-import numpy as np
-
-from lamour_jax import render
-from lamour_jax.commands import sample_states, settle
-from lamour_jax.envs import make
-from lamour_jax.envs.rollout import rollout
-
-ROLLOUT_STEPS = 200
-# The ant's spawn joint angles (all 0) lie flat, so a flipped ant looks like an upright one;
-# a short passive settle lets the joint limits lift its legs, which shows the flip.
-RENDER_SETTLE_S = {"ant": 0.3}
+from lamour_jax.generate import GenerateOptions, OfflineModel, generate
+from lamour_jax.learner.policy import load
+from lamour_jax.policies import shipped_policy
+from lamour_jax.recovery import RecoverySpec, read_history, run_recovery
+from lamour_jax.recovery.report import plot
+from lamour_jax.recovery.run import BEFORE_EPISODES, evaluate_policy
 
 
-def _random_policy_recovery(name: str, qpos: np.ndarray, qvel: np.ndarray, seed: int
-                            ) -> tuple[float, float]:
-    env = make(name, "ood")
-    keys = jax.random.split(jax.random.key(seed), len(qpos))
-    state = jax.vmap(env.reset_to)(keys, qpos, qvel)
-    _, trace = rollout(env, state, jax.random.key(seed + 1), ROLLOUT_STEPS)
-    recovered = np.asarray(trace["recovered_once"][-1])
-    masked_return = np.asarray(trace["reward"]).sum(0)
-    return float(recovered.mean()), float(masked_return.mean())
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-def run_demo(names: list[str], n: int, out: Path) -> int:
+def _pct(v: float) -> str:
+    return f"{v:.0%}"
+
+
+def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
+             progress: bool = True, video: bool = True) -> int:
+    t0 = time.perf_counter()
+    policy_dir = shipped_policy(env_name)
+    if policy_dir is None:
+        raise ValueError(f"no shipped original policy for {env_name}")
+    for part in ("generate", "recover"):  # the demo's own output from an earlier run
+        shutil.rmtree(out / part, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    rows, sheets = [], []
-    for name in names:
-        t0 = time.perf_counter()
-        print(f"[{name}] sampling normal, paper and diverse starts ({n} each) ...",
-              file=sys.stderr, flush=True)
-        normal = sample_states(name, "paper", n, 0, normal=True)
-        paper = sample_states(name, "paper", n, 0)
-        diverse = sample_states(name, "diverse", n, 0)
-        print(f"[{name}] {ROLLOUT_STEPS} random-action steps from the OOD states ...",
-              file=sys.stderr, flush=True)
-        rec, ret = _random_policy_recovery(name, paper["qpos"], paper["qvel"], 0)
 
-        env = make(name, "ood")
-        seconds = RENDER_SETTLE_S.get(name, 0.0)
-        shown = [settle(env, paper["qpos"][0], paper["qvel"][0], seconds)]
-        shown += [diverse["qpos"][i] for i in range(min(3, n))]
-        frames = render.render_frames(env, [np.asarray(q) for q in shown], 320, 240)
-        sheet = render.grid(frames, 4)
-        path = render.save_png(sheet, out / f"{name}_ood.png")
-        sheets.append(sheet)
-        rows.append({
-            "env": name, "obs": env.observation_size, "act": env.action_size,
-            "normal_valid": normal["valid"].mean(), "paper_invalid": (~paper["valid"]).mean(),
-            "diverse_invalid": (~diverse["valid"]).mean(), "random_recovery": rec,
-            "random_return": ret, "seconds": time.perf_counter() - t0, "image": str(path),
-        })
-    render.save_png(np.concatenate(sheets), out / "all_ood.png")
+    _log(f"== 1/3 reward generation for {env_name} (offline reference answers) ==")
+    result = generate(GenerateOptions(env_name, out / "generate"), OfflineModel(env_name),
+                      log=_log)
+    _log(f"OOD image: {out / 'generate' / 'ood.png'}; reward program: "
+         f"{out / 'generate' / 'reward.py'} (sha256 {result.chosen.program.sha256[:12]})")
 
-    header = ("| env | obs | act | Normal starts valid | OOD paper invalid | OOD diverse invalid "
-              f"| random policy recovers ({ROLLOUT_STEPS} steps) | masked return | time (s) "
-              "| image |")
-    lines = [header, "|" + "---|" * 10]
-    for r in rows:
-        lines.append(
-            f"| {r['env']} | {r['obs']} | {r['act']} | {r['normal_valid']:.0%} | "
-            f"{r['paper_invalid']:.0%} | {r['diverse_invalid']:.0%} | {r['random_recovery']:.0%} "
-            f"| {r['random_return']:.1f} | {r['seconds']:.0f} | {r['image']} |")
+    _log(f"\n== 2/3 LaMOuR retraining of the shipped {env_name} policy ({steps:,} steps) ==")
+    spec = RecoverySpec(env=env_name, method="lamour", steps=steps, overrides=overrides)
+    rec = out / "recover"
+    summary = run_recovery(spec, policy_dir, [("reward.py", result.chosen.path.read_text())],
+                           rec, progress=progress, log=_log)
+
+    _log("\n== 3/3 before/after on the same OOD starts ==")
+    after = evaluate_policy(env_name, "ood", spec.mode, load(rec / "best").act_fn(0),
+                            BEFORE_EPISODES, spec.seed + 1, 1000)
+    before = summary["before"]["ood"]
+    figure = plot(env_name, {"lamour": (summary, read_history(rec))}, summary["before"],
+                  out / "curves.png")
+    rows = [("original policy", before), (f"after LaMOuR ({summary['steps']:,} steps)", after)]
+    lines = [f"| {env_name}, {BEFORE_EPISODES} OOD starts | recovery rate | OOD return "
+             "(mean ± std) | median steps to recover |", "|---|---:|---:|---:|"]
+    for name, r in rows:
+        median = r["steps_to_recovery_median"]
+        lines.append(f"| {name} | {_pct(r['recovery_rate'])} | {r['return_mean']:.1f} ± "
+                     f"{r['return_std']:.1f} | {'-' if median is None else f'{median:.0f}'} |")
     table = "\n".join(lines)
+    videos = ""
+    if video:
+        from lamour_jax.recover_commands import write_videos
+
+        paths = write_videos(rec, env_name, policy_dir, spec.mode, spec.seed)
+        videos = "\nvideos: " + ", ".join(str(p) for p in paths)
+    minutes = (time.perf_counter() - t0) / 60
     (out / "summary.md").write_text(
-        f"# lamour demo: OOD states of every env\n\n{n} states per env and mode.\n\n{table}\n")
-    print(table)
-    print(f"\nContact sheet (per row: paper OOD start, then 3 diverse OOD starts): "
-          f"{out / 'all_ood.png'}")
+        f"# lamour demo: {env_name}\n\nbehaviour: {result.behaviour}\n\n{table}\n\n"
+        f"![curves](curves.png)\n\n{minutes:.1f} min in all.\n")
+    (out / "after.json").write_text(json.dumps(after, indent=2))
+    print(f"\n{table}\n\nplot: {figure}{videos}\nsummary: {out / 'summary.md'} "
+          f"({minutes:.1f} min)")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lamour_jax.commands import UserError
+from lamour_jax.envs import ENV_NAMES
 from lamour_jax.learner.checkpoint import CheckpointError
 from lamour_jax.learner.run import TrainingDiverged
 
@@ -36,6 +37,8 @@ def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
     if method != "lamour":
         return []
     if args.reward is None:
+        if args.env not in ENV_NAMES:
+            raise UserError(f"{args.env} has no reference reward program: pass --reward FILE")
         _log(f"no --reward given: using the offline reference program for {args.env} "
              "(rewards/reference/)")
         return [(f"reference-{args.env}.py", reference_source(args.env))]
@@ -56,6 +59,27 @@ def _run(spec: Any, policy: Path, sources: list, out: Path, resume: bool, progre
     except RewardCodeError as err:
         raise UserError(f"a reward candidate was rejected: {err}") from None
     except (ValueError, CheckpointError) as err:
+        raise UserError(str(err)) from None
+
+
+def _policy_dir(args: argparse.Namespace) -> Path:
+    from lamour_jax.policies import shipped_policy
+
+    policy = args.policy or shipped_policy(args.env)
+    if policy is None:
+        raise UserError(f"--policy DIR is required: no original policy for {args.env} ships "
+                        "with lamour-jax (train one with `lamour train`)")
+    if args.policy is None:
+        _log(f"using the shipped original policy {policy}")
+    return policy
+
+
+def _check_policy(path: Path) -> dict[str, Any]:
+    from lamour_jax.learner.policy import load
+
+    try:
+        return load(path).meta
+    except CheckpointError as err:
         raise UserError(str(err)) from None
 
 
@@ -120,10 +144,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
         sources = [(name, (out / "rewards" / name).read_text())
                    for name in record["candidates"] if (out / "rewards" / name).is_file()]
     else:
-        if args.policy is None:
-            raise UserError("--policy DIR is required (a `lamour train` run directory)")
         spec = _spec(args, args.method)
-        policy = args.policy
+        policy = _policy_dir(args)
+        _check_policy(policy)
         sources = _sources(args, args.method)
         out = _fresh_out(args.out or Path("runs") / (
             f"recover-{args.env}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"))
@@ -149,7 +172,6 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from lamour_jax.learner.policy import load
     from lamour_jax.recovery import METHODS, read_history
     from lamour_jax.recovery.report import markdown_table, plot
 
@@ -157,13 +179,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise UserError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
-    try:
-        meta = load(args.policy).meta
-    except CheckpointError as err:
-        raise UserError(str(err)) from None
+    policy = _policy_dir(args)
+    meta = _check_policy(policy)
     if "sero" in methods and meta["policy_dropout"] <= 0:
         raise UserError("sero needs an original policy trained with dropout (`lamour train "
-                        f"{args.env} --set policy_dropout=0.1`); {args.policy} has none")
+                        f"{args.env} --set policy_dropout=0.1`); {policy} has none")
     out: Path = args.out or Path("runs") / f"compare-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, tuple[dict, list]] = {}
@@ -176,7 +196,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             resume = (run_dir / "checkpoints").exists() and any(
                 (run_dir / "checkpoints").iterdir())
             try:
-                summary = _run(_spec(args, method), args.policy, _sources(args, method),
+                summary = _run(_spec(args, method), policy, _sources(args, method),
                                run_dir, resume, not args.no_progress)
             except TrainingDiverged as err:
                 _log(f"{method}: {err}")

@@ -1,0 +1,199 @@
+"""Recovery retraining: the objectives' formulas, candidate ranking, resume, videos, the
+compare report, and CLI errors. Runs on the point-mass env (seconds per compile)."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lamour_jax.cli import main
+from lamour_jax.learner.networks import gaussian_log_prob
+from lamour_jax.learner.policy import load
+from lamour_jax.learner.ppo import Transition
+from lamour_jax.recovery import Objective, Original
+from lamour_jax.transpile import candidate_set, transpile
+
+pytestmark = pytest.mark.xdist_group("recovery")  # shares the trained original below
+
+GOOD = """import numpy as np
+
+def is_recovered(state):
+    return int(np.sqrt(state[0] ** 2 + state[1] ** 2) < 0.9)
+
+def calculate_reward(state, action):
+    d = np.sqrt(state[0] ** 2 + state[1] ** 2)
+    return -max(0.0, d - 0.9) - 0.01 * np.sum(np.square(action))
+"""
+USELESS = """def is_recovered(state):
+    return 0
+
+def calculate_reward(state, action):
+    return -1.0
+"""
+FAST = ["--set", "num_envs=32", "--set", "eval_every=4096", "--set", "eval_envs=4",
+        "--set", "episode_length=60", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory):
+    """A point-mass policy trained with dropout 0.1, so every method (SeRO too) can use it."""
+    out = tmp_path_factory.mktemp("original") / "run"
+    assert main(["train", "pointmass", "--steps", "8192", "--out", str(out), "--no-progress",
+                 "--set", "policy_dropout=0.1", "--set", "eval_every=8192"]) == 0
+    return out
+
+
+def _original(path) -> Original:
+    policy = load(path)
+    chosen = policy.seed(0)
+    return Original(policy.fns, chosen["actor"], chosen["obs_stats"],
+                    chosen["dropout_var_max"])
+
+
+def _objective(original_dir, method, switch="valid", lam=0.5, c=0.5):
+    programs = candidate_set([transpile(GOOD, 4, 2), transpile(USELESS, 4, 2)])
+    return Objective(method, lam, c, switch, programs, _original(original_dir), seeds=2)
+
+
+FAR = jnp.array([1.8, 0.0, 0.0, 0.0])  # 1.8 m out: aux = -(1.8 - 0.9) - 0.01 |a|^2
+NEAR = jnp.array([0.2, 0.0, 0.0, 0.0])
+ACTION = jnp.array([0.5, -0.5])
+AUX_FAR = -(1.8 - 0.9) - 0.01 * 0.5
+
+
+def _info(env_reward, variant=0):
+    return {"env_reward": jnp.float32(env_reward), "original_reward": jnp.float32(3.0),
+            "variant": jnp.int32(variant)}
+
+
+def test_lamour_reward_follows_the_switch(original):
+    reward = _objective(original, "lamour").reward_fn()
+    # switch=valid: the recovery reward is added exactly while the env's reward is 0.
+    np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(0.0)), 0.5 * AUX_FAR, rtol=1e-5)
+    np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(2.0)), 2.0, rtol=1e-6)
+    # variant 2 = candidate 1 (2 seeds per candidate): the constant -1 program.
+    np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(0.0, variant=2)), -0.5)
+    # switch=is_recovered: added while is_recovered(s') is 0, whatever the env says.
+    reward = _objective(original, "lamour", switch="is_recovered").reward_fn()
+    np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(2.0)), 2.0 + 0.5 * AUX_FAR,
+                               rtol=1e-5)
+    np.testing.assert_allclose(reward(FAR, ACTION, NEAR, _info(0.0)), 0.0, atol=1e-7)
+
+
+def test_baseline_rewards(original):
+    assert _objective(original, "zero").reward_fn() is None
+    assert _objective(original, "zero").extra_policy_loss() is None
+    env = _objective(original, "env").reward_fn()
+    assert float(env(FAR, ACTION, FAR, _info(0.0))) == 3.0  # the unmasked task reward
+    sero = _objective(original, "sero")
+    u = float(sero.original.uncertainty(FAR))
+    assert 0.0 < u <= 1.0
+    np.testing.assert_allclose(sero.reward_fn()(FAR, ACTION, FAR, _info(0.0)), -0.5 * u,
+                               rtol=1e-5)
+    np.testing.assert_allclose(sero.reward_fn()(FAR, ACTION, FAR, _info(1.5)), 1.5)
+
+
+def test_consolidation_is_gated_behaviour_cloning(original):
+    obj = _objective(original, "lamour", c=0.5)
+    loss_fn = obj.extra_policy_loss()
+    obs = jnp.stack([FAR, NEAR, NEAR, FAR])
+    batch = Transition(obs=obs, u=jnp.zeros((4, 2)), log_prob=jnp.zeros(4),
+                       reward=jnp.zeros(4), termination=jnp.zeros(4), done=jnp.zeros(4),
+                       next_obs=obs, valid=jnp.zeros(4))
+    mean, std = jnp.zeros((4, 2)), jnp.ones((4, 2))
+    key = jax.random.key(3)
+    loss, metrics = loss_fn(mean, std, batch, key, jnp.int32(0))
+    u_tilde = obj.original.sample_u(obs, key)
+    expected = -0.5 * jnp.mean(jnp.array([0.0, 1.0, 1.0, 0.0])
+                               * gaussian_log_prob(u_tilde, mean, std))
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    assert float(metrics["consolidation_weight"]) == 0.5
+    # Candidate 1 never calls a state recovered: no consolidation at all.
+    loss, _ = loss_fn(mean, std, batch, key, jnp.int32(2))
+    assert float(loss) == 0.0
+    # SeRO weighs by 1 - U(s) instead.
+    sero = _objective(original, "sero").extra_policy_loss()
+    _, metrics = sero(mean, std, batch, key, jnp.int32(0))
+    weight = 1.0 - obj.original.uncertainty(obs)
+    np.testing.assert_allclose(metrics["consolidation_weight"], jnp.mean(weight), rtol=1e-5)
+
+
+def test_sero_needs_a_dropout_original(tmp_path):
+    out = tmp_path / "plain"
+    assert main(["train", "pointmass", "--steps", "1024", "--out", str(out), "--no-progress",
+                 "--set", "eval_every=1024", "--set", "episode_length=20"]) == 0
+    with pytest.raises(ValueError, match="dropout"):
+        Objective("sero", 0.5, 0.5, original=_original(out))
+
+
+def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys):
+    rundir = tmp_path / "generated"
+    (rundir / "candidates").mkdir(parents=True)
+    (rundir / "candidates" / "sample0.py").write_text(USELESS)
+    (rundir / "candidates" / "sample1.py").write_text(GOOD)
+    out = tmp_path / "rec"
+    args = ["recover", "pointmass", "--policy", str(original), "--reward", str(rundir),
+            "--steps", "8192", "--seeds", "2", "--out", str(out), *FAST]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["candidate"] for c in summary["candidates"]] != []
+    assert {c["candidate"] for c in summary["candidates"]} == {"sample0.py", "sample1.py"}
+    ranked = summary["candidates"]
+    assert (ranked[0]["recovery_rate"], ranked[0]["return_mean"]) >= (
+        ranked[1]["recovery_rate"], ranked[1]["return_mean"])
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 4  # 2 evaluations x (2 candidates x 2 seeds)
+    for key in ("return_mean", "recovery_rate", "steps_to_recovery_median",
+                "return_after_recovery", "normal_return_mean", "consolidation_weight"):
+        assert key in rows[-1]
+    best = load(out / "best")
+    assert best.seeds == 2 and best.meta["candidates"] == [summary["best"]]
+    assert (out / "rewards" / "sample1.py").read_text() == GOOD
+    table = capsys.readouterr().out
+    assert "| original policy |" in table and "(best)" in table
+    # A finished run resumes to the same place: nothing retrained, videos rendered.
+    assert main(["recover", "pointmass", "--resume", str(out), "--video", "--no-progress"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 8
+    for name in ("before.gif", "after.gif"):
+        assert (out / name).read_bytes()[:3] == b"GIF"
+
+
+def test_compare_writes_table_and_plot(original, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    reward = tmp_path / "good.py"
+    reward.write_text(GOOD)
+    args = ["compare", "pointmass", "--policy", str(original), "--reward", str(reward),
+            "--methods", "lamour,zero,env,sero", "--steps", "4096", "--seeds", "2",
+            "--out", str(out), *FAST]
+    assert main(args) == 0
+    text = (out / "compare.md").read_text()
+    for row in ("| original policy (before) |", "| lamour |", "| zero |", "| env |",
+                "| sero |"):
+        assert row in text
+    assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(args) == 0  # a rerun reuses the finished methods
+    assert capsys.readouterr().err.count("reusing the finished run") == 4
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--policy"),
+    (["--policy", "{orig}", "--reward", "{tmp}/missing.py"], "expected a .py"),
+    (["--policy", "{orig}", "--reward", "{tmp}/bad.py"], "rejected"),
+    (["--policy", "{tmp}"], "no exported policy"),
+])
+def test_recover_errors_exit_2(original, tmp_path, capsys, extra, message):
+    (tmp_path / "bad.py").write_text("def is_recovered(state):\n    import os\n")
+    extra = [e.format(orig=original, tmp=tmp_path) for e in extra]
+    assert main(["recover", "pointmass", "--out", str(tmp_path / "o"), *extra, *FAST]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_policy_of_another_env_is_refused(original, tmp_path, capsys):
+    assert main(["recover", "hopper", "--policy", str(original), "--out", str(tmp_path / "o"),
+                 *FAST]) == 2
+    assert "trained on pointmass" in capsys.readouterr().err
