@@ -174,3 +174,35 @@ def test_one_and_four_devices_agree(tmp_path):
     for name in one.files:
         if name != "devices":
             np.testing.assert_allclose(one[name], four[name], rtol=2e-3, atol=2e-4)
+
+
+def test_ctrl_c_keeps_the_last_checkpoint_and_resumes(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lamour_jax.cli", "train", "pointmass", "--out", str(out),
+           "--steps", "2000000", "--no-progress", *sum((["--set", s] for s in TINY), [])]
+    # SIG_DFL in the child: a shell's background jobs (and some CI runners) ignore SIGINT,
+    # and Python only turns SIGINT into KeyboardInterrupt when it is not ignored.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (metrics.exists() and
+                                          len(metrics.read_text().splitlines()) >= 3):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted: checkpoint" in err and f"--resume {out}" in err
+    done = len(metrics.read_text().splitlines())
+    assert done >= 3
+    latest = RunCheckpoints(out).latest()
+    assert latest is not None and latest >= done - 1
+    # The run continues from there.
+    result = cli("train", "pointmass", "--resume", str(out), "--steps", str(256 * (done + 2)),
+                 "--no-progress")
+    assert result.returncode == 0, result.stderr
+    evals = [json.loads(line)["eval"] for line in metrics.read_text().splitlines()]
+    assert evals == sorted(set(evals)) and evals[-1] == done + 2
