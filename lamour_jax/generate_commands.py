@@ -76,7 +76,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(f"description: {result.description}\nbehaviour:   {result.behaviour}\n")
     print(_candidate_table(result))
     print(f"\n{len(result.candidates)} candidate(s), {result.rejected} rejected repl(ies); "
-          f"{t['requests']} request(s), {t['cache_hits']} cache hit(s), "
+          f"{t['requests']} model call(s), {t['cache_hits']} cache hit(s), "
           f"{t['prompt_tokens'] + t['completion_tokens']} tokens, cost {cost}, "
           f"{t['seconds']:.1f} s")
     print(f"reward program: {out / 'reward.py'}")

@@ -181,12 +181,13 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_resumes(tmp_path):
     import time
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "lamour_jax.cli", "train", "pointmass", "--out", str(out),
+    # The child installs Python's SIGINT handler itself: a shell's background jobs (and some
+    # CI runners) start with SIGINT ignored, and Python keeps an inherited "ignore".
+    launcher = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "from lamour_jax.cli import main; sys.exit(main(sys.argv[1:]))")
+    cmd = [sys.executable, "-c", launcher, "train", "pointmass", "--out", str(out),
            "--steps", "2000000", "--no-progress", *sum((["--set", s] for s in TINY), [])]
-    # SIG_DFL in the child: a shell's background jobs (and some CI runners) ignore SIGINT,
-    # and Python only turns SIGINT into KeyboardInterrupt when it is not ignored.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = out / "metrics.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and not (metrics.exists() and

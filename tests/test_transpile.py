@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from reward_reference import run_reference
 
 from lamour_jax.envs import ENV_NAMES, make
 from lamour_jax.rewards import reference_source
 from lamour_jax.transpile import RewardCodeError, candidate_set, extract_code, transpile
-from tests.reward_reference import run_reference
 
 CORPUS = Path(__file__).parent / "reward_corpus"
 GOOD = sorted((CORPUS / "good").glob("*.py"))
