@@ -6,8 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lamour_jax.commands import UserError
+
+if TYPE_CHECKING:
+    from lamour_jax.generate import GenerationResult
 
 EXIT_FAILED = 1
 
@@ -16,16 +20,16 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _candidate_table(result: object) -> str:
+def _candidate_table(result: GenerationResult) -> str:
     lines = ["| candidate | tries | sha256 | reward check | recovered OOD / Normal |",
              "|---|---:|---|---|---|"]
-    for c in result.candidates:  # type: ignore[attr-defined]
+    for c in result.candidates:
         if c.check is None:
             check, rec = "not run", "-"
         else:
             check = "PASS" if c.passed else "FAIL"
             rec = f"{c.check['recovered_ood']:.0%} / {c.check['recovered_normal']:.0%}"
-        mark = " (chosen)" if c is result.chosen else ""  # type: ignore[attr-defined]
+        mark = " (chosen)" if c is result.chosen else ""
         lines.append(f"| {c.path.name}{mark} | {c.tries} | {c.program.sha256[:12]} | {check} "
                      f"| {rec} |")
     return "\n".join(lines)

@@ -101,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lamour_jax import render
     from lamour_jax.learner.policy import load
-    from lamour_jax.learner.ppo import evaluate_episodes
+    from lamour_jax.recovery.run import evaluate_policy
 
     try:
         policy = load(args.run_dir)
@@ -111,20 +111,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if env_name != policy.meta["env"]:
         raise UserError(f"the policy in {args.run_dir} was trained on {policy.meta['env']}")
     variant = args.variant or policy.meta["variant"]
-    env = make(env_name, variant, args.mode,
-               episode_length=policy.meta.get("episode_length", 1000))
+    episode_length = policy.meta.get("episode_length", 1000)
     act = policy.act_fn(args.seed_index)
-    run = jax.jit(lambda key: evaluate_episodes(env, act, key, args.episodes))
-    out = jax.device_get(run(jax.random.key(args.seed)))
-    ret = out["return"]
-    recovered = np.mean(out["first_valid_step"] >= 0)
+    out = evaluate_policy(env_name, variant, args.mode, act, args.episodes, args.seed,
+                          episode_length)
     print(f"| env | variant | episodes | return mean | return std | episode length | "
           f"reached a valid state |\n|---|---|---:|---:|---:|---:|---:|\n"
-          f"| {env_name} | {variant} | {args.episodes} | {ret.mean():.1f} | {ret.std():.1f} | "
-          f"{out['length'].mean():.0f} | {recovered:.0%} |")
+          f"| {env_name} | {variant} | {args.episodes} | {out['return_mean']:.1f} | "
+          f"{out['return_std']:.1f} | {out['length_mean']:.0f} | {out['recovery_rate']:.0%} |")
     if args.video is not None:
         from lamour_jax.envs.rollout import policy_qpos
 
+        env = make(env_name, variant, args.mode, episode_length=episode_length)
         qpos = policy_qpos(env, act, jax.random.key(args.seed), env.episode_length)
         frames = render.render_frames(env, qpos[:: max(1, args.video_stride)], 320, 240)
         path = render.save_gif(frames, args.video, fps=min(30.0, 1.0 / env.dt))

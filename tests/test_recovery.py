@@ -197,3 +197,12 @@ def test_policy_of_another_env_is_refused(original, tmp_path, capsys):
     assert main(["recover", "hopper", "--policy", str(original), "--out", str(tmp_path / "o"),
                  *FAST]) == 2
     assert "trained on pointmass" in capsys.readouterr().err
+
+
+def test_evaluate_prints_the_table_and_writes_a_video(original, tmp_path, capsys):
+    video = tmp_path / "ood.gif"
+    assert main(["evaluate", str(original), "--variant", "ood", "--episodes", "4",
+                 "--video", str(video), "--video-stride", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "| pointmass | ood | 4 |" in out and f"video: {video}" in out
+    assert video.read_bytes()[:3] == b"GIF"

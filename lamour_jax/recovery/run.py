@@ -96,7 +96,7 @@ def evaluate_policy(env_name: str, variant: str, mode: str, act: Any, episodes: 
     recovered = out["first_valid_step"] >= 0
     steps = out["first_valid_step"][recovered]
     return {"return_mean": float(out["return"].mean()), "return_std": float(out["return"].std()),
-            "recovery_rate": float(recovered.mean()),
+            "length_mean": float(out["length"].mean()), "recovery_rate": float(recovered.mean()),
             "steps_to_recovery_median": float(np.median(steps)) if steps.size else None,
             "episodes": episodes}
 
