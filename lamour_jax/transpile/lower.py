@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,23 @@ def _and_not(a: Any, b: Any) -> Any:
     if b is True:
         return False
     return _and(a, jnp.logical_not(b))
+
+
+
+@contextmanager
+def _located(node: ast.AST, quote: bool) -> Iterator[None]:
+    """Errors raised while lowering `node` become RewardCodeErrors that name its line (and,
+    for expressions, quote it): what the model reads in a repair request."""
+    try:
+        yield
+    except RewardCodeError as exc:
+        if exc.line is None:
+            raise RewardCodeError(exc.reason, node) from None
+        raise
+    except (TypeError, ValueError, IndexError, KeyError, ArithmeticError) as exc:
+        message = str(exc).strip().split("\n")[0] or type(exc).__name__
+        where = f"`{ast.unparse(node)[:60]}`: " if quote else ""
+        raise RewardCodeError(f"{where}{type(exc).__name__}: {message}", node) from None
 
 
 @dataclass
@@ -180,15 +198,8 @@ class Lowering:
         if self.statements > MAX_STATEMENTS:
             raise RewardCodeError(f"the program runs more than {MAX_STATEMENTS} statements "
                                   "once loops are unrolled; make it smaller", stmt)
-        try:
+        with _located(stmt, quote=False):
             self._exec(stmt, frame, path)
-        except RewardCodeError as exc:
-            if exc.line is None:
-                raise RewardCodeError(exc.reason, stmt) from None
-            raise
-        except (TypeError, ValueError, IndexError, KeyError, ArithmeticError) as exc:
-            message = str(exc).strip().split("\n")[0] or type(exc).__name__
-            raise RewardCodeError(f"{type(exc).__name__}: {message}", stmt) from None
 
     def _exec(self, stmt: ast.stmt, frame: _Frame, path: Any) -> None:
         mask = frame.active(path)
@@ -315,16 +326,8 @@ class Lowering:
 
     # -- expressions --------------------------------------------------------------------------
     def eval(self, node: ast.expr, frame: _Frame) -> Any:
-        try:
+        with _located(node, quote=True):
             return self._eval(node, frame)
-        except RewardCodeError as exc:
-            if exc.line is None:
-                raise RewardCodeError(exc.reason, node) from None
-            raise
-        except (TypeError, ValueError, IndexError, KeyError, ArithmeticError) as exc:
-            message = str(exc).strip().split("\n")[0] or type(exc).__name__
-            raise RewardCodeError(f"`{ast.unparse(node)[:60]}`: {type(exc).__name__}: "
-                                  f"{message}", node) from None
 
     def _eval(self, node: ast.expr, frame: _Frame) -> Any:
         if isinstance(node, ast.Constant):
