@@ -47,7 +47,6 @@ def _and_not(a: Any, b: Any) -> Any:
     return _and(a, jnp.logical_not(b))
 
 
-
 @contextmanager
 def _located(node: ast.AST, quote: bool) -> Iterator[None]:
     """Errors raised while lowering `node` become RewardCodeErrors that name its line (and,
