@@ -86,6 +86,33 @@ def test_init_actor_keeps_policy_and_resets_critic():
                            first.params["critic"]["params"]["MLP_0"]["Dense_0"]["kernel"])
 
 
+@pytest.mark.parametrize("frozen", [False, True])
+def test_freeze_normalizer_keeps_the_started_statistics(frozen):
+    env = make("pointmass", episode_length=20)
+    start = make_train(env, tiny_config()).init(jax.random.key(0))
+    stats = start.obs_stats.update(jnp.ones((8, env.observation_size)))  # as if pretrained
+    trainer = make_train(env, tiny_config(total_steps=256, freeze_normalizer=frozen),
+                         init_actor={"actor": start.params["actor"], "obs_stats": stats})
+    state, _ = jax.jit(trainer.run_chunk)(trainer.init(jax.random.key(1)))
+    assert bool(jnp.all(state.obs_stats.mean == stats.mean)) == frozen
+    assert (float(state.obs_stats.count) == 8.0) == frozen
+
+
+def test_critic_warmup_holds_the_actor_back():
+    env = make("pointmass", episode_length=20)
+    config = tiny_config(eval_every=128, critic_warmup_steps=128)  # one iteration per chunk
+    trainer = make_train(env, config)
+    chunk = jax.jit(trainer.run_chunk)
+    start = trainer.init(jax.random.key(0))
+    warm, _ = chunk(start)
+    chex.assert_trees_all_equal(warm.params["actor"], start.params["actor"])
+    critic = lambda s: s.params["critic"]["params"]["MLP_0"]["Dense_0"]["kernel"]  # noqa: E731
+    assert not np.allclose(critic(warm), critic(start))
+    after, _ = chunk(warm)
+    assert not np.allclose(after.params["actor"]["params"]["MLP_0"]["Dense_0"]["kernel"],
+                           warm.params["actor"]["params"]["MLP_0"]["Dense_0"]["kernel"])
+
+
 def test_resume_is_exact(tmp_path):
     sets = [a for s in TINY for a in ("--set", s)]
     straight, halves = tmp_path / "straight", tmp_path / "halves"

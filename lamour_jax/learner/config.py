@@ -30,6 +30,15 @@ class PPOConfig:
     activation: str = _static("tanh")
     policy_dropout: float = _static(0.0)  # > 0 makes a SeRO-ready policy (MC dropout)
     normalize_observations: bool = _static(True)
+    # Keep the observation normaliser as it is (no running updates). Retraining sets it: the
+    # original actor is a function of (parameters, statistics), and OOD observations would
+    # otherwise drag the statistics away and change the original behaviour under it.
+    freeze_normalizer: bool = _static(False)
+    # Env steps at the start during which only the critic learns: the actor's updates are held
+    # back (its Adam moments still track its gradients). Retraining from an original actor with
+    # a fresh critic uses it, so that the first policy updates follow a fitted value function
+    # instead of a random one.
+    critic_warmup_steps: int = _static(0)
     lr_schedule: str = _static("constant")  # or "linear" (decays to 0 at total_steps)
     # --- scalar hyperparameters (pytree leaves)
     learning_rate: float = 3e-4
@@ -68,6 +77,8 @@ class PPOConfig:
             raise ValueError("lr_schedule must be 'constant' or 'linear'")
         if not 0.0 <= self.policy_dropout < 1.0:
             raise ValueError("policy_dropout must be in [0, 1)")
+        if self.critic_warmup_steps < 0:
+            raise ValueError("critic_warmup_steps must be >= 0")
         for name in ("total_steps", "num_envs", "unroll_length", "num_minibatches",
                      "update_epochs", "eval_every", "eval_envs", "episode_length"):
             if getattr(self, name) < 1:

@@ -245,7 +245,7 @@ class Trainer:
         key, k_rollout, k_update, k_sero = jax.random.split(state.key, 4)
         env_state, episode_return, traj, rollout_stats = self._rollout(state, k_rollout)
         stats = state.obs_stats
-        if cfg.normalize_observations:
+        if cfg.normalize_observations and not cfg.freeze_normalizer:
             stats = stats.update(traj.obs)
         advantages, targets = self._advantages(state.params, stats, traj, hp)
 
@@ -253,6 +253,8 @@ class Trainer:
         flat = jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), (traj, advantages, targets))
         optimizer = self._optimizer(hp)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+        warmup_iterations = -(-cfg.critic_warmup_steps // cfg.steps_per_iteration)
+        actor_learns = (state.iteration >= warmup_iterations).astype(jnp.float32)
 
         def epoch(carry: tuple, epoch_key: jax.Array) -> tuple[tuple, dict]:
             k_perm, k_mb = jax.random.split(epoch_key)
@@ -266,6 +268,8 @@ class Trainer:
                 (_, metrics), grads = grad_fn(params, stats, batch, adv, tgt, mb_key, hp,
                                               state.variant)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
+                updates = {**updates, "actor": jax.tree.map(lambda u: u * actor_learns,
+                                                             updates["actor"])}
                 metrics["grad_norm"] = optax.tree.norm(grads)
                 return (optax.apply_updates(params, updates), opt_state), metrics
 
@@ -305,12 +309,18 @@ class Trainer:
                                  lambda tree: self._shard(tree, self.config.eval_envs))
 
     # ----- the units the host runs
+    def iterate(self, state: TrainState, hp: PPOConfig | None = None
+                ) -> tuple[TrainState, dict[str, jax.Array]]:
+        """`iterations_per_eval` iterations (rollout + updates), no evaluation; metrics have
+        a leading iteration axis."""
+        hp = hp or self.config
+        return jax.lax.scan(lambda s, _: self._iteration(s, hp), state, None,
+                            length=self.config.iterations_per_eval)
+
     def run_chunk(self, state: TrainState, hp: PPOConfig | None = None
                   ) -> tuple[TrainState, dict[str, jax.Array]]:
         """`iterations_per_eval` iterations, then an evaluation."""
-        hp = hp or self.config
-        state, metrics = jax.lax.scan(lambda s, _: self._iteration(s, hp), state, None,
-                                      length=self.config.iterations_per_eval)
+        state, metrics = self.iterate(state, hp)
         finite = jnp.all(metrics.pop("finite"))
         episodes = jnp.sum(metrics.pop("train_episodes"))
         train_return = jnp.sum(metrics.pop("train_return_sum")) / jnp.maximum(episodes, 1.0)

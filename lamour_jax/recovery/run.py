@@ -75,7 +75,8 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
     config = default_config(spec.env).replace(
         policy_hidden=tuple(meta["policy_hidden"]), activation=meta["activation"],
         policy_dropout=meta["policy_dropout"],
-        normalize_observations=meta["normalize_observations"], total_steps=spec.steps)
+        normalize_observations=meta["normalize_observations"], freeze_normalizer=True,
+        total_steps=spec.steps)
     if spec.num_envs is not None:
         config = config.replace(num_envs=spec.num_envs)
     original = {name: getattr(config, name) for name in
