@@ -74,6 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "policy_hidden": list(config.policy_hidden), "activation": config.activation,
             "policy_dropout": config.policy_dropout,
             "normalize_observations": config.normalize_observations,
+            "obs_clip": config.obs_clip,
             "episode_length": config.episode_length}
     print(f"training {env_name} ({variant}) for {config.num_evals * config.steps_per_eval:,} "
           f"steps x {seeds} seed(s), {config.num_envs} envs, {jax.device_count()} device(s) -> "

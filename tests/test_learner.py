@@ -96,6 +96,23 @@ def test_freeze_normalizer_keeps_the_started_statistics(frozen):
     state, _ = jax.jit(trainer.run_chunk)(trainer.init(jax.random.key(1)))
     assert bool(jnp.all(state.obs_stats.mean == stats.mean)) == frozen
     assert (float(state.obs_stats.count) == 8.0) == frozen
+    assert float(state.critic_obs_stats.count) == 256.0  # the critic's own: every step seen
+
+
+def test_obs_clip_bounds_the_actors_inputs():
+    env = make("pointmass", episode_length=20)
+    state = make_train(env, tiny_config()).init(jax.random.key(0))
+    stats = state.obs_stats.update(jnp.ones((8, env.observation_size)))  # std = 1e-3 floor
+    far = jnp.full(env.observation_size, 0.5)  # 500 sigma from the mean
+    outputs = {}
+    for clip in (10.0, 100.0, 1000.0):
+        fns = make_train(env, tiny_config(obs_clip=clip)).policy
+        outputs[clip] = fns.distribution(state.params["actor"], stats, far)[0]
+    assert not np.allclose(outputs[10.0], outputs[100.0])
+    assert not np.allclose(outputs[100.0], outputs[1000.0])
+    chex.assert_trees_all_close(fns.distribution(state.params["actor"], stats, jnp.ones(
+        env.observation_size))[0], make_train(env, tiny_config()).policy.distribution(
+        state.params["actor"], stats, jnp.ones(env.observation_size))[0])
 
 
 def test_critic_warmup_holds_the_actor_back():
@@ -111,6 +128,20 @@ def test_critic_warmup_holds_the_actor_back():
     after, _ = chunk(warm)
     assert not np.allclose(after.params["actor"]["params"]["MLP_0"]["Dense_0"]["kernel"],
                            warm.params["actor"]["params"]["MLP_0"]["Dense_0"]["kernel"])
+
+
+def test_adaptive_learning_rate_follows_the_kl():
+    env = make("pointmass", episode_length=20)
+    rates = {}
+    for desired in (1e-9, 10.0):  # every step over the target / every step under it
+        config = tiny_config(eval_every=128, lr_schedule="adaptive", desired_kl=desired)
+        trainer = make_train(env, config)
+        state, metrics = jax.jit(trainer.run_chunk)(trainer.init(jax.random.key(0)))
+        rates[desired] = float(state.opt_state[1].hyperparams["learning_rate"])
+        assert "learning_rate" in metrics
+    start = tiny_config().learning_rate  # one iteration = 2 epochs x 2 minibatch steps
+    assert rates[1e-9] == pytest.approx(start / 1.5 ** 4, rel=1e-4)
+    assert rates[10.0] == pytest.approx(start * 1.5 ** 4, rel=1e-4)
 
 
 def test_resume_is_exact(tmp_path):

@@ -34,12 +34,22 @@ class PPOConfig:
     # original actor is a function of (parameters, statistics), and OOD observations would
     # otherwise drag the statistics away and change the original behaviour under it.
     freeze_normalizer: bool = _static(False)
+    # The actor's normalised inputs are clipped to +-obs_clip. Retraining widens it: an OOD
+    # pose lies tens of the original's standard deviations away (the hopper's torso angle at
+    # -100 degrees is -30 sigma), and at 10 the actor could not tell one fallen pose from
+    # another. Inputs within the old clip, where the original acts, are unchanged. The critic
+    # has its own normaliser, fitted to whatever data the run sees.
+    obs_clip: float = _static(10.0)
     # Env steps at the start during which only the critic learns: the actor's updates are held
     # back (its Adam moments still track its gradients). Retraining from an original actor with
     # a fresh critic uses it, so that the first policy updates follow a fitted value function
     # instead of a random one.
     critic_warmup_steps: int = _static(0)
-    lr_schedule: str = _static("constant")  # or "linear" (decays to 0 at total_steps)
+    # "constant", "linear" (decays to 0 at total_steps) or "adaptive": after each minibatch
+    # step the rate is divided by 1.5 when the measured KL to the rollout policy exceeds
+    # 2 x desired_kl and multiplied by 1.5 below desired_kl / 2 (the rule legged-robot PPO
+    # trainers such as rsl_rl use), which keeps fine-tuning from stepping off a good policy.
+    lr_schedule: str = _static("constant")
     # --- scalar hyperparameters (pytree leaves)
     learning_rate: float = 3e-4
     gamma: float = 0.99
@@ -49,6 +59,7 @@ class PPOConfig:
     value_coef: float = 0.5
     reward_scaling: float = 1.0
     max_grad_norm: float = 0.5
+    desired_kl: float = 0.01  # lr_schedule="adaptive" only
 
     @property
     def steps_per_iteration(self) -> int:
@@ -73,10 +84,12 @@ class PPOConfig:
                              f"num_minibatches = {self.num_minibatches}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}")
-        if self.lr_schedule not in ("constant", "linear"):
-            raise ValueError("lr_schedule must be 'constant' or 'linear'")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
         if not 0.0 <= self.policy_dropout < 1.0:
             raise ValueError("policy_dropout must be in [0, 1)")
+        if self.obs_clip <= 0:
+            raise ValueError("obs_clip must be > 0")
         if self.critic_warmup_steps < 0:
             raise ValueError("critic_warmup_steps must be >= 0")
         for name in ("total_steps", "num_envs", "unroll_length", "num_minibatches",
@@ -124,6 +137,7 @@ class PPOConfig:
 
 
 ACTIVATIONS = ("tanh", "relu", "swish", "elu")
+LR_SCHEDULES = ("constant", "linear", "adaptive")
 
 # Per-env defaults, like MuJoCo Playground's default_config(): sized so that a CPU run makes
 # visible progress and a GPU run can scale num_envs up with --set.

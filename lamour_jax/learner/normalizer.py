@@ -32,7 +32,7 @@ class RunningStats:
     def std(self) -> jax.Array:
         return jnp.sqrt(jnp.maximum(self.m2 / jnp.maximum(self.count, 1.0), 1e-6))
 
-    def normalize(self, obs: jax.Array, enabled: bool = True) -> jax.Array:
+    def normalize(self, obs: jax.Array, enabled: bool = True, clip: float = 10.0) -> jax.Array:
         if not enabled:
             return obs
-        return jnp.clip((obs - self.mean) / self.std, -10.0, 10.0)
+        return jnp.clip((obs - self.mean) / self.std, -clip, clip)

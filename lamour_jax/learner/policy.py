@@ -45,5 +45,5 @@ def load(run_dir: Path) -> LoadedPolicy:
     actor = Actor(meta["action_size"], tuple(meta["policy_hidden"]), meta["activation"],
                   meta["policy_dropout"])
     stats = RunningStats(**{k: jnp.asarray(v) for k, v in raw["obs_stats"].items()})
-    return LoadedPolicy(meta, PolicyFns(actor, meta["normalize_observations"]), raw["actor"],
-                        stats, jnp.asarray(raw["dropout_var_max"]))
+    fns = PolicyFns(actor, meta["normalize_observations"], meta.get("obs_clip", 10.0))
+    return LoadedPolicy(meta, fns, raw["actor"], stats, jnp.asarray(raw["dropout_var_max"]))

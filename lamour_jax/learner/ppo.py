@@ -35,6 +35,7 @@ from lamour_jax.learner.normalizer import RunningStats
 
 SERO_SAMPLES = 30  # MC-dropout samples for the per-feature variance (SeRO)
 SERO_STATES = 256  # states per iteration on which the variance maximum is tracked
+ADAPTIVE_LR_RANGE = (1e-5, 1e-2)
 
 # reward_fn(obs, action, next_obs, info) -> reward, for one env (the learner vmaps it).
 # info holds the env's info after the step plus "env_reward" (the env's own reward) and
@@ -63,7 +64,8 @@ class Transition:
 class TrainState:
     params: dict[str, Any]  # {"actor": ..., "critic": ...}
     opt_state: Any
-    obs_stats: RunningStats
+    obs_stats: RunningStats  # the actor's input normaliser
+    critic_obs_stats: RunningStats  # the critic's (always updated; see freeze_normalizer)
     env_state: State
     key: jax.Array
     iteration: jax.Array
@@ -80,10 +82,11 @@ class PolicyFns:
 
     actor: Actor
     normalize_observations: bool
+    obs_clip: float = 10.0
 
     def distribution(self, params: Any, stats: RunningStats, obs: jax.Array,
                      key: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-        norm = stats.normalize(obs, self.normalize_observations)
+        norm = stats.normalize(obs, self.normalize_observations, self.obs_clip)
         if key is None:
             return self.actor.apply(params, norm)
         return self.actor.apply(params, norm, deterministic=False, rngs={"dropout": key})
@@ -115,7 +118,7 @@ class Trainer:
         self.actor = Actor(env.action_size, config.policy_hidden, config.activation,
                            config.policy_dropout)
         self.critic = Critic(config.value_hidden, config.activation)
-        self.policy = PolicyFns(self.actor, config.normalize_observations)
+        self.policy = PolicyFns(self.actor, config.normalize_observations, config.obs_clip)
         devices = np.array(jax.local_devices())
         if config.num_envs % len(devices):
             raise ValueError(f"num_envs={config.num_envs} must be a multiple of the "
@@ -136,9 +139,25 @@ class Trainer:
             total = max(1, self.config.num_evals * self.config.iterations_per_eval
                         * self.config.num_minibatches * self.config.update_epochs)
             lr: Any = optax.linear_schedule(hp.learning_rate, 0.0, total)
+        elif self.config.lr_schedule == "adaptive":  # the rate lives in the optimizer state
+            return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
+                               optax.inject_hyperparams(optax.adam)(learning_rate=hp.learning_rate))
         else:
             lr = hp.learning_rate
         return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(lr))
+
+    def _adapt_learning_rate(self, opt_state: Any, kl: jax.Array, hp: PPOConfig,
+                             actor_learns: jax.Array) -> Any:
+        """lr_schedule="adaptive": scale the rate by the KL the last step measured (not while
+        the actor is held back, when the KL says nothing)."""
+        clip_state, adam_state = opt_state
+        lr = adam_state.hyperparams["learning_rate"]
+        adapted = jnp.where(kl > 2.0 * hp.desired_kl, lr / 1.5,
+                            jnp.where(kl < 0.5 * hp.desired_kl, lr * 1.5, lr))
+        lr = jnp.where(actor_learns > 0, jnp.clip(adapted, *ADAPTIVE_LR_RANGE), lr)
+        adam_state = adam_state._replace(hyperparams={**adam_state.hyperparams,
+                                                      "learning_rate": lr})
+        return (clip_state, adam_state)
 
     # ----- init
     def init(self, key: jax.Array, hp: PPOConfig | None = None, variant: Any = 0
@@ -156,6 +175,7 @@ class Trainer:
         env_state = self._shard(self.batch_env.reset(k_env), self.config.num_envs)
         return TrainState(
             params=params, opt_state=self._optimizer(hp).init(params), obs_stats=stats,
+            critic_obs_stats=RunningStats.create(self.env.observation_size),
             env_state=env_state, key=k_state, iteration=jnp.zeros((), jnp.int32),
             episode_return=jnp.zeros(self.config.num_envs),
             dropout_var_max=jnp.zeros(self.env.action_size),
@@ -196,11 +216,14 @@ class Trainer:
         return env_state, episode_return, traj, stats
 
     # ----- losses
-    def _advantages(self, params: dict, stats: RunningStats, traj: Transition, hp: PPOConfig
-                    ) -> tuple[jax.Array, jax.Array]:
-        norm = lambda x: stats.normalize(x, self.config.normalize_observations)  # noqa: E731
-        values = self.critic.apply(params["critic"], norm(traj.obs))
-        next_values = self.critic.apply(params["critic"], norm(traj.next_obs))
+    def _values(self, params: dict, critic_stats: RunningStats, obs: jax.Array) -> jax.Array:
+        return self.critic.apply(params["critic"],
+                                 critic_stats.normalize(obs, self.config.normalize_observations))
+
+    def _advantages(self, params: dict, critic_stats: RunningStats, traj: Transition,
+                    hp: PPOConfig) -> tuple[jax.Array, jax.Array]:
+        values = self._values(params, critic_stats, traj.obs)
+        next_values = self._values(params, critic_stats, traj.next_obs)
         rewards = traj.reward * hp.reward_scaling
         deltas = rewards + hp.gamma * (1.0 - traj.termination) * next_values - values
 
@@ -213,9 +236,9 @@ class Trainer:
                                      reverse=True)
         return advantages, advantages + values
 
-    def _loss(self, params: dict, stats: RunningStats, batch: Transition, advantages: jax.Array,
-              targets: jax.Array, key: jax.Array, hp: PPOConfig, variant: jax.Array
-              ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def _loss(self, params: dict, stats: RunningStats, critic_stats: RunningStats,
+              batch: Transition, advantages: jax.Array, targets: jax.Array, key: jax.Array,
+              hp: PPOConfig, variant: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         k_dropout, k_extra = jax.random.split(key)
         dropout_key = k_dropout if self.config.policy_dropout > 0 else None
         mean, std = self.policy.distribution(params["actor"], stats, batch.obs, dropout_key)
@@ -224,13 +247,13 @@ class Trainer:
         adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         clipped = jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps)
         policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
-        values = self.critic.apply(params["critic"],
-                                   stats.normalize(batch.obs, self.config.normalize_observations))
+        values = self._values(params, critic_stats, batch.obs)
         value_loss = 0.5 * jnp.mean(jnp.square(values - targets))
         entropy = jnp.mean(gaussian_entropy(std))
         total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy
         metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
-                   "approx_kl": jnp.mean(batch.log_prob - log_prob),
+                   # Schulman's k3 estimator of KL(rollout policy || current): >= 0, low variance
+                   "approx_kl": jnp.mean(ratio - 1.0 - (log_prob - batch.log_prob)),
                    "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps)}
         if self.extra_policy_loss is not None:
             extra, extra_metrics = self.extra_policy_loss(mean, std, batch, k_extra, variant)
@@ -244,10 +267,12 @@ class Trainer:
         cfg = self.config
         key, k_rollout, k_update, k_sero = jax.random.split(state.key, 4)
         env_state, episode_return, traj, rollout_stats = self._rollout(state, k_rollout)
-        stats = state.obs_stats
-        if cfg.normalize_observations and not cfg.freeze_normalizer:
-            stats = stats.update(traj.obs)
-        advantages, targets = self._advantages(state.params, stats, traj, hp)
+        stats, critic_stats = state.obs_stats, state.critic_obs_stats
+        if cfg.normalize_observations:
+            critic_stats = critic_stats.update(traj.obs)
+            if not cfg.freeze_normalizer:
+                stats = stats.update(traj.obs)
+        advantages, targets = self._advantages(state.params, critic_stats, traj, hp)
 
         n = cfg.num_envs * cfg.unroll_length
         flat = jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), (traj, advantages, targets))
@@ -265,11 +290,15 @@ class Trainer:
             def minibatch(carry: tuple, xs: tuple) -> tuple[tuple, dict]:
                 params, opt_state = carry
                 (batch, adv, tgt), mb_key = xs
-                (_, metrics), grads = grad_fn(params, stats, batch, adv, tgt, mb_key, hp,
-                                              state.variant)
+                (_, metrics), grads = grad_fn(params, stats, critic_stats, batch, adv, tgt,
+                                              mb_key, hp, state.variant)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 updates = {**updates, "actor": jax.tree.map(lambda u: u * actor_learns,
                                                              updates["actor"])}
+                if cfg.lr_schedule == "adaptive":
+                    opt_state = self._adapt_learning_rate(opt_state, metrics["approx_kl"], hp,
+                                                          actor_learns)
+                    metrics["learning_rate"] = opt_state[1].hyperparams["learning_rate"]
                 metrics["grad_norm"] = optax.tree.norm(grads)
                 return (optax.apply_updates(params, updates), opt_state), metrics
 
@@ -287,6 +316,7 @@ class Trainer:
             dropout_var_max = jnp.maximum(dropout_var_max, self._dropout_variance(
                 params["actor"], stats, flat[0].obs[:SERO_STATES], k_sero))
         new_state = TrainState(params=params, opt_state=opt_state, obs_stats=stats,
+                               critic_obs_stats=critic_stats,
                                env_state=env_state, key=key, iteration=state.iteration + 1,
                                episode_return=episode_return, dropout_var_max=dropout_var_max,
                                variant=state.variant)

@@ -32,6 +32,9 @@ from lamour_jax.recovery.trainer import RecoveryTrainer
 from lamour_jax.transpile import candidate_set, transpile
 
 BEFORE_EPISODES = 32
+# The recovering actor keeps the original's observation statistics (freeze_normalizer) but sees
+# far wider inputs than the original's +-10 clip (see PPOConfig.obs_clip).
+RETRAIN_OBS_CLIP = 100.0
 
 
 @dataclass
@@ -76,7 +79,7 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
         policy_hidden=tuple(meta["policy_hidden"]), activation=meta["activation"],
         policy_dropout=meta["policy_dropout"],
         normalize_observations=meta["normalize_observations"], freeze_normalizer=True,
-        total_steps=spec.steps)
+        obs_clip=RETRAIN_OBS_CLIP, total_steps=spec.steps)
     if spec.num_envs is not None:
         config = config.replace(num_envs=spec.num_envs)
     original = {name: getattr(config, name) for name in
@@ -188,7 +191,7 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     initial = None if resume else jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(
         keys, None, jnp.arange(members))
     meta = {**policy.meta, "variant": "ood", "seeds": members, "recovered_with": spec.method,
-            "candidates": names}
+            "candidates": names, "obs_clip": config.obs_clip}
     log(f"recovering {spec.env} with {spec.method} ({len(names)} candidate(s) x {spec.seeds} "
         f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs, "
         f"{config.num_evals * config.steps_per_eval:,} steps) -> {out}")
