@@ -75,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "policy_dropout": config.policy_dropout,
             "normalize_observations": config.normalize_observations,
             "obs_clip": config.obs_clip,
+            "obs_std_floor": config.obs_std_floor,
             "episode_length": config.episode_length}
     print(f"training {env_name} ({variant}) for {config.num_evals * config.steps_per_eval:,} "
           f"steps x {seeds} seed(s), {config.num_envs} envs, {jax.device_count()} device(s) -> "

@@ -99,20 +99,21 @@ def test_freeze_normalizer_keeps_the_started_statistics(frozen):
     assert float(state.critic_obs_stats.count) == 256.0  # the critic's own: every step seen
 
 
-def test_obs_clip_bounds_the_actors_inputs():
+def test_obs_clip_and_std_floor_shape_the_actors_inputs():
     env = make("pointmass", episode_length=20)
-    state = make_train(env, tiny_config()).init(jax.random.key(0))
-    stats = state.obs_stats.update(jnp.ones((8, env.observation_size)))  # std = 1e-3 floor
-    far = jnp.full(env.observation_size, 0.5)  # 500 sigma from the mean
-    outputs = {}
-    for clip in (10.0, 100.0, 1000.0):
-        fns = make_train(env, tiny_config(obs_clip=clip)).policy
-        outputs[clip] = fns.distribution(state.params["actor"], stats, far)[0]
-    assert not np.allclose(outputs[10.0], outputs[100.0])
-    assert not np.allclose(outputs[100.0], outputs[1000.0])
-    chex.assert_trees_all_close(fns.distribution(state.params["actor"], stats, jnp.ones(
-        env.observation_size))[0], make_train(env, tiny_config()).policy.distribution(
-        state.params["actor"], stats, jnp.ones(env.observation_size))[0])
+    trainer = make_train(env, tiny_config())
+    params = trainer.init(jax.random.key(0)).params["actor"]
+    stats = trainer.init(jax.random.key(0)).obs_stats.update(
+        jnp.ones((8, env.observation_size)))  # mean 1, std at the 1e-3 floor
+    far = jnp.full(env.observation_size, 0.5)  # -500 sigma
+    mean_at = lambda **c: make_train(env, tiny_config(**c)).policy.distribution(  # noqa: E731
+        params, stats, far)[0]
+    raw = lambda x: trainer.actor.apply(params, x)[0]  # noqa: E731
+    chex.assert_trees_all_close(mean_at(), raw(jnp.full(env.observation_size, -10.0)))
+    chex.assert_trees_all_close(mean_at(obs_clip=100.0), raw(jnp.full(env.observation_size,
+                                                                      -100.0)))
+    # A std floor of 1 only centres this feature: -0.5, inside every clip.
+    chex.assert_trees_all_close(mean_at(obs_std_floor=1.0), raw(far - 1.0), atol=1e-6)
 
 
 def test_critic_warmup_holds_the_actor_back():

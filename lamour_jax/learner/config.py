@@ -40,6 +40,12 @@ class PPOConfig:
     # another. Inputs within the old clip, where the original acts, are unchanged. The critic
     # has its own normaliser, fitted to whatever data the run sees.
     obs_clip: float = _static(10.0)
+    # The actor divides by max(std, obs_std_floor). A floor near 1 only centres the features
+    # that vary little in the trained task (a hopper's torso angle: std 0.06 rad), so that a
+    # fallen pose stays a moderate input instead of a -30 sigma one that saturates every tanh
+    # unit of the first layer: the policy keeps telling fallen poses apart, which retraining
+    # needs. Part of the policy's function, so retraining takes the original's.
+    obs_std_floor: float = _static(1e-3)
     # Env steps at the start during which only the critic learns: the actor's updates are held
     # back (its Adam moments still track its gradients). Retraining from an original actor with
     # a fresh critic uses it, so that the first policy updates follow a fitted value function
@@ -88,8 +94,8 @@ class PPOConfig:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
         if not 0.0 <= self.policy_dropout < 1.0:
             raise ValueError("policy_dropout must be in [0, 1)")
-        if self.obs_clip <= 0:
-            raise ValueError("obs_clip must be > 0")
+        if self.obs_clip <= 0 or self.obs_std_floor <= 0:
+            raise ValueError("obs_clip and obs_std_floor must be > 0")
         if self.critic_warmup_steps < 0:
             raise ValueError("critic_warmup_steps must be >= 0")
         for name in ("total_steps", "num_envs", "unroll_length", "num_minibatches",

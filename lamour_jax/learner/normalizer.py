@@ -32,7 +32,8 @@ class RunningStats:
     def std(self) -> jax.Array:
         return jnp.sqrt(jnp.maximum(self.m2 / jnp.maximum(self.count, 1.0), 1e-6))
 
-    def normalize(self, obs: jax.Array, enabled: bool = True, clip: float = 10.0) -> jax.Array:
+    def normalize(self, obs: jax.Array, enabled: bool = True, clip: float = 10.0,
+                  std_floor: float = 1e-3) -> jax.Array:
         if not enabled:
             return obs
-        return jnp.clip((obs - self.mean) / self.std, -clip, clip)
+        return jnp.clip((obs - self.mean) / jnp.maximum(self.std, std_floor), -clip, clip)

@@ -45,5 +45,6 @@ def load(run_dir: Path) -> LoadedPolicy:
     actor = Actor(meta["action_size"], tuple(meta["policy_hidden"]), meta["activation"],
                   meta["policy_dropout"])
     stats = RunningStats(**{k: jnp.asarray(v) for k, v in raw["obs_stats"].items()})
-    fns = PolicyFns(actor, meta["normalize_observations"], meta.get("obs_clip", 10.0))
+    fns = PolicyFns(actor, meta["normalize_observations"], meta.get("obs_clip", 10.0),
+                    meta.get("obs_std_floor", 1e-3))
     return LoadedPolicy(meta, fns, raw["actor"], stats, jnp.asarray(raw["dropout_var_max"]))

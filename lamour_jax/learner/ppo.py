@@ -83,10 +83,12 @@ class PolicyFns:
     actor: Actor
     normalize_observations: bool
     obs_clip: float = 10.0
+    obs_std_floor: float = 1e-3
 
     def distribution(self, params: Any, stats: RunningStats, obs: jax.Array,
                      key: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-        norm = stats.normalize(obs, self.normalize_observations, self.obs_clip)
+        norm = stats.normalize(obs, self.normalize_observations, self.obs_clip,
+                               self.obs_std_floor)
         if key is None:
             return self.actor.apply(params, norm)
         return self.actor.apply(params, norm, deterministic=False, rngs={"dropout": key})
@@ -118,7 +120,8 @@ class Trainer:
         self.actor = Actor(env.action_size, config.policy_hidden, config.activation,
                            config.policy_dropout)
         self.critic = Critic(config.value_hidden, config.activation)
-        self.policy = PolicyFns(self.actor, config.normalize_observations, config.obs_clip)
+        self.policy = PolicyFns(self.actor, config.normalize_observations, config.obs_clip,
+                                config.obs_std_floor)
         devices = np.array(jax.local_devices())
         if config.num_envs % len(devices):
             raise ValueError(f"num_envs={config.num_envs} must be a multiple of the "

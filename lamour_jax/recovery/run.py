@@ -78,12 +78,14 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
     config = default_config(spec.env).replace(
         policy_hidden=tuple(meta["policy_hidden"]), activation=meta["activation"],
         policy_dropout=meta["policy_dropout"],
-        normalize_observations=meta["normalize_observations"], freeze_normalizer=True,
+        normalize_observations=meta["normalize_observations"],
+        obs_std_floor=meta.get("obs_std_floor", 1e-3), freeze_normalizer=True,
         obs_clip=RETRAIN_OBS_CLIP, total_steps=spec.steps)
     if spec.num_envs is not None:
         config = config.replace(num_envs=spec.num_envs)
     original = {name: getattr(config, name) for name in
-                ("policy_hidden", "activation", "policy_dropout", "normalize_observations")}
+                ("policy_hidden", "activation", "policy_dropout", "normalize_observations",
+                 "obs_std_floor")}
     config = config.override(spec.overrides)
     for name, value in original.items():
         if getattr(config, name) != value:
