@@ -116,6 +116,20 @@ def test_obs_clip_and_std_floor_shape_the_actors_inputs():
     chex.assert_trees_all_close(mean_at(obs_std_floor=1.0), raw(far - 1.0), atol=1e-6)
 
 
+def test_init_std_resets_exploration_and_keeps_the_mean():
+    env = make("pointmass", episode_length=20)
+    first = make_train(env, tiny_config()).init(jax.random.key(0))
+    trainer = make_train(env, tiny_config(init_std=0.5),
+                         init_actor={"actor": first.params["actor"],
+                                     "obs_stats": first.obs_stats})
+    state = trainer.init(jax.random.key(1))
+    obs = jax.random.normal(jax.random.key(2), (32, env.observation_size))
+    mean0, std0 = trainer.policy.distribution(first.params["actor"], first.obs_stats, obs)
+    mean, std = trainer.policy.distribution(state.params["actor"], state.obs_stats, obs)
+    chex.assert_trees_all_close(mean, mean0)
+    assert np.allclose(std, 0.5, atol=1e-5) and not np.allclose(std0, 0.5, atol=1e-2)
+
+
 def test_critic_warmup_holds_the_actor_back():
     env = make("pointmass", episode_length=20)
     config = tiny_config(eval_every=128, critic_warmup_steps=128)  # one iteration per chunk

@@ -46,6 +46,11 @@ class PPOConfig:
     # unit of the first layer: the policy keeps telling fallen poses apart, which retraining
     # needs. Part of the policy's function, so retraining takes the original's.
     obs_std_floor: float = _static(1e-3)
+    # > 0: start the actor's Gaussian at this std in every state (the std head's weights are
+    # zeroed and its bias set; the mean is untouched). Retraining uses it because a converged
+    # original is nearly deterministic (hopper: std ~0.002), which leaves PPO nothing to
+    # explore with in the OOD states. 0 keeps the std head as initialised or loaded.
+    init_std: float = _static(0.0)
     # Env steps at the start during which only the critic learns: the actor's updates are held
     # back (its Adam moments still track its gradients). Retraining from an original actor with
     # a fresh critic uses it, so that the first policy updates follow a fitted value function
@@ -94,6 +99,8 @@ class PPOConfig:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
         if not 0.0 <= self.policy_dropout < 1.0:
             raise ValueError("policy_dropout must be in [0, 1)")
+        if self.init_std < 0:
+            raise ValueError("init_std must be >= 0")
         if self.obs_clip <= 0 or self.obs_std_floor <= 0:
             raise ValueError("obs_clip and obs_std_floor must be > 0")
         if self.critic_warmup_steps < 0:

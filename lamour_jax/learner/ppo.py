@@ -30,7 +30,7 @@ from jax.sharding import PartitionSpec as P
 from lamour_jax.envs.base import Env, State
 from lamour_jax.envs.wrappers import AutoResetBatch
 from lamour_jax.learner.config import PPOConfig
-from lamour_jax.learner.networks import Actor, Critic, gaussian_entropy, gaussian_log_prob
+from lamour_jax.learner.networks import MIN_STD, Actor, Critic, gaussian_entropy, gaussian_log_prob
 from lamour_jax.learner.normalizer import RunningStats
 
 SERO_SAMPLES = 30  # MC-dropout samples for the per-feature variance (SeRO)
@@ -174,6 +174,9 @@ class Trainer:
             stats = self.init_actor["obs_stats"]
         else:
             actor_params = self.actor.init(k_actor, dummy)
+        if self.config.init_std > 0:
+            actor_params = with_constant_std(actor_params, self.env.action_size,
+                                             self.config.init_std)
         params = {"actor": actor_params, "critic": self.critic.init(k_critic, dummy)}
         env_state = self._shard(self.batch_env.reset(k_env), self.config.num_envs)
         return TrainState(
@@ -390,6 +393,18 @@ class Trainer:
         state = self.init(key, hp)
         return jax.lax.scan(lambda s, _: self.run_chunk(s, hp), state, None,
                             length=self.config.num_evals)
+
+
+def with_constant_std(actor_params: Any, action_size: int, std: float) -> Any:
+    """The same actor with its std head replaced by a constant: the last layer's std columns
+    get zero weights and the bias that softplus(bias) + MIN_STD = std."""
+    layers = actor_params["params"]["MLP_0"]
+    last = max(layers, key=lambda name: int(name.rsplit("_", 1)[1]))
+    raw = float(np.log(np.expm1(max(std - MIN_STD, 1e-6))))  # softplus inverse
+    kernel = layers[last]["kernel"].at[..., action_size:].set(0.0)
+    bias = layers[last]["bias"].at[..., action_size:].set(raw)
+    return {**actor_params, "params": {**actor_params["params"], "MLP_0": {
+        **layers, last: {**layers[last], "kernel": kernel, "bias": bias}}}}
 
 
 def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.Array,
