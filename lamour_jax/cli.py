@@ -9,7 +9,7 @@ from pathlib import Path
 from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES
 
 EXIT_USAGE = 2
-DEMO_STEPS = 409_600  # sized so `make demo` fits in 15 minutes on a 2-core CPU
+DEMO_STEPS = 614_400  # sized so `make demo` fits in 15 minutes on a 2-core CPU
 
 
 def _env_arg(p: argparse.ArgumentParser) -> None:

@@ -106,8 +106,10 @@ def before_after_table(summary: dict[str, Any], history: list[dict[str, Any]]) -
         f"{f['normal_return_mean']:.1f} |"])
 
 
-def write_videos(out: Path, env_name: str, policy_dir: Path, mode: str, seed: int) -> list[Path]:
-    """before.gif / after.gif: the original and the retrained policy from the same OOD start."""
+def write_videos(out: Path, env_name: str, policy_dir: Path, mode: str, seed: int,
+                 after_seed: int = 0) -> list[Path]:
+    """before.gif / after.gif: the original and the retrained policy (seed `after_seed` of
+    DIR/best) from the same OOD start."""
     import jax
 
     from lamour_jax import render
@@ -117,8 +119,8 @@ def write_videos(out: Path, env_name: str, policy_dir: Path, mode: str, seed: in
 
     env = make(env_name, "ood", mode)
     paths = []
-    for name, directory in (("before", policy_dir), ("after", out / "best")):
-        act = load(directory).act_fn(0)
+    for name, directory, index in (("before", policy_dir, 0), ("after", out / "best", after_seed)):
+        act = load(directory).act_fn(index)
         qpos = policy_qpos(env, act, jax.random.key(seed), env.episode_length)
         frames = render.render_frames(env, qpos[::4], 320, 240)
         paths.append(render.save_gif(frames, out / f"{name}.gif", fps=min(30.0, 1 / env.dt)))
@@ -127,6 +129,7 @@ def write_videos(out: Path, env_name: str, policy_dir: Path, mode: str, seed: in
 
 def cmd_recover(args: argparse.Namespace) -> int:
     from lamour_jax.recovery import RecoverySpec, read_history
+    from lamour_jax.recovery.report import best_seed
 
     if args.resume is not None:
         out = args.resume
@@ -165,7 +168,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
                   f" | {c['recovery_rate']:.0%} | {c['return_mean']:.1f} | "
                   f"{c['normal_return_mean']:.1f} |")
     if args.video:
-        for p in write_videos(out, spec.env, policy, spec.mode, spec.seed):
+        for p in write_videos(out, spec.env, policy, spec.mode, spec.seed,
+                              best_seed(summary, read_history(out))):
             print(f"video: {p}")
     print(f"run folder: {out} (best policy: {out / 'best'})")
     return 0

@@ -15,6 +15,7 @@ from lamour_jax.learner.networks import gaussian_log_prob
 from lamour_jax.learner.policy import load
 from lamour_jax.learner.ppo import Transition
 from lamour_jax.recovery import Objective, Original
+from lamour_jax.recovery.report import best_seed
 from lamour_jax.transpile import candidate_set, transpile
 
 pytestmark = pytest.mark.xdist_group("recovery")  # shares the trained original below
@@ -160,6 +161,17 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 8
     for name in ("before.gif", "after.gif"):
         assert (out / name).read_bytes()[:3] == b"GIF"
+
+
+def test_best_seed_is_the_best_member_of_the_best_candidate():
+    summary = {"seeds": 3, "best": "b.py",
+               "candidates": [{"candidate": "a.py", "index": 0}, {"candidate": "b.py", "index": 1}]}
+    rates = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.5, 5: 0.5}  # members 3-5 are b.py's seeds
+    returns = {0: 9.0, 1: 9.0, 2: 9.0, 3: 0.0, 4: 10.0, 5: 80.0}
+    history = [{"eval": 1, "seed": m, "recovery_rate": 0.0, "return_mean": 0.0} for m in rates]
+    history += [{"eval": 2, "seed": m, "recovery_rate": rates[m], "return_mean": returns[m]}
+                for m in rates]
+    assert best_seed(summary, history) == 2  # b.py's third seed: DIR/best holds b.py's seeds
 
 
 def test_compare_writes_table_and_plot(original, tmp_path, capsys):

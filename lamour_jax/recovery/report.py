@@ -30,6 +30,16 @@ def best_members(summary: dict[str, Any]) -> list[int]:
     return list(range(best * summary["seeds"], (best + 1) * summary["seeds"]))
 
 
+def best_seed(summary: dict[str, Any], history: list[dict[str, Any]]) -> int:
+    """The seed of the best candidate (an index into DIR/best) whose last evaluation
+    recovered most often, then returned most."""
+    members = best_members(summary)
+    last = max(r["eval"] for r in history)
+    rows = {r["seed"]: r for r in history if r["eval"] == last and r["seed"] in members}
+    member = max(members, key=lambda m: (rows[m]["recovery_rate"], rows[m]["return_mean"]))
+    return member - members[0]
+
+
 def final_row(history: list[dict[str, Any]], members: list[int]) -> dict[str, float]:
     last = max(r["eval"] for r in history)
     rows = [r for r in history if r["eval"] == last and r["seed"] in members]

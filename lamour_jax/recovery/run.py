@@ -35,6 +35,10 @@ BEFORE_EPISODES = 32
 # The recovering actor keeps the original's observation statistics (freeze_normalizer) but sees
 # far wider inputs than the original's +-10 clip (see PPOConfig.obs_clip).
 RETRAIN_OBS_CLIP = 100.0
+# Fine-tuning defaults (over the env's PPO defaults, under the user's --set): a KL-adaptive
+# learning rate so that updates cannot step far off the original, and 51,200 steps in which
+# only the fresh critic learns. Measured on hopper: benchmarks/results/recovery_hopper_cpu.md.
+RETRAIN_PPO = {"lr_schedule": "adaptive", "critic_warmup_steps": 51_200}
 
 
 @dataclass
@@ -80,7 +84,7 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
         policy_dropout=meta["policy_dropout"],
         normalize_observations=meta["normalize_observations"],
         obs_std_floor=meta.get("obs_std_floor", 1e-3), freeze_normalizer=True,
-        obs_clip=RETRAIN_OBS_CLIP, total_steps=spec.steps)
+        obs_clip=RETRAIN_OBS_CLIP, total_steps=spec.steps, **RETRAIN_PPO)
     if spec.num_envs is not None:
         config = config.replace(num_envs=spec.num_envs)
     original = {name: getattr(config, name) for name in
