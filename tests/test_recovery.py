@@ -197,7 +197,8 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
     (["--policy", "{orig}", "--reward", "{tmp}/missing.py"], "expected a .py"),
     (["--policy", "{orig}", "--reward", "{tmp}/bad.py"], "rejected"),
     (["--policy", "{tmp}"], "no exported policy"),
-    (["--policy", "{orig}", "--set", "obs_std_floor=2"], "original policy's architecture"),
+    (["--policy", "{orig}", "--method", "zero", "--set", "obs_std_floor=2"],
+     "original policy's architecture"),
 ])
 def test_recover_errors_exit_2(original, tmp_path, capsys, extra, message):
     (tmp_path / "bad.py").write_text("def is_recovered(state):\n    import os\n")
