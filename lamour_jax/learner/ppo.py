@@ -35,7 +35,7 @@ from lamour_jax.learner.normalizer import RunningStats
 
 SERO_SAMPLES = 30  # MC-dropout samples for the per-feature variance (SeRO)
 SERO_STATES = 256  # states per iteration on which the variance maximum is tracked
-ADAPTIVE_LR_RANGE = (1e-5, 1e-2)
+ADAPTIVE_LR_RANGE = (1e-5, 1e-2)  # bounds of lr_schedule="adaptive"
 
 # reward_fn(obs, action, next_obs, info) -> reward, for one env (the learner vmaps it).
 # info holds the env's info after the step plus "env_reward" (the env's own reward) and
