@@ -19,7 +19,7 @@ from lamour_jax.generate import GenerateOptions, OfflineModel, generate
 from lamour_jax.learner.policy import load
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import RecoverySpec, read_history, run_recovery
-from lamour_jax.recovery.report import best_seed, plot
+from lamour_jax.recovery.report import best_members, best_seed, last_rows, plot
 from lamour_jax.recovery.run import BEFORE_EPISODES, evaluate_policy
 
 
@@ -63,13 +63,13 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
 
     _log("\n== 3/3 before/after on the same OOD starts ==")
     history = read_history(rec)
-    final = [row for row in history if row["eval"] == history[-1]["eval"]]
-    recovered_seeds = sum(row["recovery_rate"] > 0 for row in final)
+    recovered_seeds = sum(row["recovery_rate"] > 0
+                          for row in last_rows(history, best_members(summary)))
     chosen = best_seed(summary, history)
     after = evaluate_policy(env_name, "ood", spec.mode, load(rec / "best").act_fn(chosen),
                             BEFORE_EPISODES, spec.seed + 1, 1000)
     before = summary["before"]["ood"]
-    figure = plot(env_name, {"lamour": (summary, read_history(rec))}, summary["before"],
+    figure = plot(env_name, {"lamour": (summary, history)}, summary["before"],
                   out / "curves.png")
     rows = [("original policy", before),
             (f"after LaMOuR ({summary['steps']:,} steps; best of {spec.seeds} seeds, "

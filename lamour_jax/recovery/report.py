@@ -30,19 +30,23 @@ def best_members(summary: dict[str, Any]) -> list[int]:
     return list(range(best * summary["seeds"], (best + 1) * summary["seeds"]))
 
 
+def last_rows(history: list[dict[str, Any]], members: list[int]) -> list[dict[str, Any]]:
+    """The members' metrics rows of the last evaluation."""
+    last = max(r["eval"] for r in history)
+    return [r for r in history if r["eval"] == last and r["seed"] in members]
+
+
 def best_seed(summary: dict[str, Any], history: list[dict[str, Any]]) -> int:
     """The seed of the best candidate (an index into DIR/best) whose last evaluation
     recovered most often, then returned most."""
     members = best_members(summary)
-    last = max(r["eval"] for r in history)
-    rows = {r["seed"]: r for r in history if r["eval"] == last and r["seed"] in members}
-    member = max(members, key=lambda m: (rows[m]["recovery_rate"], rows[m]["return_mean"]))
-    return member - members[0]
+    best = max(last_rows(history, members),
+               key=lambda r: (r["recovery_rate"], r["return_mean"]))
+    return best["seed"] - members[0]
 
 
 def final_row(history: list[dict[str, Any]], members: list[int]) -> dict[str, float]:
-    last = max(r["eval"] for r in history)
-    rows = [r for r in history if r["eval"] == last and r["seed"] in members]
+    rows = last_rows(history, members)
     pick = lambda k: np.array([r[k] for r in rows if r.get(k) is not None], float)  # noqa: E731
     steps = pick("steps_to_recovery_median")
     return {

@@ -83,7 +83,7 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
         policy_hidden=tuple(meta["policy_hidden"]), activation=meta["activation"],
         policy_dropout=meta["policy_dropout"],
         normalize_observations=meta["normalize_observations"],
-        obs_std_floor=meta.get("obs_std_floor", 1e-3), freeze_normalizer=True,
+        obs_std_floor=policy.fns.obs_std_floor, freeze_normalizer=True,
         obs_clip=RETRAIN_OBS_CLIP, total_steps=spec.steps, **RETRAIN_PPO)
     if spec.num_envs is not None:
         config = config.replace(num_envs=spec.num_envs)
