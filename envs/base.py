@@ -72,7 +72,7 @@ class Robot:
     settle_seconds: float = 1.0
 
     def __init__(self) -> None:
-        self._data_template = mjx.make_data(self.mjx_model)
+        self._data_template = mjx.make_data(self.mjx_model, device=jax.local_devices()[0])
 
     # ----- sizes and timing
     @property

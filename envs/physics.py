@@ -12,6 +12,7 @@ import io
 import warnings
 from pathlib import Path
 
+import jax
 import mujoco
 import numpy as np
 
@@ -89,4 +90,5 @@ def finish_model(
     model.opt.ls_iterations = ls_iterations
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, 1280)
     model.vis.global_.offheight = max(model.vis.global_.offheight, 960)
-    return model, mjx.put_model(model)
+    # This process's own device: with jax.distributed, jax.devices()[0] may be another host's.
+    return model, mjx.put_model(model, device=jax.local_devices()[0])

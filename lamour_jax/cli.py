@@ -138,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the run in DIR exactly from its latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    multi = p.add_argument_group(
+        "several processes/hosts (jax.distributed): every process runs the same command")
+    multi.add_argument("--distributed", action="store_true",
+                       help="join a multi-process run; alone, JAX detects the cluster "
+                            "(SLURM, Open MPI, Cloud TPU)")
+    multi.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="process 0's address (implies --distributed)")
+    multi.add_argument("--num-processes", type=_positive, metavar="N")
+    multi.add_argument("--process-id", type=_non_negative, metavar="I")
 
     p = sub.add_parser("evaluate", help="evaluate a trained policy: return, length, video")
     p.add_argument("run_dir", type=Path, metavar="DIR", help="a `lamour train` run directory")

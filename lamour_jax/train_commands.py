@@ -14,7 +14,7 @@ import numpy as np
 
 from lamour_jax.commands import UserError
 from lamour_jax.envs import make
-from lamour_jax.learner import PPOConfig, default_config, make_train
+from lamour_jax.learner import PPOConfig, default_config, distributed, make_train
 from lamour_jax.learner.checkpoint import CheckpointError
 from lamour_jax.learner.run import TrainingDiverged, run_training
 
@@ -37,7 +37,20 @@ def _read_run_config(run_dir: Path) -> dict:
     return record
 
 
+def _join_processes(args: argparse.Namespace) -> None:
+    """`--distributed` / `--coordinator ...`: become one process of a multi-process run."""
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(v is None for v in explicit):
+        return
+    try:
+        distributed.initialize(*explicit)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _join_processes(args)
+    primary = distributed.is_primary()
     if args.resume is not None:
         out = args.resume
         record = _read_run_config(out)
@@ -63,7 +76,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"{out} already holds a run; continue it with --resume {out} or "
                             "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    _write_run_config(out, env_name, variant, seeds, seed, config)
+    if primary:
+        _write_run_config(out, env_name, variant, seeds, seed, config)
     env = make(env_name, variant, episode_length=config.episode_length)
     try:
         trainer = make_train(env, config)
@@ -77,9 +91,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             "obs_clip": config.obs_clip,
             "obs_std_floor": config.obs_std_floor,
             "episode_length": config.episode_length}
-    print(f"training {env_name} ({variant}) for {config.num_evals * config.steps_per_eval:,} "
-          f"steps x {seeds} seed(s), {config.num_envs} envs, {jax.device_count()} device(s) -> "
-          f"{out}", file=sys.stderr)
+    if primary:
+        print(f"training {env_name} ({variant}) for "
+              f"{config.num_evals * config.steps_per_eval:,} steps x {seeds} seed(s), "
+              f"{config.num_envs} envs, {jax.device_count()} device(s) in "
+              f"{jax.process_count()} process(es) -> {out}", file=sys.stderr)
     try:
         result = run_training(trainer, out, seeds=seeds, seed=seed,
                               resume=args.resume is not None, progress=not args.no_progress,
@@ -90,6 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"lamour train: {err}", file=sys.stderr)
         return EXIT_DIVERGED
     last = [row for row in result.history if row["eval"] == result.evals_done]
+    if not primary:
+        return 0
     print(f"compile {result.compile_s:.1f} s; metrics in {out / 'metrics.jsonl'}")
     if last:
         returns = np.array([row["return_mean"] for row in last])

@@ -58,21 +58,24 @@ def from_saved(saved: dict[str, Any], template: Any) -> Any:
             value = jax.random.wrap_key_data(saved[name], impl=impl)
         elif name in saved:
             value = saved[name]
-        else:
-            value = jnp.zeros(t.shape, t.dtype)
+        else:  # a zero-size leaf: the template's own (keeps a concrete template's sharding)
+            value = t if isinstance(t, jax.Array) else jnp.zeros(t.shape, t.dtype)
         restored.append(value)
     return jax.tree_util.tree_unflatten(treedef, restored)
 
 
 def _abstract(template: Any) -> dict[str, jax.ShapeDtypeStruct]:
-    """What `to_saveable` makes of `template`, as shapes (the restore target)."""
+    """What `to_saveable` makes of `template`, as shapes (the restore target). A concrete
+    template's leaves are restored with its shardings, which a multi-process run needs (each
+    process reads its own shards); an abstract one restores onto this process's first device."""
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     out = {}
     for i, (path, t) in enumerate(jax.tree_util.tree_flatten_with_path(template)[0]):
+        sharding = t.sharding if isinstance(t, jax.Array) else device
         if _is_key(t):
             t = jax.eval_shape(jax.random.key_data, t)
         if math.prod(t.shape):
-            out[_leaf_name(i, path)] = jax.ShapeDtypeStruct(t.shape, t.dtype, sharding=device)
+            out[_leaf_name(i, path)] = jax.ShapeDtypeStruct(t.shape, t.dtype, sharding=sharding)
     return out
 
 
@@ -113,11 +116,14 @@ class RunCheckpoints:
 
 
 def save_policy(run_dir: Path, policy: dict[str, Any], meta: dict[str, Any]) -> None:
-    """The policy alone (small: what gets committed and what recovery starts from)."""
+    """The policy alone (small: what gets committed and what recovery starts from). Every
+    process of a multi-process run calls it (orbax saves collectively); process 0 writes
+    the JSON."""
     run_dir = Path(run_dir).absolute()
     with ocp.StandardCheckpointer() as ckpt:
         ckpt.save(run_dir / "policy", policy, force=True)
-    (run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
+    if jax.process_index() == 0:
+        (run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
 
 
 def load_policy(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -129,7 +135,13 @@ def load_policy(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     meta = json.loads(meta_path.read_text())
     try:
         with ocp.StandardCheckpointer() as ckpt:
-            policy = ckpt.restore(run_dir / "policy")
+            # Onto this process's first device, whatever the saving run's topology was (a
+            # policy trained over 8 GPUs or 2 processes loads on a laptop).
+            device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            target = jax.tree.map(
+                lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                ckpt.metadata(run_dir / "policy").item_metadata.tree)
+            policy = ckpt.restore(run_dir / "policy", target)
     except Exception as exc:
         raise CheckpointError(f"{run_dir / 'policy'} cannot be read ({type(exc).__name__}: "
                               f"{str(exc)[:300]})") from None

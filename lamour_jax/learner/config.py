@@ -153,19 +153,21 @@ ACTIVATIONS = ("tanh", "relu", "swish", "elu")
 LR_SCHEDULES = ("constant", "linear", "adaptive")
 
 # Per-env defaults, like MuJoCo Playground's default_config(): sized so that a CPU run makes
-# visible progress and a GPU run can scale num_envs up with --set.
+# visible progress and a GPU run can scale num_envs up with --set. The Gym locomotion envs train
+# on raw observations with swish units: an original that normalises its inputs sees a fallen
+# pose as a -30..-90 sigma input and saturates, and retraining such a policy does not keep a
+# recovery (benchmarks/results/recovery_hopper_cpu.md); raw observations keep OOD inputs of
+# order 1. The linear schedule anneals the rate to 0 at total_steps.
+_LOCOMOTION = dict(num_envs=256, unroll_length=20, reward_scaling=0.1, eval_every=204_800,
+                   activation="swish", normalize_observations=False, lr_schedule="linear")
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "pointmass": dict(total_steps=60_000, num_envs=64, unroll_length=16, num_minibatches=4,
                       eval_every=10_240, episode_length=100, learning_rate=1e-3,
                       entropy_coef=1e-3, gamma=0.97),
-    "hopper": dict(total_steps=2_000_000, num_envs=256, unroll_length=20, reward_scaling=0.1,
-                   eval_every=102_400),
-    "walker2d": dict(total_steps=3_000_000, num_envs=256, unroll_length=20, reward_scaling=0.1,
-                     eval_every=102_400),
-    "halfcheetah": dict(total_steps=3_000_000, num_envs=256, unroll_length=20,
-                        reward_scaling=0.1, gamma=0.99, eval_every=102_400),
-    "ant": dict(total_steps=3_000_000, num_envs=256, unroll_length=20, reward_scaling=0.1,
-                eval_every=102_400),
+    "hopper": dict(_LOCOMOTION, total_steps=3_000_000),
+    "walker2d": dict(_LOCOMOTION, total_steps=3_000_000),
+    "halfcheetah": dict(_LOCOMOTION, total_steps=3_000_000),
+    "ant": dict(_LOCOMOTION, total_steps=3_000_000),
     "humanoid": dict(total_steps=10_000_000, num_envs=512, unroll_length=20,
                      reward_scaling=1.0, eval_every=204_800, policy_hidden=(128, 128)),
 }

@@ -122,10 +122,10 @@ class Trainer:
         self.critic = Critic(config.value_hidden, config.activation)
         self.policy = PolicyFns(self.actor, config.normalize_observations, config.obs_clip,
                                 config.obs_std_floor)
-        devices = np.array(jax.local_devices())
+        devices = np.array(jax.devices())  # every process's, after jax.distributed
         if config.num_envs % len(devices):
             raise ValueError(f"num_envs={config.num_envs} must be a multiple of the "
-                             f"{len(devices)} local devices")
+                             f"{len(devices)} devices")
         self.mesh = Mesh(devices, ("envs",))
         self._env_sharding = NamedSharding(self.mesh, P("envs"))
 
@@ -183,7 +183,7 @@ class Trainer:
             params=params, opt_state=self._optimizer(hp).init(params), obs_stats=stats,
             critic_obs_stats=RunningStats.create(self.env.observation_size),
             env_state=env_state, key=k_state, iteration=jnp.zeros((), jnp.int32),
-            episode_return=jnp.zeros(self.config.num_envs),
+            episode_return=self._shard(jnp.zeros(self.config.num_envs), self.config.num_envs),
             dropout_var_max=jnp.zeros(self.env.action_size),
             variant=jnp.asarray(variant, jnp.int32),
         )

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
+from lamour_jax.learner.distributed import is_primary
 from lamour_jax.learner.ppo import Trainer, TrainState
 
 
@@ -56,8 +57,12 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                  resume: bool = False, progress: bool = True,
                  policy_meta: dict[str, Any] | None = None,
                  initial_state: TrainState | None = None) -> RunResult:
-    """Train `seeds` seeds of `trainer` in one program, writing everything to `run_dir`."""
+    """Train `seeds` seeds of `trainer` in one program, writing everything to `run_dir`.
+
+    In a multi-process run every process calls this; process 0 alone writes metrics.jsonl
+    and shows progress, checkpoints are written by all (see `distributed`)."""
     cfg = trainer.config
+    primary = is_primary()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     init = jax.jit(jax.vmap(trainer.init))
@@ -66,17 +71,17 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     metrics_path = run_dir / "metrics.jsonl"
     start_eval = 0
     if resume:
-        template = jax.eval_shape(init, keys)
-        start_eval, state = checkpoints.restore(template)
-        state = jax.device_put(state)
+        # A fresh state as the template: its shardings say where each restored leaf goes.
+        start_eval, state = checkpoints.restore(init(keys))
         # Drop metric lines written after the checkpoint we resume from.
-        if metrics_path.exists():
+        if primary and metrics_path.exists():
             kept = [line for line in metrics_path.read_text().splitlines()
                     if line and json.loads(line)["eval"] <= start_eval]
             metrics_path.write_text("".join(k + "\n" for k in kept))
     else:
         state = initial_state if initial_state is not None else init(keys)
-        metrics_path.write_text("")
+        if primary:
+            metrics_path.write_text("")
 
     t0 = time.perf_counter()
     # No buffer donation: after a NaN the previous state must still be intact.
@@ -85,7 +90,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     result = RunResult(state=state, compile_s=time.perf_counter() - t0, evals_done=start_eval)
     total_evals = cfg.num_evals
     bar = tqdm(total=total_evals * cfg.steps_per_eval, initial=start_eval * cfg.steps_per_eval,
-               unit="step", unit_scale=True, disable=not progress, file=sys.stderr,
+               unit="step", unit_scale=True, disable=not (progress and primary), file=sys.stderr,
                desc=f"{trainer.env.name} x{seeds}")
     saved_eval = start_eval
     wall_start = time.perf_counter()
@@ -101,7 +106,8 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                              and not np.all(np.isfinite(v)))
                 report = {"eval": k + 1, "non_finite_metrics": bad,
                           "last_good_checkpoint": saved_eval}
-                (run_dir / "nan_report.json").write_text(json.dumps(report, indent=2))
+                if primary:
+                    (run_dir / "nan_report.json").write_text(json.dumps(report, indent=2))
                 raise TrainingDiverged(
                     f"NaN/inf in training during evaluation period {k + 1} (non-finite: "
                     f"{', '.join(bad) or 'parameters'}); stopped. The last good checkpoint "
@@ -115,14 +121,17 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
             if policy_meta is not None:
                 save_policy(run_dir, policy_export(result.state), policy_meta)
             wall = time.perf_counter() - wall_start
-            with metrics_path.open("a") as f:
-                for s in range(seeds):
-                    row = {"eval": k + 1, "step": step, "seed": s, "wall_s": round(wall, 3),
-                           "sps": round(seeds * cfg.steps_per_eval / elapsed, 1),
-                           **_scalar_metrics(metrics, s)}
-                    row.pop("finite", None)
-                    result.history.append(row)
-                    f.write(json.dumps(row) + "\n")
+            rows = []
+            for s in range(seeds):
+                row = {"eval": k + 1, "step": step, "seed": s, "wall_s": round(wall, 3),
+                       "sps": round(seeds * cfg.steps_per_eval / elapsed, 1),
+                       **_scalar_metrics(metrics, s)}
+                row.pop("finite", None)
+                rows.append(row)
+            result.history.extend(rows)
+            if primary:
+                with metrics_path.open("a") as f:
+                    f.writelines(json.dumps(row) + "\n" for row in rows)
             bar.update(cfg.steps_per_eval)
             bar.set_postfix(sps=f"{seeds * cfg.steps_per_eval / elapsed:,.0f}",
                             ret=f"{float(np.mean(metrics['return_mean'])):.1f}")
