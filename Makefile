@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench bench-brax clean
 
 demo: $(STAMP)
 	$(BIN)/lamour demo
@@ -28,6 +28,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/env_throughput.py
+	$(BIN)/python benchmarks/train_throughput.py
+
+# Brax's PPO needs an older JAX: its own venv, used by this benchmark alone.
+.venv-brax/.installed: benchmarks/brax-requirements.txt
+	test -x .venv-brax/bin/python || $(PYTHON) -m venv .venv-brax
+	.venv-brax/bin/python -m pip install --quiet -r benchmarks/brax-requirements.txt
+	touch $@
+
+bench-brax: $(STAMP) .venv-brax/.installed
+	.venv-brax/bin/python benchmarks/brax_ppo.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) .venv-brax out .pytest_cache

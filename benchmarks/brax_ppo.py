@@ -1,0 +1,138 @@
+"""Brax's PPO next to ours: same PPO settings, same machine, each on its own hopper.
+
+Brax's trainer does not run on the project's JAX (`jax.device_put_replicated` is gone), so this
+script runs in its own environment, `.venv-brax` (see benchmarks/brax-requirements.txt;
+`make bench-brax` builds it), and measures our trainer by calling the project's `.venv` in a
+subprocess (benchmarks/train_throughput.py). The settings are matched: 256 envs x unroll 20 per
+iteration, 8 minibatches, 4 epochs, policy MLP 64-64 and value MLP 256-256 with swish, raw
+observations, episode length 1000. Each trainer steps its own MJX hopper (brax's
+`envs/assets/hopper.xml` vs the Gym model this project uses; same timestep and frame skip), so
+both trainers' raw env speed is reported too, and the comparison that counts is the ratio of
+each trainer to its own env.
+
+    .venv-brax/bin/python benchmarks/brax_ppo.py [--num-envs 256] [--tag cpu]
+
+Writes benchmarks/results/brax_ppo_<tag>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import jax
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+UNROLL, MINIBATCHES, EPOCHS = 20, 8, 4
+
+
+def brax_training(num_envs: int, epochs: int, iterations_per_epoch: int) -> dict:
+    from brax import envs
+    from brax.training.agents.ppo import networks as ppo_networks
+    from brax.training.agents.ppo import train as ppo
+
+    steps_per_iteration = num_envs * UNROLL
+    records: list[dict] = []
+    tick = time.perf_counter()
+    ppo.train(
+        environment=envs.get_environment("hopper", backend="mjx"),
+        num_timesteps=epochs * iterations_per_epoch * steps_per_iteration,
+        num_evals=epochs + 1, num_eval_envs=16, episode_length=1000, num_envs=num_envs,
+        batch_size=num_envs // MINIBATCHES, num_minibatches=MINIBATCHES,
+        unroll_length=UNROLL, num_updates_per_batch=EPOCHS, learning_rate=3e-4,
+        entropy_cost=1e-3, discounting=0.99, gae_lambda=0.95, clipping_epsilon=0.2,
+        reward_scaling=0.1, max_grad_norm=0.5, normalize_observations=False,
+        network_factory=functools.partial(ppo_networks.make_ppo_networks,
+                                          policy_hidden_layer_sizes=(64, 64),
+                                          value_hidden_layer_sizes=(256, 256)),
+        progress_fn=lambda step, m: records.append(
+            {"step": step, "wall_s": time.perf_counter() - tick,
+             "sps": float(m.get("training/sps", 0.0))}),
+        seed=0)
+    epochs_sps = [r["sps"] for r in records if r["sps"] > 0]
+    # The first epoch includes compiling the training program; the others are steady state.
+    return {"train_sps": max(epochs_sps[1:] or epochs_sps), "epochs_sps": epochs_sps,
+            "first_eval_s": records[0]["wall_s"] if records else None}
+
+
+def brax_env_sps(num_envs: int, steps: int, repeats: int = 3) -> float:
+    from brax import envs
+
+    env = envs.training.wrap(envs.get_environment("hopper", backend="mjx"), episode_length=1000)
+    state = jax.jit(env.reset)(jax.random.split(jax.random.PRNGKey(0), num_envs))
+
+    @jax.jit
+    def roll(state):
+        def step(s, key):
+            action = jax.random.uniform(key, (num_envs, env.action_size), minval=-1, maxval=1)
+            return env.step(s, action), None
+        return jax.lax.scan(step, state, jax.random.split(jax.random.PRNGKey(1), steps))[0].obs
+
+    jax.block_until_ready(roll(state))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(roll(state))
+        times.append(time.perf_counter() - t)
+    return num_envs * steps / min(times)
+
+
+def ours(num_envs: int) -> dict:
+    python = ROOT / ".venv" / "bin" / "python"
+    out = subprocess.run([str(python), str(ROOT / "benchmarks" / "train_throughput.py"),
+                          "--one", "hopper", str(num_envs)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--num-envs", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=3, help="timed training epochs")
+    parser.add_argument("--iterations", type=int, default=10, help="iterations per epoch")
+    parser.add_argument("--tag", default="cpu")
+    args = parser.parse_args()
+    n = args.num_envs
+    brax = brax_training(n, args.epochs, args.iterations)
+    brax["env_sps"] = brax_env_sps(n, UNROLL * 4)
+    mine = ours(n)
+    record = {"num_envs": n, "brax": brax, "lamour_jax": mine,
+              "speedup": mine["train_sps"] / brax["train_sps"],
+              "versions": {"brax_side": {"jax": jax.__version__,
+                                         "brax": __import__("brax").__version__}},
+              "device": str(jax.devices()[0]), "platform": platform.platform(),
+              "cpu_count": os.cpu_count()}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"brax_ppo_{args.tag}.json").write_text(json.dumps(record, indent=2))
+    lines = [
+        f"# Brax PPO vs lamour-jax PPO, hopper, {n} envs ({args.tag})", "",
+        f"{record['device']}, {record['platform']}, {record['cpu_count']} cores. Same PPO "
+        f"settings: unroll {UNROLL}, {MINIBATCHES} minibatches x {EPOCHS} epochs, policy 64-64 / "
+        "value 256-256 swish, raw observations. Brax "
+        f"{record['versions']['brax_side']['brax']} on jax {jax.__version__} (its own venv); "
+        "lamour-jax on the project's pins.", "",
+        "| trainer | training steps/s | its env alone, steps/s | training / env |",
+        "|---|---:|---:|---:|",
+        f"| brax PPO | {brax['train_sps']:,.0f} | {brax['env_sps']:,.0f} (random actions) | "
+        f"{brax['train_sps'] / brax['env_sps']:.2f} |",
+        f"| lamour-jax PPO | {mine['train_sps']:,.0f} | {mine['act_sps']:,.0f} (policy "
+        f"forward) | {mine['ratio']:.2f} |", "",
+        f"lamour-jax / brax training steps/s: **{record['speedup']:.2f}x**. Brax's figure is "
+        f"its own `training/sps` (steady-state epochs of {args.iterations} iterations; per "
+        f"epoch: {', '.join(f'{s:,.0f}' for s in brax['epochs_sps'])}); ours is "
+        "`Trainer.iterate`, best of 3.", "",
+        f"Reproduce: `make bench-brax` (or `.venv-brax/bin/python benchmarks/brax_ppo.py "
+        f"--num-envs {n} --tag {args.tag}`)."]
+    (RESULTS / f"brax_ppo_{args.tag}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""PPO training throughput next to what the physics alone costs.
+
+For each env and num_envs, in a fresh process (so peak memory and compile time are its own):
+- training: `Trainer.iterate` (rollout + GAE + update epochs, no evaluation), env steps/s;
+- acting: the same number of steps of the batched env (auto-reset) driven by the policy's
+  forward pass and a Gaussian sample, nothing stored, nothing learnt: the floor any PPO
+  implementation pays;
+- ratio = training / acting (goal >= 0.85: the learner costs little next to physics);
+- compile time of the whole training program (`run_chunk`: iterations + evaluation) and the
+  process's peak resident memory.
+
+    python benchmarks/train_throughput.py [--envs hopper,ant] [--num-envs 64,256,1024]
+
+Writes benchmarks/results/train_throughput_<tag>.{json,md}. Best of --repeats timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+ITERATIONS = 4  # training iterations per timed call (each: num_envs x unroll_length steps)
+
+
+def measure(env_name: str, num_envs: int, repeats: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from lamour_jax.envs import make
+    from lamour_jax.learner import default_config, make_train
+
+    base = default_config(env_name)
+    config = base.replace(num_envs=num_envs,
+                          eval_every=num_envs * base.unroll_length * ITERATIONS).validate()
+    env = make(env_name, "normal", episode_length=config.episode_length)
+    trainer = make_train(env, config)
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    steps = config.steps_per_eval
+
+    tick = time.perf_counter()
+    chunk = jax.jit(trainer.run_chunk).lower(state).compile()
+    compile_chunk = time.perf_counter() - tick
+    del chunk
+
+    iterate = jax.jit(trainer.iterate).lower(state).compile()
+
+    def act_only(state):
+        def step(env_state, key):
+            mean, std = trainer.policy.distribution(state.params["actor"], state.obs_stats,
+                                                    env_state.obs)
+            action = jnp.tanh(mean + std * jax.random.normal(key, mean.shape))
+            return trainer.batch_env.step(env_state, action), None
+
+        keys = jax.random.split(state.key, steps // num_envs)
+        env_state, _ = jax.lax.scan(step, state.env_state, keys)
+        return env_state.obs
+
+    acting = jax.jit(act_only).lower(state).compile()
+
+    def best(fn) -> float:
+        jax.block_until_ready(fn(state))  # warm-up (and first-touch allocation)
+        times = []
+        for _ in range(repeats):
+            tick = time.perf_counter()
+            jax.block_until_ready(fn(state))
+            times.append(time.perf_counter() - tick)
+        return min(times)
+
+    train_s, act_s = best(iterate), best(acting)
+    return {"env": env_name, "num_envs": num_envs, "steps_per_call": steps,
+            "train_sps": steps / train_s, "act_sps": steps / act_s,
+            "ratio": act_s / train_s, "compile_s": compile_chunk,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "device": str(jax.devices()[0]), "device_count": jax.device_count()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--envs", default="hopper,ant")
+    parser.add_argument("--num-envs", default="64,256,1024")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tag", default="cpu")
+    parser.add_argument("--one", nargs=2, metavar=("ENV", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:  # child process: one measurement, JSON on the last line
+        print(json.dumps(measure(args.one[0], int(args.one[1]), args.repeats)))
+        return
+
+    rows = []
+    for env_name in args.envs.split(","):
+        for n in (int(v) for v in args.num_envs.split(",")):
+            out = subprocess.run([sys.executable, __file__, "--one", env_name, str(n),
+                                  "--repeats", str(args.repeats)],
+                                 capture_output=True, text=True, env=os.environ)
+            if out.returncode:
+                print(f"{env_name} x {n}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+                continue
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"{env_name:12s} {n:6d} envs: train {row['train_sps']:9,.0f} steps/s, "
+                  f"act {row['act_sps']:9,.0f} steps/s, ratio {row['ratio']:.2f}, compile "
+                  f"{row['compile_s']:.0f} s, peak {row['peak_rss_mib']:,.0f} MiB", flush=True)
+    if not rows:
+        sys.exit("no measurement succeeded")
+    RESULTS.mkdir(exist_ok=True)
+    meta = {"device": rows[0]["device"], "device_count": rows[0]["device_count"],
+            "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "iterations_per_call": ITERATIONS, "repeats": args.repeats}
+    (RESULTS / f"train_throughput_{args.tag}.json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=2))
+    lines = [f"# PPO training throughput ({args.tag})", "",
+             f"Device: {meta['device']} x {meta['device_count']}; {meta['platform']}, "
+             f"{meta['cpu_count']} CPU cores. Default PPO config per env (unroll 20, "
+             f"8 minibatches x 4 epochs); {ITERATIONS} iterations per timed call, best of "
+             f"{args.repeats}.", "",
+             "| env | envs | training steps/s | acting steps/s (env + policy forward) | "
+             "ratio | compile (training program) | peak memory |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['env']} | {r['num_envs']} | {r['train_sps']:,.0f} | {r['act_sps']:,.0f} | "
+              f"{r['ratio']:.2f} | {r['compile_s']:.0f} s | {r['peak_rss_mib']:,.0f} MiB |"
+              for r in rows]
+    lines += ["", f"Reproduce: `.venv/bin/python benchmarks/train_throughput.py --envs "
+              f"{args.envs} --num-envs {args.num_envs} --tag {args.tag}`."]
+    (RESULTS / f"train_throughput_{args.tag}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
