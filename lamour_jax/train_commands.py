@@ -16,6 +16,7 @@ from lamour_jax.commands import UserError
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, distributed, make_train
 from lamour_jax.learner.checkpoint import CheckpointError
+from lamour_jax.learner.curves import plot_learning_curve
 from lamour_jax.learner.run import TrainingDiverged, run_training
 
 EXIT_DIVERGED = 3
@@ -108,7 +109,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     last = [row for row in result.history if row["eval"] == result.evals_done]
     if not primary:
         return 0
-    print(f"compile {result.compile_s:.1f} s; metrics in {out / 'metrics.jsonl'}")
+    curve = plot_learning_curve(out)
+    print(f"compile {result.compile_s:.1f} s; metrics in {out / 'metrics.jsonl'}"
+          + (f"; learning curve {curve}" if curve else ""))
     if last:
         returns = np.array([row["return_mean"] for row in last])
         sps = last[0]["sps"]

@@ -178,6 +178,8 @@ def test_resume_is_exact(tmp_path):
     for key in ("step", "wall_s", "sps", "return_mean", "return_std", "policy_loss",
                 "value_loss"):
         assert key in lines[0]
+    curve = halves / "learning_curve.png"  # redrawn after the resume, over all 4 evaluations
+    assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "learning curve" in out.stdout
 
 
 def test_resume_errors_are_clear(tmp_path):
