@@ -62,13 +62,18 @@ def _run(spec: Any, policy: Path, sources: list, out: Path, resume: bool, progre
         raise UserError(str(err)) from None
 
 
-def _policy_dir(args: argparse.Namespace) -> Path:
+def _policy_dir(args: argparse.Namespace, methods: list[str]) -> Path:
+    """--policy, or the shipped original; its SeRO-ready (dropout) variant when sero is among
+    the methods, so that every method of a comparison starts from the same policy."""
     from lamour_jax.policies import shipped_policy
 
-    policy = args.policy or shipped_policy(args.env)
+    dropout = "sero" in methods
+    policy = args.policy or shipped_policy(args.env, dropout=dropout)
     if policy is None:
-        raise UserError(f"--policy DIR is required: no original policy for {args.env} ships "
-                        "with lamour-jax (train one with `lamour train`)")
+        kind = "SeRO-ready (dropout) " if dropout else ""
+        raise UserError(f"--policy DIR is required: no {kind}original policy for {args.env} "
+                        "ships with lamour-jax (train one with `lamour train "
+                        f"{args.env}{' --set policy_dropout=0.1' if dropout else ''}`)")
     if args.policy is None:
         _log(f"using the shipped original policy {policy}")
     return policy
@@ -148,7 +153,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
                    for name in record["candidates"] if (out / "rewards" / name).is_file()]
     else:
         spec = _spec(args, args.method)
-        policy = _policy_dir(args)
+        policy = _policy_dir(args, [args.method])
         _check_policy(policy)
         sources = _sources(args, args.method)
         out = _fresh_out(args.out or Path("runs") / (
@@ -183,7 +188,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise UserError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
-    policy = _policy_dir(args)
+    policy = _policy_dir(args, methods)
     meta = _check_policy(policy)
     if "sero" in methods and meta["policy_dropout"] <= 0:
         raise UserError("sero needs an original policy trained with dropout (`lamour train "
