@@ -16,6 +16,7 @@ import pytest
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, make_train
 from lamour_jax.learner.checkpoint import RunCheckpoints, load_policy
+from lamour_jax.learner.networks import gaussian_log_prob
 from lamour_jax.learner.run import TrainingDiverged, run_training
 
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
@@ -114,6 +115,29 @@ def test_obs_clip_and_std_floor_shape_the_actors_inputs():
                                                                       -100.0)))
     # A std floor of 1 only centres this feature: -0.5, inside every clip.
     chex.assert_trees_all_close(mean_at(obs_std_floor=1.0), raw(far - 1.0), atol=1e-6)
+
+
+def test_dropout_updates_reuse_the_rollouts_masks():
+    """With dropout, the log-probability the update computes for an unchanged policy is the
+    one the rollout stored (PPO's ratio is exactly 1 before the first step); fresh masks
+    would give another network and a noisy ratio."""
+    env = make("pointmass", episode_length=20)
+    trainer = make_train(env, tiny_config(policy_dropout=0.3))
+    state = trainer.init(jax.random.key(0))
+    _, _, traj, _ = jax.jit(trainer._rollout)(state, jax.random.key(1))
+    obs = traj.obs.reshape(-1, env.observation_size)
+    u = traj.u.reshape(-1, env.action_size)
+    stored = traj.log_prob.reshape(-1)
+    keys = jax.random.wrap_key_data(traj.dropout_key.reshape(-1, 2))
+    same = gaussian_log_prob(u, *trainer.policy.masked_distribution(
+        state.params["actor"], state.obs_stats, obs, keys))
+    np.testing.assert_allclose(same, stored, rtol=1e-5, atol=1e-5)
+    fresh = gaussian_log_prob(u, *trainer.policy.masked_distribution(
+        state.params["actor"], state.obs_stats, obs,
+        jax.random.split(jax.random.key(9), obs.shape[0])))
+    assert float(jnp.max(jnp.abs(fresh - stored))) > 1e-2
+    _, metrics = jax.jit(trainer.iterate)(state)  # and a whole iteration trains with them
+    assert bool(jnp.all(jnp.isfinite(metrics["total_loss"])))
 
 
 def test_init_std_resets_exploration_and_keeps_the_mean():

@@ -58,6 +58,10 @@ class Transition:
     done: jax.Array  # 1.0: the episode ended (termination or time limit): cut the GAE trace
     next_obs: jax.Array  # the true next observation, before any auto-reset
     valid: jax.Array  # the env's validity test after the step
+    # A policy with dropout: the raw key of the dropout mask each action was sampled under
+    # (None without dropout). The update re-applies the same masks, so the PPO ratio compares
+    # the policy with itself under one mask instead of two different random networks.
+    dropout_key: jax.Array | None = None
 
 
 @struct.dataclass
@@ -92,6 +96,11 @@ class PolicyFns:
         if key is None:
             return self.actor.apply(params, norm)
         return self.actor.apply(params, norm, deterministic=False, rngs={"dropout": key})
+
+    def masked_distribution(self, params: Any, stats: RunningStats, obs: jax.Array,
+                            keys: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A batch of observations, each under its own dropout mask drawn from `keys`."""
+        return jax.vmap(lambda o, k: self.distribution(params, stats, o, k))(obs, keys)
 
     def act(self, params: Any, stats: RunningStats, obs: jax.Array) -> jax.Array:
         """The deterministic action tanh(mean) used for evaluation."""
@@ -196,7 +205,15 @@ class Trainer:
         def step(carry: tuple, step_key: jax.Array) -> tuple[tuple, tuple]:
             env_state, episode_return = carry
             obs = env_state.obs
-            mean, std = self.policy.distribution(state.params["actor"], state.obs_stats, obs)
+            dropout_key = None
+            if cfg.policy_dropout > 0:  # a mask per env, kept for the update
+                step_key, mask_key = jax.random.split(step_key)
+                mask_keys = jax.random.split(mask_key, cfg.num_envs)
+                mean, std = self.policy.masked_distribution(state.params["actor"],
+                                                            state.obs_stats, obs, mask_keys)
+                dropout_key = jax.random.key_data(mask_keys)
+            else:
+                mean, std = self.policy.distribution(state.params["actor"], state.obs_stats, obs)
             u = mean + std * jax.random.normal(step_key, mean.shape)
             action = jnp.tanh(u)
             nxt = self._shard(self.batch_env.step(env_state, action), cfg.num_envs)
@@ -212,7 +229,7 @@ class Trainer:
             transition = Transition(
                 obs=obs, u=u, log_prob=gaussian_log_prob(u, mean, std), reward=reward,
                 termination=nxt.done * (1.0 - truncation), done=nxt.done, next_obs=next_obs,
-                valid=nxt.info["valid"].astype(jnp.float32))
+                valid=nxt.info["valid"].astype(jnp.float32), dropout_key=dropout_key)
             return (nxt, episode_return * (1.0 - nxt.done)), (transition, finished)
 
         keys = jax.random.split(key, cfg.unroll_length)
@@ -245,9 +262,11 @@ class Trainer:
     def _loss(self, params: dict, stats: RunningStats, critic_stats: RunningStats,
               batch: Transition, advantages: jax.Array, targets: jax.Array, key: jax.Array,
               hp: PPOConfig, variant: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        k_dropout, k_extra = jax.random.split(key)
-        dropout_key = k_dropout if self.config.policy_dropout > 0 else None
-        mean, std = self.policy.distribution(params["actor"], stats, batch.obs, dropout_key)
+        if self.config.policy_dropout > 0:  # the rollout's masks (see Transition)
+            mean, std = self.policy.masked_distribution(
+                params["actor"], stats, batch.obs, jax.random.wrap_key_data(batch.dropout_key))
+        else:
+            mean, std = self.policy.distribution(params["actor"], stats, batch.obs)
         log_prob = gaussian_log_prob(batch.u, mean, std)
         ratio = jnp.exp(log_prob - batch.log_prob)
         adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -262,7 +281,7 @@ class Trainer:
                    "approx_kl": jnp.mean(ratio - 1.0 - (log_prob - batch.log_prob)),
                    "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps)}
         if self.extra_policy_loss is not None:
-            extra, extra_metrics = self.extra_policy_loss(mean, std, batch, k_extra, variant)
+            extra, extra_metrics = self.extra_policy_loss(mean, std, batch, key, variant)
             total = total + extra
             metrics.update({"extra_loss": extra, **extra_metrics})
         metrics["total_loss"] = total
