@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from lamour_jax.learner.distributed import is_primary
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or does not match the run's program."""
@@ -122,7 +124,7 @@ def save_policy(run_dir: Path, policy: dict[str, Any], meta: dict[str, Any]) -> 
     run_dir = Path(run_dir).absolute()
     with ocp.StandardCheckpointer() as ckpt:
         ckpt.save(run_dir / "policy", policy, force=True)
-    if jax.process_index() == 0:
+    if is_primary():
         (run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
 
 
