@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES
@@ -229,7 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's preemption, `kill`, a container stop), handled like Ctrl-C:
+    long commands keep what they finished and say how to continue."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Only where Python may: signal handlers can be set from the main thread alone.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     parser = build_parser()
     args = parser.parse_args(argv)
     from lamour_jax import commands, xla_cache  # heavy imports only after parsing
@@ -249,9 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     except commands.UserError as err:
         print(f"lamour {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print(f"lamour {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"lamour {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":  # pragma: no cover

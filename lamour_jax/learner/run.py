@@ -70,6 +70,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     checkpoints = RunCheckpoints(run_dir)
     metrics_path = run_dir / "metrics.jsonl"
     start_eval = 0
+    wall_before = 0.0  # wall time of the evaluations a resumed run already has
     if resume:
         # A fresh state as the template: its shardings say where each restored leaf goes.
         start_eval, state = checkpoints.restore(init(keys))
@@ -78,6 +79,8 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
             kept = [line for line in metrics_path.read_text().splitlines()
                     if line and json.loads(line)["eval"] <= start_eval]
             metrics_path.write_text("".join(k + "\n" for k in kept))
+            if kept:
+                wall_before = float(json.loads(kept[-1])["wall_s"])
     else:
         state = initial_state if initial_state is not None else init(keys)
         if primary:
@@ -120,7 +123,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
             saved_eval = k + 1
             if policy_meta is not None:
                 save_policy(run_dir, policy_export(result.state), policy_meta)
-            wall = time.perf_counter() - wall_start
+            wall = wall_before + time.perf_counter() - wall_start
             rows = []
             for s in range(seeds):
                 row = {"eval": k + 1, "step": step, "seed": s, "wall_s": round(wall, 3),
