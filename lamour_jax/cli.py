@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES
+from lamour_jax.interrupt import Terminated, raise_terminated
 
 EXIT_USAGE = 2
 DEMO_STEPS = 614_400  # sized so `make demo` fits in 15 minutes on a 2-core CPU
@@ -231,19 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler's preemption, `kill`, a container stop), handled like Ctrl-C:
-    long commands keep what they finished and say how to continue."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated
-
-
 def main(argv: list[str] | None = None) -> int:
     # Only where Python may: signal handlers can be set from the main thread alone.
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        signal.signal(signal.SIGTERM, raise_terminated)
     parser = build_parser()
     args = parser.parse_args(argv)
     from lamour_jax import commands, xla_cache  # heavy imports only after parsing

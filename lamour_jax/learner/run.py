@@ -18,6 +18,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from lamour_jax.interrupt import deferred_stop
 from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
 from lamour_jax.learner.distributed import is_primary
 from lamour_jax.learner.ppo import Trainer, TrainState
@@ -98,46 +99,48 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     saved_eval = start_eval
     wall_start = time.perf_counter()
     try:
-        for k in range(start_eval, total_evals):
-            tick = time.perf_counter()
-            new_state, metrics = compiled(result.state)
-            metrics = jax.device_get(metrics)
-            elapsed = time.perf_counter() - tick
-            if not bool(np.all(metrics["finite"])):
-                bad = sorted(n for n, v in metrics.items()
-                             if np.issubdtype(np.asarray(v).dtype, np.floating)
-                             and not np.all(np.isfinite(v)))
-                report = {"eval": k + 1, "non_finite_metrics": bad,
-                          "last_good_checkpoint": saved_eval}
+        with deferred_stop() as stop_if_requested:
+            for k in range(start_eval, total_evals):
+                tick = time.perf_counter()
+                new_state, metrics = compiled(result.state)
+                metrics = jax.device_get(metrics)
+                elapsed = time.perf_counter() - tick
+                if not bool(np.all(metrics["finite"])):
+                    bad = sorted(n for n, v in metrics.items()
+                                 if np.issubdtype(np.asarray(v).dtype, np.floating)
+                                 and not np.all(np.isfinite(v)))
+                    report = {"eval": k + 1, "non_finite_metrics": bad,
+                              "last_good_checkpoint": saved_eval}
+                    if primary:
+                        (run_dir / "nan_report.json").write_text(json.dumps(report, indent=2))
+                    raise TrainingDiverged(
+                        f"NaN/inf in training during evaluation period {k + 1} (non-finite: "
+                        f"{', '.join(bad) or 'parameters'}); stopped. The last good checkpoint "
+                        f"({saved_eval}) is intact; try a lower learning rate or max_grad_norm. "
+                        f"Details: {run_dir / 'nan_report.json'}")
+                result.state = new_state
+                result.evals_done = k + 1
+                step = (k + 1) * cfg.steps_per_eval
+                checkpoints.save(k + 1, result.state)
+                saved_eval = k + 1
+                if policy_meta is not None:
+                    save_policy(run_dir, policy_export(result.state), policy_meta)
+                wall = wall_before + time.perf_counter() - wall_start
+                rows = []
+                for s in range(seeds):
+                    row = {"eval": k + 1, "step": step, "seed": s, "wall_s": round(wall, 3),
+                           "sps": round(seeds * cfg.steps_per_eval / elapsed, 1),
+                           **_scalar_metrics(metrics, s)}
+                    row.pop("finite", None)
+                    rows.append(row)
+                result.history.extend(rows)
                 if primary:
-                    (run_dir / "nan_report.json").write_text(json.dumps(report, indent=2))
-                raise TrainingDiverged(
-                    f"NaN/inf in training during evaluation period {k + 1} (non-finite: "
-                    f"{', '.join(bad) or 'parameters'}); stopped. The last good checkpoint "
-                    f"({saved_eval}) is intact; try a lower learning rate or max_grad_norm. "
-                    f"Details: {run_dir / 'nan_report.json'}")
-            result.state = new_state
-            result.evals_done = k + 1
-            step = (k + 1) * cfg.steps_per_eval
-            checkpoints.save(k + 1, result.state)
-            saved_eval = k + 1
-            if policy_meta is not None:
-                save_policy(run_dir, policy_export(result.state), policy_meta)
-            wall = wall_before + time.perf_counter() - wall_start
-            rows = []
-            for s in range(seeds):
-                row = {"eval": k + 1, "step": step, "seed": s, "wall_s": round(wall, 3),
-                       "sps": round(seeds * cfg.steps_per_eval / elapsed, 1),
-                       **_scalar_metrics(metrics, s)}
-                row.pop("finite", None)
-                rows.append(row)
-            result.history.extend(rows)
-            if primary:
-                with metrics_path.open("a") as f:
-                    f.writelines(json.dumps(row) + "\n" for row in rows)
-            bar.update(cfg.steps_per_eval)
-            bar.set_postfix(sps=f"{seeds * cfg.steps_per_eval / elapsed:,.0f}",
-                            ret=f"{float(np.mean(metrics['return_mean'])):.1f}")
+                    with metrics_path.open("a") as f:
+                        f.writelines(json.dumps(row) + "\n" for row in rows)
+                bar.update(cfg.steps_per_eval)
+                bar.set_postfix(sps=f"{seeds * cfg.steps_per_eval / elapsed:,.0f}",
+                                ret=f"{float(np.mean(metrics['return_mean'])):.1f}")
+                stop_if_requested()  # Ctrl-C / SIGTERM: this period is saved, stop here
     except KeyboardInterrupt:
         # The last completed evaluation period is already saved; make sure it reaches disk.
         checkpoints.wait()
