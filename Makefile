@@ -34,6 +34,8 @@ bench: $(STAMP)
 .venv-brax/.installed: benchmarks/brax-requirements.txt
 	test -x .venv-brax/bin/python || $(PYTHON) -m venv .venv-brax
 	.venv-brax/bin/python -m pip install --quiet -r benchmarks/brax-requirements.txt
+	# This project too, without its pins, so our trainer runs on brax's JAX (same-env row).
+	.venv-brax/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 bench-brax: $(STAMP) .venv-brax/.installed

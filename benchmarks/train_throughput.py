@@ -11,6 +11,9 @@ For each env and num_envs, in a fresh process (so peak memory and compile time a
 
     python benchmarks/train_throughput.py [--envs hopper,ant] [--num-envs 64,256,1024]
 
+An env named `brax:NAME` is brax's own MJX env (benchmarks/brax_env.py) under our trainer,
+with the PPO settings of our NAME: the same-env half of benchmarks/brax_ppo.py.
+
 Writes benchmarks/results/train_throughput_<tag>.{json,md}. Best of --repeats timings.
 """
 
@@ -33,14 +36,19 @@ ITERATIONS = 4  # training iterations per timed call (each: num_envs x unroll_le
 def measure(env_name: str, num_envs: int, repeats: int) -> dict:
     import jax
     import jax.numpy as jnp
+    from brax_env import PREFIX, BraxEnv
 
     from lamour_jax.envs import make
     from lamour_jax.learner import default_config, make_train
 
-    base = default_config(env_name)
+    brax_name = env_name.removeprefix(PREFIX) if env_name.startswith(PREFIX) else None
+    base = default_config(brax_name or env_name)
     config = base.replace(num_envs=num_envs,
                           eval_every=num_envs * base.unroll_length * ITERATIONS).validate()
-    env = make(env_name, "normal", episode_length=config.episode_length)
+    if brax_name:  # brax's own env object, our trainer (see brax_env.py)
+        env = BraxEnv(brax_name, episode_length=config.episode_length)
+    else:
+        env = make(env_name, "normal", episode_length=config.episode_length)
     trainer = make_train(env, config)
     state = jax.jit(trainer.init)(jax.random.key(0))
     steps = config.steps_per_eval
@@ -79,7 +87,8 @@ def measure(env_name: str, num_envs: int, repeats: int) -> dict:
             "train_sps": steps / train_s, "act_sps": steps / act_s,
             "ratio": act_s / train_s, "compile_s": compile_chunk,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "device": str(jax.devices()[0]), "device_count": jax.device_count()}
+            "device": str(jax.devices()[0]), "device_count": jax.device_count(),
+            "jax": jax.__version__, "mujoco": __import__("mujoco").__version__}
 
 
 def main() -> None:

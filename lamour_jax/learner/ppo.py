@@ -300,7 +300,10 @@ class Trainer:
         advantages, targets = self._advantages(state.params, critic_stats, traj, hp)
 
         n = cfg.num_envs * cfg.unroll_length
-        flat = jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), (traj, advantages, targets))
+        # The updates never read next_obs (the advantages above did): not shuffled 4x per batch.
+        minibatch_traj = traj.replace(next_obs=None)
+        flat = jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])),
+                            (minibatch_traj, advantages, targets))
         optimizer = self._optimizer(hp)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
         warmup_iterations = -(-cfg.critic_warmup_steps // cfg.steps_per_iteration)
