@@ -56,13 +56,13 @@ def deferred_stop(what: str = "the current evaluation period") -> Iterator[Calla
         # os.write, not print: a handler may run while the main thread is inside a print.
         os.write(2, f"\nstopping after {what} (again to stop at once)\n".encode())
 
-    previous = {s: signal.getsignal(s) for s in _SIGNALS}
-    for s, old in previous.items():
-        if old is not signal.SIG_IGN:
-            signal.signal(s, handler)
+    # None: a handler set outside Python, which could not be put back; leave those alone too.
+    previous = {s: old for s in _SIGNALS
+                if (old := signal.getsignal(s)) is not None and old is not signal.SIG_IGN}
+    for s in previous:
+        signal.signal(s, handler)
     try:
         yield check
     finally:
         for s, old in previous.items():
-            if old is not None:
-                signal.signal(s, old)
+            signal.signal(s, old)
