@@ -47,18 +47,11 @@ def steps_per_second(reset: Callable, step: Callable, action_size: int, num_envs
 def hoppers() -> dict[str, tuple[Callable, Callable, int, str]]:
     from brax import envs as brax_envs
 
-    from lamour_jax.envs import physics, planar
+    from lamour_jax.envs import planar
+    from lamour_jax.envs.base import Env
 
     class FootContactHopper(planar.Hopper):
-        def __init__(self) -> None:
-            edit = physics.collide_with_floor_only
-            physics.collide_with_floor_only = lambda spec, floor="floor": None
-            try:
-                super().__init__()
-            finally:
-                physics.collide_with_floor_only = edit
-
-    from lamour_jax.envs.base import Env
+        body_floor_contact = False
 
     out = {}
     for label, robot in (("ours", planar.Hopper()),

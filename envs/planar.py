@@ -31,10 +31,14 @@ class PlanarRobot(Robot):
     ood_qvel_gaussian: bool = False
     diverse_min_angle: float  # |rooty| of diverse candidates is drawn from [this, pi]
     height_index = 1
+    # Every body geom touches the floor (a fallen robot lies on it). False keeps brax's contact
+    # set, feet only: cheaper, but a fallen robot sinks; used to measure that cost.
+    body_floor_contact: bool = True
 
     def __init__(self) -> None:
         spec = physics.load_spec("brax", "envs", "assets", self.asset)
-        physics.collide_with_floor_only(spec)
+        if self.body_floor_contact:
+            physics.collide_with_floor_only(spec)
         if self.rootz_ref is not None:
             spec.joint("rootz").ref = self.rootz_ref
         physics.add_fixed_camera(spec, self.camera_pos, self.camera_target)
