@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from lamour_jax.envs.base import State
+from lamour_jax.envs.base import State, episode_start_info
 
 PREFIX = "brax:"
 
@@ -41,16 +41,7 @@ class BraxEnv:
         # brax's envs draw their reset noise with raw uint32 keys.
         first = self._env.reset(jax.random.key_data(sub) if _typed(sub) else sub)
         zero = jnp.zeros((), jnp.float32)
-        valid = first.done == 0
-        info = {
-            "rng": key,
-            "steps": jnp.zeros((), jnp.int32),
-            "valid": valid,
-            "recovered_once": valid,
-            "original_reward": zero,
-            "truncation": zero,
-            "diverged": zero,
-        }
+        info = episode_start_info(key, valid=first.done == 0)
         return State(first.pipeline_state, first.obs, zero, zero, dict(first.metrics), info)
 
     def step(self, state: State, action: jax.Array) -> State:

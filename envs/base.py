@@ -56,6 +56,14 @@ class ObsField:
     unit: str
 
 
+def episode_start_info(key: jax.Array, valid: jax.Array) -> dict[str, Any]:
+    """`State.info` at the start of an episode (the keys are documented on `State`)."""
+    zero = jnp.zeros((), jnp.float32)
+    return {"rng": key, "steps": jnp.zeros((), jnp.int32), "valid": valid,
+            "recovered_once": valid, "original_reward": zero, "truncation": zero,
+            "diverged": zero}
+
+
 class Robot:
     """A MuJoCo model plus everything task-specific about it. Subclasses fill in the rest."""
 
@@ -222,17 +230,8 @@ class Env:
         # Only the names and shapes of the reward terms are needed here, not their values.
         terms = jax.eval_shape(
             lambda d: self.robot.task_reward(d, d, jnp.zeros(self.action_size))[1], data)
-        info = {
-            "rng": key,
-            "steps": jnp.zeros((), jnp.int32),
-            "valid": valid,
-            "recovered_once": valid,
-            "original_reward": zero,
-            "truncation": zero,
-            "diverged": zero,
-        }
         metrics = {k: jnp.zeros(v.shape, v.dtype) for k, v in terms.items()}
-        return State(data, obs, zero, zero, metrics, info)
+        return State(data, obs, zero, zero, metrics, episode_start_info(key, valid))
 
     def step(self, state: State, action: jax.Array) -> State:
         before = state.data
