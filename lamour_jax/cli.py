@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES
-from lamour_jax.interrupt import Terminated, raise_terminated
+from lamour_jax.interrupt import Terminated, stop_on_sigterm
 
 EXIT_USAGE = 2
 DEMO_STEPS = 614_400  # sized so `make demo` fits in 15 minutes on a 2-core CPU
@@ -233,9 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Only where Python may: signal handlers can be set from the main thread alone.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, raise_terminated)
+    stop_on_sigterm()
     parser = build_parser()
     args = parser.parse_args(argv)
     from lamour_jax import commands, xla_cache  # heavy imports only after parsing

@@ -25,8 +25,19 @@ class Terminated(KeyboardInterrupt):
     """The process received SIGTERM."""
 
 
+def _on_main_thread() -> bool:
+    # Only the main thread may set signal handlers (and Python delivers signals there).
+    return threading.current_thread() is threading.main_thread()
+
+
 def raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated
+
+
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread."""
+    if _on_main_thread():
+        signal.signal(signal.SIGTERM, raise_terminated)
 
 
 def _stop_now(signum: int) -> None:
@@ -45,8 +56,8 @@ def deferred_stop(what: str = "the current evaluation period") -> Iterator[Calla
         if requested:
             _stop_now(requested[0])
 
-    if threading.current_thread() is not threading.main_thread():
-        yield check  # only the main thread may set handlers; signals go there anyway
+    if not _on_main_thread():
+        yield check
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
