@@ -33,7 +33,7 @@ RESULTS = Path(__file__).parent / "results"
 ITERATIONS = 4  # training iterations per timed call (each: num_envs x unroll_length steps)
 
 
-def measure(env_name: str, num_envs: int, repeats: int) -> dict:
+def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) -> dict:
     import jax
     import jax.numpy as jnp
     from brax_env import PREFIX, BraxEnv
@@ -44,7 +44,8 @@ def measure(env_name: str, num_envs: int, repeats: int) -> dict:
     brax_name = env_name.removeprefix(PREFIX) if env_name.startswith(PREFIX) else None
     base = default_config(brax_name or env_name)
     config = base.replace(num_envs=num_envs,
-                          eval_every=num_envs * base.unroll_length * ITERATIONS).validate()
+                          eval_every=num_envs * base.unroll_length * ITERATIONS
+                          ).override(overrides)
     if brax_name:  # brax's own env object, our trainer (see brax_env.py)
         env = BraxEnv(brax_name, episode_length=config.episode_length)
     else:
@@ -61,14 +62,22 @@ def measure(env_name: str, num_envs: int, repeats: int) -> dict:
     iterate = jax.jit(trainer.iterate).lower(state).compile()
 
     def act_only(state):
-        def step(env_state, key):
-            mean, std = trainer.policy.distribution(state.params["actor"], state.obs_stats,
-                                                    env_state.obs)
-            action = jnp.tanh(mean + std * jax.random.normal(key, mean.shape))
-            return trainer.batch_env.step(env_state, action), None
+        def rollout(env_state, key):  # restarts drawn as the trainer's rollout draws them
+            starts_key, steps_key = jax.random.split(key)
+            starts = (trainer.batch_env.draw_starts(starts_key)
+                      if config.auto_reset == "per_rollout" else None)
 
-        keys = jax.random.split(state.key, steps // num_envs)
-        env_state, _ = jax.lax.scan(step, state.env_state, keys)
+            def step(env_state, key):
+                mean, std = trainer.policy.distribution(state.params["actor"], state.obs_stats,
+                                                        env_state.obs)
+                action = jnp.tanh(mean + std * jax.random.normal(key, mean.shape))
+                return trainer.batch_env.step(env_state, action, starts), None
+
+            keys = jax.random.split(steps_key, config.unroll_length)
+            return jax.lax.scan(step, env_state, keys)[0], None
+
+        rollouts = jax.random.split(state.key, steps // config.steps_per_iteration)
+        env_state, _ = jax.lax.scan(rollout, state.env_state, rollouts)
         return env_state.obs
 
     acting = jax.jit(act_only).lower(state).compile()
@@ -86,6 +95,7 @@ def measure(env_name: str, num_envs: int, repeats: int) -> dict:
     return {"env": env_name, "num_envs": num_envs, "steps_per_call": steps,
             "train_sps": steps / train_s, "act_sps": steps / act_s,
             "ratio": act_s / train_s, "compile_s": compile_chunk,
+            "auto_reset": config.auto_reset, "overrides": overrides,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "device": str(jax.devices()[0]), "device_count": jax.device_count(),
             "jax": jax.__version__, "mujoco": __import__("mujoco").__version__}
@@ -99,10 +109,12 @@ def main() -> None:
     parser.add_argument("--tag", default="cpu")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds per configuration before it is skipped")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="PPO config override, as in `lamour train --set`")
     parser.add_argument("--one", nargs=2, metavar=("ENV", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # child process: one measurement, JSON on the last line
-        print(json.dumps(measure(args.one[0], int(args.one[1]), args.repeats)))
+        print(json.dumps(measure(args.one[0], int(args.one[1]), args.repeats, args.set)))
         return
 
     rows = []
@@ -110,7 +122,9 @@ def main() -> None:
         for n in (int(v) for v in args.num_envs.split(",")):
             try:  # a stuck measurement (seen once: ant x 1024 asleep on a futex) is skipped
                 out = subprocess.run([sys.executable, __file__, "--one", env_name, str(n),
-                                      "--repeats", str(args.repeats)], capture_output=True,
+                                      "--repeats", str(args.repeats),
+                                      *(f"--set={item}" for item in args.set)],
+                                     capture_output=True,
                                      text=True, env=os.environ, timeout=args.timeout)
             except subprocess.TimeoutExpired:
                 print(f"{env_name} x {n}: no result in {args.timeout:.0f} s, skipped",
@@ -129,14 +143,16 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     meta = {"device": rows[0]["device"], "device_count": rows[0]["device_count"],
             "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "iterations_per_call": ITERATIONS, "repeats": args.repeats}
+            "iterations_per_call": ITERATIONS, "repeats": args.repeats,
+            "overrides": args.set, "auto_reset": rows[0]["auto_reset"]}
     (RESULTS / f"train_throughput_{args.tag}.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = [f"# PPO training throughput ({args.tag})", "",
              f"Device: {meta['device']} x {meta['device_count']}; {meta['platform']}, "
              f"{meta['cpu_count']} CPU cores. Default PPO config per env (unroll 20, "
-             f"8 minibatches x 4 epochs); {ITERATIONS} iterations per timed call, best of "
-             f"{args.repeats}.", "",
+             f"8 minibatches x 4 epochs, auto_reset {meta['auto_reset']}"
+             + "".join(f", {item}" for item in args.set)
+             + f"); {ITERATIONS} iterations per timed call, best of {args.repeats}.", "",
              "| env | envs | training steps/s | acting steps/s (env + policy forward) | "
              "ratio | compile (training program) | peak memory |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -144,7 +160,8 @@ def main() -> None:
               f"{r['ratio']:.2f} | {r['compile_s']:.0f} s | {r['peak_rss_mib']:,.0f} MiB |"
               for r in rows]
     lines += ["", f"Reproduce: `.venv/bin/python benchmarks/train_throughput.py --envs "
-              f"{args.envs} --num-envs {args.num_envs} --tag {args.tag}`."]
+              f"{args.envs} --num-envs {args.num_envs}"
+              + "".join(f" --set {item}" for item in args.set) + f" --tag {args.tag}`."]
     (RESULTS / f"train_throughput_{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

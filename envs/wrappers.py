@@ -14,8 +14,18 @@ _EPISODE_KEYS = ("steps", "recovered_once")
 
 
 class AutoResetBatch:
-    """`num_envs` copies of `env`; an env whose episode ends restarts from a *fresh* draw of
-    the env's reset distribution (for OOD envs: a new OOD-sampler state), never a cached one.
+    """`num_envs` copies of `env`; an env whose episode ends restarts from a new draw of the
+    env's reset distribution (for OOD envs: a new OOD-sampler state).
+
+    Where the draw comes from is the caller's choice, per step:
+    - `step(state, action)`: drawn at that step. Every episode gets its own start, but on a
+      step where any env ends the whole batch pays a reset (an `mjx.forward` per env: about a
+      quarter of a hopper step), and early in training some env ends on most steps.
+    - `step(state, action, starts)`: env i takes `starts` row i, a batch the caller drew with
+      `draw_starts` (the learner draws one per rollout). The restart is a select, no physics;
+      an env that ends twice before the next draw starts from the same state twice.
+    Brax's auto-reset replays one start per env cached for the whole run; both ways here draw
+    fresh ones.
 
     After a restart, `obs` is the new episode's first observation and `info['terminal_obs']`
     the observation the ended episode reached (needed to bootstrap values at time limits).
@@ -25,19 +35,32 @@ class AutoResetBatch:
         self.env = env
         self.num_envs = int(num_envs)
 
+    def draw_starts(self, key: jax.Array) -> State:
+        """One start state per env, fresh from the env's reset distribution."""
+        return jax.vmap(self.env.reset)(jax.random.split(key, self.num_envs))
+
     def reset(self, key: jax.Array) -> State:
-        state = jax.vmap(self.env.reset)(jax.random.split(key, self.num_envs))
+        state = self.draw_starts(key)
         return state.replace(info={**state.info, "terminal_obs": state.obs})
 
-    def step(self, state: State, action: jax.Array) -> State:
+    def step(self, state: State, action: jax.Array, starts: State | None = None) -> State:
         stepped = jax.vmap(self.env.step)(state, action)
         stepped = stepped.replace(info={**stepped.info, "terminal_obs": stepped.obs})
-        # Skip the reset computation entirely on steps where no episode ended (most steps).
-        return jax.lax.cond(jnp.any(stepped.done > 0), self._restart_done, lambda s: s, stepped)
+        if starts is None:
+            restart = self._restart_fresh
+        else:
+            def restart(s: State) -> State:
+                return self._restart_from(s, starts, s.info["rng"])
+        # Skip the restart entirely on steps where no episode ended (most steps, later on).
+        return jax.lax.cond(jnp.any(stepped.done > 0), restart, lambda s: s, stepped)
 
-    def _restart_done(self, state: State) -> State:
+    def _restart_fresh(self, state: State) -> State:
         keys = jax.vmap(jax.random.split)(state.info["rng"])  # (n, 2) keys
-        fresh = jax.vmap(self.env.reset)(keys[:, 1])
+        return self._restart_from(state, jax.vmap(self.env.reset)(keys[:, 1]), keys[:, 0])
+
+    def _restart_from(self, state: State, starts: State, kept_rng: jax.Array) -> State:
+        """Ended envs take their row of `starts`; the others keep their state (and
+        `kept_rng`, their reset key)."""
         done = state.done > 0
 
         def pick(new: jax.Array, old: jax.Array) -> jax.Array:
@@ -45,10 +68,10 @@ class AutoResetBatch:
 
         info = dict(state.info)
         for k in _EPISODE_KEYS:
-            info[k] = pick(fresh.info[k], state.info[k])
-        info["rng"] = pick(fresh.info["rng"], keys[:, 0])
+            info[k] = pick(starts.info[k], state.info[k])
+        info["rng"] = pick(starts.info["rng"], kept_rng)
         return state.replace(
-            data=jax.tree.map(pick, fresh.data, state.data),
-            obs=pick(fresh.obs, state.obs),
+            data=jax.tree.map(pick, starts.data, state.data),
+            obs=pick(starts.obs, state.obs),
             info=info,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -196,12 +197,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out: Path = args.out or Path("runs") / f"compare-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, tuple[dict, list]] = {}
+    # Every method starts from the same original on the same OOD and Normal starts: its
+    # "before" evaluation is made once and handed to the later methods' run folders.
+    before_file: Path | None = None
     for method in methods:
         run_dir = out / method
         if (run_dir / "summary.json").is_file():  # finished earlier: a rerun only reports
             _log(f"{method}: reusing the finished run in {run_dir}")
             summary = json.loads((run_dir / "summary.json").read_text())
         else:
+            if before_file is not None and not (run_dir / "before.json").exists():
+                run_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(before_file, run_dir / "before.json")
             resume = (run_dir / "checkpoints").exists() and any(
                 (run_dir / "checkpoints").iterdir())
             try:
@@ -211,6 +218,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 _log(f"{method}: {err}")
                 continue
         runs[method] = (summary, read_history(run_dir))
+        if before_file is None and (run_dir / "before.json").is_file():
+            before_file = run_dir / "before.json"
     if not runs:
         raise UserError("no method finished")
     before = next(iter(runs.values()))[0]["before"]

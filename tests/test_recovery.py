@@ -182,6 +182,9 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
             "--methods", "lamour,zero,env,sero", "--steps", "4096", "--seeds", "2",
             "--out", str(out), *FAST]
     assert main(args) == 0
+    # The original is evaluated once, for the first method; the others share its "before".
+    assert capsys.readouterr().err.count("evaluating the original policy") == 1
+    assert len({(out / m / "before.json").read_text() for m in ("lamour", "zero", "sero")}) == 1
     text = (out / "compare.md").read_text()
     for row in ("| original policy (before) |", "| lamour |", "| zero |", "| env |",
                 "| sero |"):

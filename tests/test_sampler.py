@@ -79,3 +79,28 @@ def test_auto_reset_draws_fresh_ood_states(mode, env_factory):
     assert not np.allclose(starts[1][0], starts[1][1])
     assert not np.asarray(jax.vmap(env.robot.is_valid)(
         jnp.asarray(starts[-1]), jnp.zeros((8, env.robot.mj_model.nv)))).any()
+
+
+def test_auto_reset_from_drawn_starts(env_factory):
+    """The learner's per-rollout restarts: an ended env takes its own row of the drawn
+    starts (a fresh OOD state), an env still running is left alone."""
+    env = env_factory("hopper", "ood", "paper", episode_length=2)
+    batch = AutoResetBatch(env, 4)
+    state = jax.jit(batch.reset)(jax.random.key(0))
+    starts = jax.jit(batch.draw_starts)(jax.random.key(1))
+    # Envs 0 and 1 are one step into their episodes, envs 2 and 3 two steps: only those end.
+    state = state.replace(info={**state.info, "steps": jnp.array([0, 0, 1, 1], jnp.int32)})
+    step = jax.jit(batch.step)
+    zero = jnp.zeros((4, env.action_size))
+    stepped = step(state, zero, starts)
+    np.testing.assert_array_equal(np.asarray(stepped.done), [0, 0, 1, 1])
+    qpos, start_qpos = np.asarray(stepped.data.qpos), np.asarray(starts.data.qpos)
+    np.testing.assert_array_equal(qpos[2:], start_qpos[2:])
+    np.testing.assert_array_equal(np.asarray(stepped.obs[2:]), np.asarray(starts.obs[2:]))
+    np.testing.assert_array_equal(np.asarray(stepped.info["steps"]), [1, 1, 0, 0])
+    assert not np.allclose(qpos[:2], start_qpos[:2])  # still running: not restarted
+    # The same step without starts draws its own: not the rows handed in above.
+    fresh = step(state, zero)
+    assert not np.allclose(np.asarray(fresh.data.qpos[2:]), start_qpos[2:])
+    assert not np.asarray(jax.vmap(env.robot.is_valid)(
+        fresh.data.qpos[2:], fresh.data.qvel[2:])).any()

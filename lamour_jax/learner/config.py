@@ -61,6 +61,13 @@ class PPOConfig:
     # 2 x desired_kl and multiplied by 1.5 below desired_kl / 2 (the rule legged-robot PPO
     # trainers such as rsl_rl use), which keeps fine-tuning from stepping off a good policy.
     lr_schedule: str = _static("constant")
+    # Where an env that ends restarts from (envs/wrappers.py, AutoResetBatch):
+    # "per_rollout": one fresh start per env drawn before each rollout, taken by the env when
+    # its episode ends (a second ending in the same rollout reuses it); the restart is a
+    # select. "per_episode": a fresh draw at the step the episode ends, which costs a batched
+    # reset on every step where any env ends (most steps early in training; under --seeds,
+    # every step). Learning is the same, speed is not (benchmarks/results/auto_reset_hopper_cpu.md).
+    auto_reset: str = _static("per_rollout")
     # --- scalar hyperparameters (pytree leaves)
     learning_rate: float = 3e-4
     gamma: float = 0.99
@@ -97,6 +104,8 @@ class PPOConfig:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
+        if self.auto_reset not in AUTO_RESETS:
+            raise ValueError(f"auto_reset must be one of {', '.join(AUTO_RESETS)}")
         if not 0.0 <= self.policy_dropout < 1.0:
             raise ValueError("policy_dropout must be in [0, 1)")
         if self.init_std < 0:
@@ -151,6 +160,7 @@ class PPOConfig:
 
 ACTIVATIONS = ("tanh", "relu", "swish", "elu")
 LR_SCHEDULES = ("constant", "linear", "adaptive")
+AUTO_RESETS = ("per_rollout", "per_episode")
 
 # Per-env defaults, like MuJoCo Playground's default_config(): sized so that a CPU run makes
 # visible progress and a GPU run can scale num_envs up with --set. The Gym locomotion envs train

@@ -202,6 +202,11 @@ class Trainer:
                  ) -> tuple[State, jax.Array, Transition, dict[str, jax.Array]]:
         cfg = self.config
 
+        starts = None
+        if cfg.auto_reset == "per_rollout":  # this rollout's restarts, drawn in one batch
+            key, starts_key = jax.random.split(key)
+            starts = self._shard(self.batch_env.draw_starts(starts_key), cfg.num_envs)
+
         def step(carry: tuple, step_key: jax.Array) -> tuple[tuple, tuple]:
             env_state, episode_return = carry
             obs = env_state.obs
@@ -216,7 +221,7 @@ class Trainer:
                 mean, std = self.policy.distribution(state.params["actor"], state.obs_stats, obs)
             u = mean + std * jax.random.normal(step_key, mean.shape)
             action = jnp.tanh(u)
-            nxt = self._shard(self.batch_env.step(env_state, action), cfg.num_envs)
+            nxt = self._shard(self.batch_env.step(env_state, action, starts), cfg.num_envs)
             next_obs = nxt.info["terminal_obs"]
             reward = nxt.reward
             if self.reward_fn is not None:
