@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from lamour_jax.cli import main
+from lamour_jax.learner.config import default_config
 from lamour_jax.learner.networks import gaussian_log_prob
 from lamour_jax.learner.policy import load
 from lamour_jax.learner.ppo import Transition
 from lamour_jax.recovery import Objective, Original
 from lamour_jax.recovery.report import best_seed
+from lamour_jax.recovery.run import RecoverySpec, recovery_config
 from lamour_jax.transpile import candidate_set, transpile
 
 pytestmark = pytest.mark.xdist_group("recovery")  # shares the trained original below
@@ -129,6 +131,22 @@ def test_sero_needs_a_dropout_original(tmp_path):
                  "--set", "eval_every=1024", "--set", "episode_length=20"]) == 0
     with pytest.raises(ValueError, match="dropout"):
         Objective("sero", 0.5, 0.5, original=_original(out))
+
+
+def test_recovery_config_fine_tunes_with_per_episode_restarts(original):
+    """The fine-tuning defaults sit over the env's PPO defaults and under the user's --set."""
+    policy = load(original)
+    config = recovery_config(RecoverySpec("pointmass", "lamour", steps=4096), policy)
+    assert default_config("pointmass").auto_reset == "per_rollout"
+    assert (config.auto_reset, config.lr_schedule) == ("per_episode", "adaptive")
+    assert config.freeze_normalizer and config.total_steps == 4096
+    spec = RecoverySpec("pointmass", "lamour", steps=4096,
+                        overrides=["auto_reset=per_rollout", "lr_schedule=constant"])
+    config = recovery_config(spec, policy)
+    assert (config.auto_reset, config.lr_schedule) == ("per_rollout", "constant")
+    with pytest.raises(ValueError, match="architecture"):
+        recovery_config(RecoverySpec("pointmass", "lamour", steps=4096,
+                                     overrides=["policy_hidden=8,8"]), policy)
 
 
 def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys):
