@@ -39,9 +39,10 @@ RETRAIN_OBS_CLIP = 100.0
 # learning rate so that updates cannot step far off the original, and 51,200 steps in which
 # only the fresh critic learns. Measured on hopper: benchmarks/results/recovery_hopper_cpu.md.
 # Restarts drawn at each episode end (auto_reset="per_episode"): every recovery result so far
-# was measured that way, and the one demo run with per-rollout starts kept a recovery in 1 of
-# 3 seeds instead of 2 (benchmarks/results/auto_reset_hopper_cpu.md); the faster per-rollout
-# draw stays the default of plain training, where 3 seeds showed no difference.
+# was measured that way; with per-rollout starts 2 of 6 seeds kept a recovery against 3 of 6
+# (benchmarks/results/auto_reset_hopper_cpu.md), too few to call, so the recovery default
+# stays put. The faster per-rollout draw is the default of plain training, where 3 seeds
+# showed no difference.
 RETRAIN_PPO = {"lr_schedule": "adaptive", "critic_warmup_steps": 51_200,
                "auto_reset": "per_episode"}
 
