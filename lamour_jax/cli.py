@@ -25,6 +25,12 @@ def _mode_arg(p: argparse.ArgumentParser) -> None:
                         "(random fallen states settled by passive simulation). Default: paper")
 
 
+def _tensorboard_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write the metrics as TensorBoard event files under "
+                        "DIR/tensorboard/ (one run per seed; a resume keeps writing them)")
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -140,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the run in DIR exactly from its latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _tensorboard_arg(p)
     multi = p.add_argument_group(
         "several processes/hosts (jax.distributed): every process runs the same command")
     multi.add_argument("--distributed", action="store_true",
@@ -191,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a PPO config field (repeatable)")
         _mode_arg(p)
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        _tensorboard_arg(p)
 
     p = sub.add_parser("recover", help="retrain an original policy to recover from OOD states "
                                        "(lamour, or a baseline: zero, env, sero)")

@@ -49,13 +49,14 @@ def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
         raise UserError(str(err)) from None
 
 
-def _run(spec: Any, policy: Path, sources: list, out: Path, resume: bool, progress: bool
-         ) -> dict[str, Any]:
+def _run(spec: Any, policy: Path, sources: list, out: Path, resume: bool,
+         args: argparse.Namespace) -> dict[str, Any]:
     from lamour_jax.recovery import run_recovery
     from lamour_jax.transpile import RewardCodeError
 
     try:
-        return run_recovery(spec, policy, sources, out, resume=resume, progress=progress,
+        return run_recovery(spec, policy, sources, out, resume=resume,
+                            progress=not args.no_progress, tensorboard=args.tensorboard,
                             log=_log)
     except RewardCodeError as err:
         raise UserError(f"a reward candidate was rejected: {err}") from None
@@ -160,8 +161,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         out = _fresh_out(args.out or Path("runs") / (
             f"recover-{args.env}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"))
     try:
-        summary = _run(spec, policy, sources, out, args.resume is not None,
-                       not args.no_progress)
+        summary = _run(spec, policy, sources, out, args.resume is not None, args)
     except TrainingDiverged as err:
         print(f"lamour recover: {err}", file=sys.stderr)
         return EXIT_DIVERGED
@@ -213,7 +213,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 (run_dir / "checkpoints").iterdir())
             try:
                 summary = _run(_spec(args, method), policy, _sources(args, method),
-                               run_dir, resume, not args.no_progress)
+                               run_dir, resume, args)
             except TrainingDiverged as err:
                 _log(f"{method}: {err}")
                 continue

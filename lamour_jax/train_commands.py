@@ -100,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = run_training(trainer, out, seeds=seeds, seed=seed,
                               resume=args.resume is not None, progress=not args.no_progress,
-                              policy_meta=meta)
+                              policy_meta=meta, tensorboard=args.tensorboard)
     except CheckpointError as err:
         raise UserError(str(err)) from None
     except TrainingDiverged as err:

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tensorboard_events import read_tensorboard
 
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, make_train
@@ -204,6 +205,37 @@ def test_resume_is_exact(tmp_path):
         assert key in lines[0]
     curve = halves / "learning_curve.png"  # redrawn after the resume, over all 4 evaluations
     assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "learning curve" in out.stdout
+
+
+def test_tensorboard_mirrors_metrics_across_resumes(tmp_path):
+    import shutil
+
+    sets = [a for s in TINY for a in ("--set", s)]
+    run = tmp_path / "run"
+    out = cli("train", "pointmass", "--steps", "512", "--seeds", "2", "--out", str(run),
+              "--no-progress", *sets)
+    assert out.returncode == 0, out.stderr
+    assert not (run / "tensorboard").exists()  # off unless asked for
+    # Asked for on a resume: the two evaluations so far are written too.
+    out = cli("train", "pointmass", "--resume", str(run), "--steps", "1024", "--tensorboard",
+              "--no-progress")
+    assert out.returncode == 0, out.stderr
+    # A run stopped after writing evaluations 3-4 but before checkpointing them: the next
+    # resume (no flag: the run keeps its TensorBoard files) redoes them, and TensorBoard must
+    # show the redone values, not both.
+    for k in ("3", "4"):
+        shutil.rmtree(run / "checkpoints" / k)
+    out = cli("train", "pointmass", "--resume", str(run), "--steps", "1536", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    for seed in (0, 1):
+        board = read_tensorboard(run / "tensorboard" / f"seed_{seed}")
+        mine = [r for r in rows if r["seed"] == seed]
+        for field, tag in (("return_mean", "eval/return_mean"), ("value_loss", "loss/value_loss"),
+                           ("sps", "perf/steps_per_second"), ("entropy", "train/entropy")):
+            assert [step for step, _ in board[tag]] == [256 * k for k in range(1, 7)]
+            assert [v for _, v in board[tag]] == pytest.approx([r[field] for r in mine],
+                                                               rel=1e-6)
 
 
 def test_resume_errors_are_clear(tmp_path):

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tensorboard_events import read_tensorboard
 
 from lamour_jax.cli import main
 from lamour_jax.learner.config import default_config
@@ -156,7 +157,7 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
     (rundir / "candidates" / "sample1.py").write_text(GOOD)
     out = tmp_path / "rec"
     args = ["recover", "pointmass", "--policy", str(original), "--reward", str(rundir),
-            "--steps", "8192", "--seeds", "2", "--out", str(out), *FAST]
+            "--steps", "8192", "--seeds", "2", "--out", str(out), "--tensorboard", *FAST]
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert [c["candidate"] for c in summary["candidates"]] != []
@@ -169,6 +170,13 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
     for key in ("return_mean", "recovery_rate", "steps_to_recovery_median",
                 "return_after_recovery", "normal_return_mean", "consolidation_weight"):
         assert key in rows[-1]
+    # TensorBoard: one run per member, named by its candidate and seed (member m trains
+    # candidate m // 2 with seed m % 2).
+    for m, name in enumerate(["sample0-seed_0", "sample0-seed_1", "sample1-seed_0",
+                              "sample1-seed_1"]):
+        board = read_tensorboard(out / "tensorboard" / name)
+        assert [v for _, v in board["eval/return_mean"]] == pytest.approx(
+            [r["return_mean"] for r in rows if r["seed"] == m])
     best = load(out / "best")
     assert best.seeds == 2 and best.meta["candidates"] == [summary["best"]]
     assert (out / "rewards" / "sample1.py").read_text() == GOOD

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,12 @@ def policy_export(state: TrainState) -> dict[str, Any]:
 def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int = 0,
                  resume: bool = False, progress: bool = True,
                  policy_meta: dict[str, Any] | None = None,
-                 initial_state: TrainState | None = None) -> RunResult:
+                 initial_state: TrainState | None = None, tensorboard: bool = False,
+                 run_names: Sequence[str] | None = None) -> RunResult:
     """Train `seeds` seeds of `trainer` in one program, writing everything to `run_dir`.
 
+    `tensorboard` also writes the metrics as TensorBoard event files, one run per seed
+    named by `run_names` (default seed_0, seed_1, ...).
     In a multi-process run every process calls this; process 0 alone writes metrics.jsonl
     and shows progress, checkpoints are written by all (see `distributed`)."""
     cfg = trainer.config
@@ -72,6 +76,11 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     metrics_path = run_dir / "metrics.jsonl"
     start_eval = 0
     wall_before = 0.0  # wall time of the evaluations a resumed run already has
+    kept_rows: list[dict[str, Any]] = []
+    # A run that writes TensorBoard files keeps writing them when resumed.
+    board_dir = run_dir / "tensorboard"
+    tensorboard = tensorboard or (resume and board_dir.is_dir())
+    backfill = tensorboard and not board_dir.is_dir()
     if resume:
         # A fresh state as the template: its shardings say where each restored leaf goes.
         start_eval, state = checkpoints.restore(init(keys))
@@ -80,8 +89,9 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
             kept = [line for line in metrics_path.read_text().splitlines()
                     if line and json.loads(line)["eval"] <= start_eval]
             metrics_path.write_text("".join(k + "\n" for k in kept))
-            if kept:
-                wall_before = float(json.loads(kept[-1])["wall_s"])
+            kept_rows = [json.loads(k) for k in kept]
+            if kept_rows:
+                wall_before = float(kept_rows[-1]["wall_s"])
     else:
         state = initial_state if initial_state is not None else init(keys)
         if primary:
@@ -97,6 +107,14 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                unit="step", unit_scale=True, disable=not (progress and primary), file=sys.stderr,
                desc=f"{trainer.env.name} x{seeds}")
     saved_eval = start_eval
+    board = None
+    if tensorboard and primary:
+        from lamour_jax.learner.tensorboard import TensorBoardLog
+
+        board = TensorBoardLog(run_dir, run_names or [f"seed_{s}" for s in range(seeds)],
+                               first_step=start_eval * cfg.steps_per_eval)
+        if backfill:  # --tensorboard first given on a resume: the evaluations so far too
+            board.write(kept_rows)
     wall_start = time.perf_counter()
     try:
         with deferred_stop() as stop_if_requested:
@@ -137,6 +155,8 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                 if primary:
                     with metrics_path.open("a") as f:
                         f.writelines(json.dumps(row) + "\n" for row in rows)
+                if board is not None:
+                    board.write(rows)
                 bar.update(cfg.steps_per_eval)
                 bar.set_postfix(sps=f"{seeds * cfg.steps_per_eval / elapsed:,.0f}",
                                 ret=f"{float(np.mean(metrics['return_mean'])):.1f}")
@@ -152,4 +172,6 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
         checkpoints.wait()
         checkpoints.close()
         bar.close()
+        if board is not None:
+            board.close()
     return result

@@ -155,9 +155,16 @@ def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: 
     return sorted(rows, key=lambda r: (-r["recovery_rate"], -r["return_mean"]))
 
 
+def _member_names(candidates: list[str], seeds: int) -> list[str]:
+    """Member m's TensorBoard run: its candidate (when there are several) and its seed."""
+    if len(candidates) == 1:
+        return [f"seed_{s}" for s in range(seeds)]
+    return [f"{Path(name).stem}-seed_{s}" for name in candidates for s in range(seeds)]
+
+
 def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, str]],
                  out: Path, *, resume: bool = False, progress: bool = True,
-                 log: Any = print) -> dict[str, Any]:
+                 tensorboard: bool = False, log: Any = print) -> dict[str, Any]:
     """Train, rank, keep the best; returns (and writes) the summary. Raises ValueError on a
     policy/env mismatch, CheckpointError on an unreadable policy, TrainingDiverged on NaN."""
     policy = load(policy_dir)
@@ -209,7 +216,8 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
         f"{config.num_evals * config.steps_per_eval:,} steps) -> {out}")
     result: RunResult = run_training(trainer, out, seeds=members, seed=spec.seed, resume=resume,
                                      progress=progress, policy_meta=meta,
-                                     initial_state=initial)
+                                     initial_state=initial, tensorboard=tensorboard,
+                                     run_names=_member_names(names, spec.seeds))
     ranking = rank_candidates(read_history(out), names, spec.seeds)
     best = ranking[0]["index"]
     picked = jax.tree.map(lambda x: x[best * spec.seeds:(best + 1) * spec.seeds],
