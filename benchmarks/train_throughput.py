@@ -64,8 +64,7 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
     def act_only(state):
         def rollout(env_state, key):  # restarts drawn as the trainer's rollout draws them
             starts_key, steps_key = jax.random.split(key)
-            starts = (trainer.batch_env.draw_starts(starts_key)
-                      if config.auto_reset == "per_rollout" else None)
+            starts = trainer.rollout_starts(starts_key)
 
             def step(env_state, key):
                 mean, std = trainer.policy.distribution(state.params["actor"], state.obs_stats,

@@ -182,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="reward program(s) for lamour: a .py file or a `lamour generate` "
                             "folder (all its candidates train together). Default: the env's "
                             "offline reference program")
-        p.add_argument("--steps", type=_positive, default=1_000_000,
-                       help="env steps per seed (default 1,000,000)")
+        p.add_argument("--steps", type=_positive,
+                       help="env steps per seed (default 1,000,000); on a run that has "
+                            "fewer, it continues to this many")
         p.add_argument("--num-envs", type=_positive, help="parallel envs (default: per env)")
         p.add_argument("--seeds", type=_positive, default=1, help="seeds, one program")
         p.add_argument("--seed", type=int, default=0, help="base random seed")

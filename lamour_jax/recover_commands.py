@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import shutil
@@ -17,6 +18,7 @@ from lamour_jax.learner.checkpoint import CheckpointError
 from lamour_jax.learner.run import TrainingDiverged
 
 EXIT_DIVERGED = 3
+DEFAULT_STEPS = 1_000_000
 
 
 def _log(message: str) -> None:
@@ -26,9 +28,66 @@ def _log(message: str) -> None:
 def _spec(args: argparse.Namespace, method: str) -> Any:
     from lamour_jax.recovery import RecoverySpec
 
-    return RecoverySpec(env=args.env, method=method, steps=args.steps, seeds=args.seeds,
+    return RecoverySpec(env=args.env, method=method, steps=args.steps or DEFAULT_STEPS,
+                        seeds=args.seeds,
                         seed=args.seed, num_envs=args.num_envs, mode=args.mode,
                         switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [])
+
+
+def _recorded_spec(out: Path) -> tuple[Any, dict[str, Any]]:
+    """The RecoverySpec a run in `out` was started with, and its whole config.json record."""
+    from lamour_jax.recovery import RecoverySpec
+
+    path = out / "config.json"
+    if not path.is_file():
+        raise UserError(f"{out} is not a recovery run (no config.json)")
+    record = json.loads(path.read_text())
+    if record.get("kind") != "recovery":
+        raise UserError(f"{out} is not a recovery run")
+    fields = RecoverySpec.__dataclass_fields__
+    return RecoverySpec(**{k: v for k, v in record.items() if k in fields}), record
+
+
+def _extended(spec: Any, out: Path, steps: int | None) -> Any:
+    """`spec` with its budget raised to `steps` (a resume that continues a run further)."""
+    if steps is None or steps == spec.steps:
+        return spec
+    done = _steps_done(out)
+    if steps < done:
+        raise UserError(f"{out} has already trained {done:,} steps per seed; --steps {steps:,} "
+                        "would not continue it (choose at least that many, or another --out)")
+    _log(f"continuing {out} from {done:,} to {steps:,} steps per seed")
+    return dataclasses.replace(spec, steps=steps)
+
+
+def _check_same_run(out: Path, spec: Any, policy: Path) -> None:
+    """A comparison rerun may raise the budget of a method it started earlier; any other
+    difference would put two settings in one table."""
+    recorded, record = _recorded_spec(out)
+    # λ and c as they apply (config.json records c resolved to its per-env default).
+    changed = [f"{name} {old:g} -> {new:g}" for name, old, new in
+               zip(("λ", "c"), recorded.coefficients(), spec.coefficients(), strict=True)
+               if old != new]
+    changed += [f"{name} {getattr(recorded, name)!r} -> {getattr(spec, name)!r}"
+                for name in recorded.__dataclass_fields__
+                if name not in ("steps", "lam", "c")
+                and getattr(recorded, name) != getattr(spec, name)]
+    if Path(record["policy"]) != Path(policy).absolute():
+        changed.append(f"policy {record['policy']} -> {Path(policy).absolute()}")
+    if changed:
+        raise UserError(f"{out} was started with other settings ({'; '.join(changed)}); "
+                        "rerun with the same ones (only --steps may grow) or choose another "
+                        "--out")
+    if _steps_done(out) > spec.steps:
+        raise UserError(f"{out} has already trained {_steps_done(out):,} steps per seed, more "
+                        f"than --steps {spec.steps:,}; the table compares equal budgets: use "
+                        "--steps of at least that, or another --out")
+
+
+def _steps_done(out: Path) -> int:
+    from lamour_jax.recovery import read_history
+
+    return max((row["step"] for row in read_history(out)), default=0)
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
@@ -135,21 +194,15 @@ def write_videos(out: Path, env_name: str, policy_dir: Path, mode: str, seed: in
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from lamour_jax.recovery import RecoverySpec, read_history
+    from lamour_jax.recovery import read_history
     from lamour_jax.recovery.report import best_seed
 
     if args.resume is not None:
         out = args.resume
-        path = out / "config.json"
-        if not path.is_file():
-            raise UserError(f"{out} is not a recovery run (no config.json)")
-        record = json.loads(path.read_text())
-        if record.get("kind") != "recovery":
-            raise UserError(f"{out} is not a recovery run")
-        fields = RecoverySpec.__dataclass_fields__
-        spec = RecoverySpec(**{k: v for k, v in record.items() if k in fields})
+        spec, record = _recorded_spec(out)
         if spec.env != args.env:
             raise UserError(f"{out} recovers {spec.env}, not {args.env}")
+        spec = _extended(spec, out, args.steps)
         policy = Path(record["policy"])
         sources = [(name, (out / "rewards" / name).read_text())
                    for name in record["candidates"] if (out / "rewards" / name).is_file()]
@@ -202,18 +255,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     before_file: Path | None = None
     for method in methods:
         run_dir = out / method
-        if (run_dir / "summary.json").is_file():  # finished earlier: a rerun only reports
+        spec = _spec(args, method)
+        resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
+        if resume:  # started earlier: only the budget may grow
+            _check_same_run(run_dir, spec, policy)
+        if (run_dir / "summary.json").is_file() and _steps_done(run_dir) == spec.steps:
             _log(f"{method}: reusing the finished run in {run_dir}")
             summary = json.loads((run_dir / "summary.json").read_text())
         else:
             if before_file is not None and not (run_dir / "before.json").exists():
                 run_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(before_file, run_dir / "before.json")
-            resume = (run_dir / "checkpoints").exists() and any(
-                (run_dir / "checkpoints").iterdir())
+            if resume:
+                spec = _extended(_recorded_spec(run_dir)[0], run_dir, spec.steps)
             try:
-                summary = _run(_spec(args, method), policy, _sources(args, method),
-                               run_dir, resume, args)
+                summary = _run(spec, policy, _sources(args, method), run_dir, resume, args)
             except TrainingDiverged as err:
                 _log(f"{method}: {err}")
                 continue

@@ -59,7 +59,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         seeds, seed, config = record["seeds"], record["seed"], record["ppo"]
         if args.env != env_name:
             raise UserError(f"{out} trains {env_name}, not {args.env}")
-        if args.steps is not None:
+        if args.steps is not None and args.steps != config.total_steps:
+            if config.lr_schedule == "linear" and primary:
+                print("note: the linear learning-rate schedule is stretched to the new total "
+                      f"of {args.steps:,} steps, so this run differs from one started with it",
+                      file=sys.stderr)
             config = config.replace(total_steps=args.steps)
     else:
         env_name, variant, seeds, seed = args.env, args.variant, args.seeds, args.seed

@@ -221,6 +221,41 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
     assert capsys.readouterr().err.count("reusing the finished run") == 4
 
 
+def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path):
+    import chex
+
+    common = ["--policy", str(original), "--method", "zero", *FAST]
+    straight, grown = tmp_path / "straight", tmp_path / "grown"
+    assert main(["recover", "pointmass", "--steps", "8192", "--out", str(straight), *common]) == 0
+    assert main(["recover", "pointmass", "--steps", "4096", "--out", str(grown), *common]) == 0
+    assert main(["recover", "pointmass", "--resume", str(grown), "--steps", "8192",
+                 "--no-progress"]) == 0
+    chex.assert_trees_all_equal(load(straight / "best").actor_params,
+                               load(grown / "best").actor_params)
+    assert json.loads((grown / "config.json").read_text())["steps"] == 8192
+    assert json.loads((grown / "summary.json").read_text())["steps"] == 8192
+    rows = [json.loads(line) for line in (grown / "metrics.jsonl").read_text().splitlines()]
+    assert [r["eval"] for r in rows] == [1, 2]
+
+
+def test_compare_rerun_grows_the_budget_and_refuses_other_settings(original, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", "pointmass", "--policy", str(original), "--methods", "zero",
+            "--seeds", "2", "--out", str(out), *FAST]
+    assert main([*args, "--steps", "4096"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--steps", "8192"]) == 0
+    assert "continuing" in capsys.readouterr().err
+    rows = [json.loads(line) for line in (out / "zero" / "metrics.jsonl").read_text().splitlines()]
+    assert sorted({r["step"] for r in rows}) == [4096, 8192]
+    assert "| zero | 8,192 |" in (out / "compare.md").read_text()
+    assert main([*args, "--steps", "4096"]) == 2
+    assert "8,192 steps per seed, more than --steps 4,096" in capsys.readouterr().err
+    assert main([*args, "--steps", "8192", "--c", "0.9"]) == 2
+    assert "other settings (c 0.5 -> 0.9)" in capsys.readouterr().err
+    assert len((out / "zero" / "metrics.jsonl").read_text().splitlines()) == 4  # untouched
+
+
 @pytest.mark.parametrize("extra, message", [
     ([], "--policy"),
     (["--policy", "{orig}", "--reward", "{tmp}/missing.py"], "expected a .py"),

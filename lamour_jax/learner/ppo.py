@@ -198,14 +198,21 @@ class Trainer:
         )
 
     # ----- rollout
+    def rollout_starts(self, key: jax.Array) -> State | None:
+        """The starts a rollout's ended episodes restart from: one fresh draw per env for
+        auto_reset="per_rollout", None for "per_episode" (the env draws at each end)."""
+        if self.config.auto_reset != "per_rollout":
+            return None
+        return self._shard(self.batch_env.draw_starts(key), self.config.num_envs)
+
     def _rollout(self, state: TrainState, key: jax.Array
                  ) -> tuple[State, jax.Array, Transition, dict[str, jax.Array]]:
         cfg = self.config
 
         starts = None
-        if cfg.auto_reset == "per_rollout":  # this rollout's restarts, drawn in one batch
-            key, starts_key = jax.random.split(key)
-            starts = self._shard(self.batch_env.draw_starts(starts_key), cfg.num_envs)
+        if cfg.auto_reset == "per_rollout":  # a key for the draw only then: per_episode keeps
+            key, starts_key = jax.random.split(key)  # the random stream it always had
+            starts = self.rollout_starts(starts_key)
 
         def step(carry: tuple, step_key: jax.Array) -> tuple[tuple, tuple]:
             env_state, episode_return = carry

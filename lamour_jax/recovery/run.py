@@ -155,6 +155,19 @@ def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: 
     return sorted(rows, key=lambda r: (-r["recovery_rate"], -r["return_mean"]))
 
 
+def _record_budget(path: Path, steps: int, config: PPOConfig, log: Any) -> None:
+    """A resume that raises the budget: config.json says the new one, so that a later resume
+    (and the reports) continue from it."""
+    record = json.loads(path.read_text())
+    if record["steps"] == steps:
+        return
+    if config.lr_schedule == "linear":
+        log("note: the linear learning-rate schedule is stretched to the new total, so this "
+            "run differs from one started with it")
+    record["steps"], record["ppo"]["total_steps"] = steps, config.total_steps
+    path.write_text(json.dumps(record, indent=2))
+
+
 def _member_names(candidates: list[str], seeds: int) -> list[str]:
     """Member m's TensorBoard run: its candidate (when there are several) and its seed."""
     if len(candidates) == 1:
@@ -183,7 +196,9 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     objective = Objective(spec.method, lam, c, spec.switch,
                           candidate_set(programs) if programs else None,
                           _original(policy, spec.policy_seed), spec.seeds)
-    if not resume:
+    if resume:
+        _record_budget(out / "config.json", spec.steps, config, log)
+    else:
         (out / "rewards").mkdir(exist_ok=True)
         for name, src in sources:
             (out / "rewards" / name).write_text(src)
