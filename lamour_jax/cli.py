@@ -183,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "folder (all its candidates train together). Default: the env's "
                             "offline reference program")
         p.add_argument("--steps", type=_positive,
-                       help="env steps per seed (default 1,000,000); on a run that has "
-                            "fewer, it continues to this many")
+                       help="env steps per seed (default 1,000,000); with --resume, or "
+                            "a compare rerun, a run that has fewer continues to this many")
         p.add_argument("--num-envs", type=_positive, help="parallel envs (default: per env)")
         p.add_argument("--seeds", type=_positive, default=1, help="seeds, one program")
         p.add_argument("--seed", type=int, default=0, help="base random seed")
