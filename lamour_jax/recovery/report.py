@@ -99,10 +99,12 @@ def plot(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any], p
         c = curves(history, best_members(summary))
         color = COLORS.get(method)
         label = f"{method} ({summary['seeds']} seeds)"
-        for ax, key in ((ax_ret, "return_mean"), (ax_rec, "recovery_rate")):
+        # Bands: mean ± std over seeds; a rate's band is kept inside [0, 1].
+        for ax, key, low, high in ((ax_ret, "return_mean", -np.inf, np.inf),
+                                   (ax_rec, "recovery_rate", 0.0, 1.0)):
             ax.plot(c["step"], c[key], label=label, color=color)
-            ax.fill_between(c["step"], c[key] - c[key + "_sd"], c[key] + c[key + "_sd"],
-                            color=color, alpha=0.2)
+            ax.fill_between(c["step"], np.clip(c[key] - c[key + "_sd"], low, high),
+                            np.clip(c[key] + c[key + "_sd"], low, high), color=color, alpha=0.2)
     ax_ret.axhline(before["normal"]["return_mean"], color="black", linestyle="--",
                    label="original policy, Normal env")
     ax_ret.set(title=f"{env}: OOD-env return", xlabel="env steps", ylabel="return")
