@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, make_train
 from lamour_jax.learner.checkpoint import RunCheckpoints, load_policy
 from lamour_jax.learner.networks import gaussian_log_prob
-from lamour_jax.learner.run import TrainingDiverged, run_training
+from lamour_jax.learner.run import TrainingDiverged, over_seeds, run_training
 
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
         "eval_every=256", "eval_envs=4", "episode_length=20", "value_hidden=32,32"]
@@ -57,6 +58,30 @@ def test_seeds_vmap_and_traces_once():
     states, m2 = chunk(states)
     assert m1["return_mean"].shape == (3,)
     assert len(set(np.asarray(m2["return_mean"]).round(4))) == 3  # seeds differ
+
+
+def test_one_seed_runs_unbatched_with_the_seed_axis_kept():
+    """run_training runs a single seed without vmap (a size-1 vmap halves the CPU speed of
+    the MJX step); state and metrics keep their leading seed axis, numbers match vmap's."""
+    trainer = make_train(make("pointmass", episode_length=20), tiny_config(total_steps=512))
+    states = jax.jit(jax.vmap(trainer.init))(jax.random.split(jax.random.key(3), 1))
+    batched, m_batched = jax.jit(jax.vmap(trainer.run_chunk))(states)
+    single_chunk = jax.jit(over_seeds(chex.assert_max_traces(trainer.run_chunk, n=1), 1))
+    single, m_single = single_chunk(states)
+    single_chunk(single)  # a second period reuses the compiled program
+    chex.assert_trees_all_equal_shapes(batched, single)
+    assert m_single["return_mean"].shape == (1,)
+    chex.assert_trees_all_close(batched.params, single.params, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(m_batched["return_mean"], m_single["return_mean"], rtol=1e-4)
+    # Unbatched for real: a vmap would add a batch dimension to every matmul of the networks.
+    batch_dims = re.compile(r"dot_general\[dimension_numbers="
+                            r"\(\(\[[\d, ]*\], \[[\d, ]*\]\), \(\[\d")
+
+    def batched_matmuls(fn):
+        return len(batch_dims.findall(str(jax.make_jaxpr(fn)(states))))
+
+    assert batched_matmuls(over_seeds(trainer.run_chunk, 1)) < batched_matmuls(
+        jax.vmap(trainer.run_chunk))
 
 
 def test_reward_fn_and_extra_loss_hooks_are_used():

@@ -2,7 +2,8 @@
 
 The device runs one compiled `run_chunk` per evaluation period; between them the host checks
 for NaN/inf, saves a checkpoint, exports the policy, appends to metrics.jsonl and moves the
-progress bar. Several seeds are one program (vmap over the TrainState).
+progress bar. Several seeds are one program (vmap over the TrainState); the state always
+carries a leading seed axis, also for one seed, so checkpoints and metrics look the same.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,21 @@ def _scalar_metrics(metrics: dict[str, np.ndarray], seed_index: int) -> dict[str
     return out
 
 
+def over_seeds(fn: Callable[[TrainState], Any], seeds: int) -> Callable[[TrainState], Any]:
+    """`fn` applied to a state with a leading seed axis. Several seeds: vmap. One seed: `fn`
+    on the bare state, the axis dropped and put back around it, because a size-1 vmap around
+    the batched MJX step halves its speed on the CPU (hopper, 256 envs: 3.2k vs 7.0k training
+    steps/s; the env step alone 4.6k vs 8.5k)."""
+    if seeds > 1:
+        return jax.vmap(fn)
+
+    def single(state: TrainState) -> Any:
+        out = fn(jax.tree.map(lambda x: x[0], state))
+        return jax.tree.map(lambda x: x[None], out)
+
+    return single
+
+
 def policy_export(state: TrainState) -> dict[str, Any]:
     stats = state.obs_stats
     return {"actor": state.params["actor"],
@@ -70,7 +86,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     primary = is_primary()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    init = jax.jit(jax.vmap(trainer.init))
+    init = jax.jit(jax.vmap(trainer.init))  # once per run: no need for over_seeds
     keys = jax.random.split(jax.random.key(seed), seeds)
     checkpoints = RunCheckpoints(run_dir)
     metrics_path = run_dir / "metrics.jsonl"
@@ -99,7 +115,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
 
     t0 = time.perf_counter()
     # No buffer donation: after a NaN the previous state must still be intact.
-    chunk = jax.jit(jax.vmap(trainer.run_chunk))
+    chunk = jax.jit(over_seeds(trainer.run_chunk, seeds))
     compiled = chunk.lower(state).compile()
     result = RunResult(state=state, compile_s=time.perf_counter() - t0, evals_done=start_eval)
     total_evals = cfg.num_evals
