@@ -48,21 +48,36 @@ def _recorded_spec(out: Path) -> tuple[Any, dict[str, Any]]:
     return RecoverySpec(**{k: v for k, v in record.items() if k in fields}), record
 
 
-def _extended(spec: Any, out: Path, steps: int | None) -> Any:
+def _planned_steps(record: dict[str, Any], steps: int) -> int:
+    """The steps per seed a run of this config.json trains when asked for `steps`: whole
+    evaluation periods, so it can be a little more."""
+    from lamour_jax.learner import PPOConfig
+
+    config = PPOConfig.from_json(json.dumps(record["ppo"])).replace(total_steps=steps)
+    return config.num_evals * config.steps_per_eval
+
+
+def _steps_done(out: Path) -> int:
+    from lamour_jax.recovery import read_history
+
+    return max((row["step"] for row in read_history(out)), default=0)
+
+
+def _extended(spec: Any, record: dict[str, Any], out: Path, steps: int | None) -> Any:
     """`spec` with its budget raised to `steps` (a resume that continues a run further)."""
     if steps is None or steps == spec.steps:
         return spec
     done = _steps_done(out)
-    if steps < done:
+    if _planned_steps(record, steps) < done:
         raise UserError(f"{out} has already trained {done:,} steps per seed; --steps {steps:,} "
                         "would not continue it (choose at least that many, or another --out)")
     _log(f"continuing {out} from {done:,} to {steps:,} steps per seed")
     return dataclasses.replace(spec, steps=steps)
 
 
-def _check_same_run(out: Path, spec: Any, policy: Path) -> None:
+def _check_same_run(out: Path, spec: Any, policy: Path) -> tuple[int, int]:
     """A comparison rerun may raise the budget of a method it started earlier; any other
-    difference would put two settings in one table."""
+    difference would put two settings in one table. Returns (steps done, steps planned)."""
     recorded, record = _recorded_spec(out)
     # λ and c as they apply (config.json records c resolved to its per-env default).
     changed = [f"{name} {old:g} -> {new:g}" for name, old, new in
@@ -78,16 +93,12 @@ def _check_same_run(out: Path, spec: Any, policy: Path) -> None:
         raise UserError(f"{out} was started with other settings ({'; '.join(changed)}); "
                         "rerun with the same ones (only --steps may grow) or choose another "
                         "--out")
-    if _steps_done(out) > spec.steps:
-        raise UserError(f"{out} has already trained {_steps_done(out):,} steps per seed, more "
-                        f"than --steps {spec.steps:,}; the table compares equal budgets: use "
+    done, planned = _steps_done(out), _planned_steps(record, spec.steps)
+    if done > planned:
+        raise UserError(f"{out} has already trained {done:,} steps per seed, more than "
+                        f"--steps {spec.steps:,}; the table compares equal budgets: use "
                         "--steps of at least that, or another --out")
-
-
-def _steps_done(out: Path) -> int:
-    from lamour_jax.recovery import read_history
-
-    return max((row["step"] for row in read_history(out)), default=0)
+    return done, planned
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
@@ -202,7 +213,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         spec, record = _recorded_spec(out)
         if spec.env != args.env:
             raise UserError(f"{out} recovers {spec.env}, not {args.env}")
-        spec = _extended(spec, out, args.steps)
+        spec = _extended(spec, record, out, args.steps)
         policy = Path(record["policy"])
         sources = [(name, (out / "rewards" / name).read_text())
                    for name in record["candidates"] if (out / "rewards" / name).is_file()]
@@ -257,9 +268,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         run_dir = out / method
         spec = _spec(args, method)
         resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
-        if resume:  # started earlier: only the budget may grow
-            _check_same_run(run_dir, spec, policy)
-        if (run_dir / "summary.json").is_file() and _steps_done(run_dir) == spec.steps:
+        # Started earlier: only the budget may grow.
+        done, planned = _check_same_run(run_dir, spec, policy) if resume else (0, -1)
+        if (run_dir / "summary.json").is_file() and done == planned:
             _log(f"{method}: reusing the finished run in {run_dir}")
             summary = json.loads((run_dir / "summary.json").read_text())
         else:
@@ -267,7 +278,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 run_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(before_file, run_dir / "before.json")
             if resume:
-                spec = _extended(_recorded_spec(run_dir)[0], run_dir, spec.steps)
+                _log(f"continuing {run_dir} from {done:,} to {planned:,} steps per seed")
             try:
                 summary = _run(spec, policy, _sources(args, method), run_dir, resume, args)
             except TrainingDiverged as err:

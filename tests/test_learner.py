@@ -257,7 +257,8 @@ def test_tensorboard_mirrors_metrics_across_resumes(tmp_path):
         board = read_tensorboard(run / "tensorboard" / f"seed_{seed}")
         mine = [r for r in rows if r["seed"] == seed]
         for field, tag in (("return_mean", "eval/return_mean"), ("value_loss", "loss/value_loss"),
-                           ("sps", "perf/steps_per_second"), ("entropy", "train/entropy")):
+                           ("sps", "perf/steps_per_second"), ("entropy", "train/entropy"),
+                           ("train_return", "train/train_return")):
             assert [step for step, _ in board[tag]] == [256 * k for k in range(1, 7)]
             assert [v for _, v in board[tag]] == pytest.approx([r[field] for r in mine],
                                                                rel=1e-6)

@@ -244,11 +244,15 @@ def test_compare_rerun_grows_the_budget_and_refuses_other_settings(original, tmp
             "--seeds", "2", "--out", str(out), *FAST]
     assert main([*args, "--steps", "4096"]) == 0
     capsys.readouterr()
-    assert main([*args, "--steps", "8192"]) == 0
+    # 6000 steps are two whole evaluation periods of 4096: the run continues to 8192 ...
+    assert main([*args, "--steps", "6000"]) == 0
     assert "continuing" in capsys.readouterr().err
     rows = [json.loads(line) for line in (out / "zero" / "metrics.jsonl").read_text().splitlines()]
     assert sorted({r["step"] for r in rows}) == [4096, 8192]
     assert "| zero | 8,192 |" in (out / "compare.md").read_text()
+    # ... and the same command again only reports.
+    assert main([*args, "--steps", "6000"]) == 0
+    assert "reusing the finished run" in capsys.readouterr().err
     assert main([*args, "--steps", "4096"]) == 2
     assert "8,192 steps per seed, more than --steps 4,096" in capsys.readouterr().err
     assert main([*args, "--steps", "8192", "--c", "0.9"]) == 2

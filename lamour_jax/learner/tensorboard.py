@@ -23,6 +23,8 @@ def tag(name: str) -> str:
         return "perf/steps_per_second"
     if name.endswith("_loss"):
         return f"loss/{name}"
+    if name.startswith("train_"):  # the training episodes' own statistics
+        return f"train/{name}"
     if "return" in name or name in _EVAL_FIELDS:
         return f"eval/{name}"
     return f"train/{name}"
