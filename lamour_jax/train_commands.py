@@ -38,6 +38,17 @@ def _read_run_config(run_dir: Path) -> dict:
     return record
 
 
+def cpu_hang_warning(env_name: str, num_envs: int, backend: str) -> str | None:
+    """A known hang, not understood yet: on XLA's CPU runtime (jax 0.10.2) the ant's training
+    program at 1024 envs never finishes its first period (every thread asleep; see
+    benchmarks/results/train_throughput_cpu.md). 256 envs run."""
+    if backend == "cpu" and env_name == "ant" and num_envs > 256:
+        return (f"warning: ant with {num_envs} envs on the CPU has hung in its first period "
+                "(1024 envs, jax 0.10.2: an XLA CPU runtime deadlock); 256 envs are known to "
+                "work (--num-envs 256)")
+    return None
+
+
 def _join_processes(args: argparse.Namespace) -> None:
     """`--distributed` / `--coordinator ...`: become one process of a multi-process run."""
     explicit = (args.coordinator, args.num_processes, args.process_id)
@@ -83,6 +94,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if primary:
         _write_run_config(out, env_name, variant, seeds, seed, config)
+    hang = cpu_hang_warning(env_name, config.num_envs, jax.default_backend())
+    if hang and primary:
+        print(hang, file=sys.stderr)
     env = make(env_name, variant, episode_length=config.episode_length)
     try:
         trainer = make_train(env, config)

@@ -264,6 +264,15 @@ def test_tensorboard_mirrors_metrics_across_resumes(tmp_path):
                                                                rel=1e-6)
 
 
+def test_ant_beyond_256_envs_on_a_cpu_is_warned_about():
+    from lamour_jax.train_commands import cpu_hang_warning
+
+    assert "--num-envs 256" in cpu_hang_warning("ant", 1024, "cpu")
+    assert cpu_hang_warning("ant", 256, "cpu") is None
+    assert cpu_hang_warning("ant", 4096, "gpu") is None
+    assert cpu_hang_warning("hopper", 1024, "cpu") is None
+
+
 def test_resume_errors_are_clear(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
