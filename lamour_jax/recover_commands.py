@@ -63,14 +63,22 @@ def _steps_done(out: Path) -> int:
     return max((row["step"] for row in read_history(out)), default=0)
 
 
+def _budget(out: Path, record: dict[str, Any], steps: int) -> tuple[int, int]:
+    """(steps done, steps planned) for the run in `out` asked for `steps` per seed; a budget
+    below what it has done is refused."""
+    done, planned = _steps_done(out), _planned_steps(record, steps)
+    if done > planned:
+        raise UserError(f"{out} has already trained {done:,} steps per seed, more than "
+                        f"--steps {steps:,}; a run only continues, and a comparison compares "
+                        "equal budgets: use --steps of at least that, or another --out")
+    return done, planned
+
+
 def _extended(spec: Any, record: dict[str, Any], out: Path, steps: int | None) -> Any:
     """`spec` with its budget raised to `steps` (a resume that continues a run further)."""
     if steps is None or steps == spec.steps:
         return spec
-    done = _steps_done(out)
-    if _planned_steps(record, steps) < done:
-        raise UserError(f"{out} has already trained {done:,} steps per seed; --steps {steps:,} "
-                        "would not continue it (choose at least that many, or another --out)")
+    done, _ = _budget(out, record, steps)
     _log(f"continuing {out} from {done:,} to {steps:,} steps per seed")
     return dataclasses.replace(spec, steps=steps)
 
@@ -93,12 +101,7 @@ def _check_same_run(out: Path, spec: Any, policy: Path) -> tuple[int, int]:
         raise UserError(f"{out} was started with other settings ({'; '.join(changed)}); "
                         "rerun with the same ones (only --steps may grow) or choose another "
                         "--out")
-    done, planned = _steps_done(out), _planned_steps(record, spec.steps)
-    if done > planned:
-        raise UserError(f"{out} has already trained {done:,} steps per seed, more than "
-                        f"--steps {spec.steps:,}; the table compares equal budgets: use "
-                        "--steps of at least that, or another --out")
-    return done, planned
+    return _budget(out, record, spec.steps)
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:

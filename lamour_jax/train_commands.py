@@ -70,11 +70,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         seeds, seed, config = record["seeds"], record["seed"], record["ppo"]
         if args.env != env_name:
             raise UserError(f"{out} trains {env_name}, not {args.env}")
-        if args.steps is not None and args.steps != config.total_steps:
-            if config.lr_schedule == "linear" and primary:
-                print("note: the linear learning-rate schedule is stretched to the new total "
-                      f"of {args.steps:,} steps, so this run differs from one started with it",
-                      file=sys.stderr)
+        if args.steps is not None:
+            note = config.budget_change_note(args.steps)
+            if note and primary:
+                print(note, file=sys.stderr)
             config = config.replace(total_steps=args.steps)
     else:
         env_name, variant, seeds, seed = args.env, args.variant, args.seeds, args.seed

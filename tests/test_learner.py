@@ -264,6 +264,13 @@ def test_tensorboard_mirrors_metrics_across_resumes(tmp_path):
                                                                rel=1e-6)
 
 
+def test_a_new_total_is_flagged_only_where_it_changes_the_schedule():
+    linear = tiny_config(total_steps=512, lr_schedule="linear")
+    assert "stretched to the new total of 1,024" in linear.budget_change_note(1024)
+    assert linear.budget_change_note(512) is None
+    assert linear.replace(lr_schedule="adaptive").budget_change_note(1024) is None
+
+
 def test_ant_beyond_256_envs_on_a_cpu_is_warned_about():
     from lamour_jax.train_commands import cpu_hang_warning
 

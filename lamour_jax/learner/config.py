@@ -96,6 +96,14 @@ class PPOConfig:
     def num_evals(self) -> int:
         return max(1, -(-self.total_steps // self.steps_per_eval))
 
+    def budget_change_note(self, total_steps: int) -> str | None:
+        """What giving a run in progress a new total does to it, when it matters: the linear
+        learning-rate schedule is laid over the total, so it stretches (or shrinks)."""
+        if self.lr_schedule != "linear" or total_steps == self.total_steps:
+            return None
+        return (f"note: the linear learning-rate schedule is stretched to the new total of "
+                f"{total_steps:,} steps, so this run differs from one started with it")
+
     def validate(self) -> PPOConfig:
         batch = self.num_envs * self.unroll_length
         if batch % self.num_minibatches:

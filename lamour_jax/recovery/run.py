@@ -161,9 +161,9 @@ def _record_budget(path: Path, steps: int, config: PPOConfig, log: Any) -> None:
     record = json.loads(path.read_text())
     if record["steps"] == steps:
         return
-    if config.lr_schedule == "linear":
-        log("note: the linear learning-rate schedule is stretched to the new total, so this "
-            "run differs from one started with it")
+    note = config.replace(total_steps=record["ppo"]["total_steps"]).budget_change_note(steps)
+    if note:
+        log(note)
     record["steps"], record["ppo"]["total_steps"] = steps, config.total_steps
     path.write_text(json.dumps(record, indent=2))
 
