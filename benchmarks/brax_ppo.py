@@ -196,7 +196,8 @@ def main() -> None:
         "",
         f"Brax's figure is its own `training/sps` (steady-state epochs of {args.iterations} "
         f"iterations; per epoch: {', '.join(f'{s:,.0f}' for s in brax['epochs_sps'])}); ours is "
-        "`Trainer.iterate` (rollout + GAE + updates, no evaluation), best of 3. Brax's compile "
+        f"`Trainer.iterate` (rollout + GAE + updates, no evaluation), best of "
+        f"{median['ours']['repeats']}. Brax's compile "
         "is its whole first epoch (compile plus one epoch of training); ours is the training "
         "program alone.",
         "",

@@ -5,7 +5,8 @@ For each env and num_envs, in a fresh process (so peak memory and compile time a
 - acting: the same number of steps of the batched env (auto-reset) driven by the policy's
   forward pass and a Gaussian sample, nothing stored, nothing learnt: the floor any PPO
   implementation pays;
-- ratio = training / acting (goal >= 0.85: the learner costs little next to physics);
+- ratio = training / acting steps/s (goal >= 0.85: the learner costs little next to
+  physics), the median over paired rounds that time both back to back;
 - compile time of the whole training program (`run_chunk`: iterations + evaluation) and the
   process's peak resident memory.
 
@@ -14,7 +15,7 @@ For each env and num_envs, in a fresh process (so peak memory and compile time a
 An env named `brax:NAME` is brax's own MJX env (benchmarks/brax_env.py) under our trainer,
 with the PPO settings of our NAME: the same-env half of benchmarks/brax_ppo.py.
 
-Writes benchmarks/results/train_throughput_<tag>.{json,md}. Best of --repeats timings.
+Writes benchmarks/results/train_throughput_<tag>.{json,md}. Steps/s: best of --repeats rounds.
 """
 
 from __future__ import annotations
@@ -81,19 +82,32 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
 
     acting = jax.jit(act_only).lower(state).compile()
 
-    def best(fn) -> float:
+    # Paired rounds, not one block of each: this VM's speed drifts by 10-20 % over minutes,
+    # so timing all training calls and then all acting calls measured the drift as much as
+    # the learner. Each round times both back to back (order alternating); the ratio is the
+    # median of the rounds' ratios, the steps/s the best of each.
+    for fn in (iterate, acting):
         jax.block_until_ready(fn(state))  # warm-up (and first-touch allocation)
-        times = []
-        for _ in range(repeats):
-            tick = time.perf_counter()
-            jax.block_until_ready(fn(state))
-            times.append(time.perf_counter() - tick)
-        return min(times)
 
-    train_s, act_s = best(iterate), best(acting)
+    def timed(fn) -> float:
+        tick = time.perf_counter()
+        jax.block_until_ready(fn(state))
+        return time.perf_counter() - tick
+
+    train_times, act_times = [], []
+    for round_ in range(repeats):
+        if round_ % 2:
+            act_times.append(timed(acting))
+            train_times.append(timed(iterate))
+        else:
+            train_times.append(timed(iterate))
+            act_times.append(timed(acting))
+    ratios = sorted(a / t for a, t in zip(act_times, train_times, strict=True))
+    train_s, act_s = min(train_times), min(act_times)
     return {"env": env_name, "num_envs": num_envs, "steps_per_call": steps,
             "train_sps": steps / train_s, "act_sps": steps / act_s,
-            "ratio": act_s / train_s, "compile_s": compile_chunk,
+            "ratio": ratios[len(ratios) // 2], "ratio_min": ratios[0], "ratio_max": ratios[-1],
+            "compile_s": compile_chunk, "repeats": repeats,
             "auto_reset": config.auto_reset, "overrides": overrides,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "device": str(jax.devices()[0]), "device_count": jax.device_count(),
@@ -104,7 +118,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--envs", default="hopper,ant")
     parser.add_argument("--num-envs", default="64,256,1024")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="paired rounds (training call, acting call) per configuration")
     parser.add_argument("--tag", default="cpu")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds per configuration before it is skipped")
@@ -116,7 +131,7 @@ def main() -> None:
         print(json.dumps(measure(args.one[0], int(args.one[1]), args.repeats, args.set)))
         return
 
-    rows = []
+    rows, skipped = [], []
     for env_name in args.envs.split(","):
         for n in (int(v) for v in args.num_envs.split(",")):
             try:  # a stuck measurement (seen once: ant x 1024 asleep on a futex) is skipped
@@ -126,11 +141,12 @@ def main() -> None:
                                      capture_output=True,
                                      text=True, env=os.environ, timeout=args.timeout)
             except subprocess.TimeoutExpired:
-                print(f"{env_name} x {n}: no result in {args.timeout:.0f} s, skipped",
-                      file=sys.stderr)
+                skipped.append(f"{env_name} x {n}: no result in {args.timeout:.0f} s")
+                print(f"{skipped[-1]}, skipped", file=sys.stderr)
                 continue
             if out.returncode:
-                print(f"{env_name} x {n}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+                skipped.append(f"{env_name} x {n}: failed (exit {out.returncode})")
+                print(f"{skipped[-1]}\n{out.stderr[-2000:]}", file=sys.stderr)
                 continue
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
@@ -151,13 +167,18 @@ def main() -> None:
              f"{meta['cpu_count']} CPU cores. Default PPO config per env (unroll 20, "
              f"8 minibatches x 4 epochs, auto_reset {meta['auto_reset']}"
              + "".join(f", {item}" for item in args.set)
-             + f"); {ITERATIONS} iterations per timed call, best of {args.repeats}.", "",
+             + f"); {ITERATIONS} iterations per timed call. Steps/s: best of {args.repeats} "
+             "rounds; ratio: median (range) over the rounds of acting time / training time, each "
+             "round timing both back to back.", "",
              "| env | envs | training steps/s | acting steps/s (env + policy forward) | "
              "ratio | compile (training program) | peak memory |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['env']} | {r['num_envs']} | {r['train_sps']:,.0f} | {r['act_sps']:,.0f} | "
-              f"{r['ratio']:.2f} | {r['compile_s']:.0f} s | {r['peak_rss_mib']:,.0f} MiB |"
+              f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | "
+              f"{r['compile_s']:.0f} s | {r['peak_rss_mib']:,.0f} MiB |"
               for r in rows]
+    if skipped:
+        lines += ["", "Not measured: " + "; ".join(skipped) + "."]
     lines += ["", f"Reproduce: `.venv/bin/python benchmarks/train_throughput.py --envs "
               f"{args.envs} --num-envs {args.num_envs}"
               + "".join(f" --set {item}" for item in args.set) + f" --tag {args.tag}`."]
