@@ -104,8 +104,10 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
             act_times.append(timed(acting))
     ratios = sorted(a / t for a, t in zip(act_times, train_times, strict=True))
     train_s, act_s = min(train_times), min(act_times)
+    train_median_s = sorted(train_times)[len(train_times) // 2]
     return {"env": env_name, "num_envs": num_envs, "steps_per_call": steps,
             "train_sps": steps / train_s, "act_sps": steps / act_s,
+            "train_sps_median": steps / train_median_s,
             "ratio": ratios[len(ratios) // 2], "ratio_min": ratios[0], "ratio_max": ratios[-1],
             "compile_s": compile_chunk, "repeats": repeats,
             "auto_reset": config.auto_reset, "overrides": overrides,
