@@ -48,25 +48,36 @@ def _recorded_spec(out: Path) -> tuple[Any, dict[str, Any]]:
     return RecoverySpec(**{k: v for k, v in record.items() if k in fields}), record
 
 
+def _recorded_ppo(record: dict[str, Any]) -> Any:
+    from lamour_jax.learner import PPOConfig
+
+    return PPOConfig.from_json(json.dumps(record["ppo"]))
+
+
 def _planned_steps(record: dict[str, Any], steps: int) -> int:
     """The steps per seed a run of this config.json trains when asked for `steps`: whole
     evaluation periods, so it can be a little more."""
-    from lamour_jax.learner import PPOConfig
-
-    config = PPOConfig.from_json(json.dumps(record["ppo"])).replace(total_steps=steps)
+    config = _recorded_ppo(record).replace(total_steps=steps)
     return config.num_evals * config.steps_per_eval
 
 
-def _steps_done(out: Path) -> int:
-    from lamour_jax.recovery import read_history
+def _steps_done(out: Path, record: dict[str, Any]) -> int:
+    """Steps per seed in the run's latest checkpoint, where a resume continues from (not
+    metrics.jsonl, which can hold one period more when a run stopped while saving)."""
+    from lamour_jax.learner.checkpoint import RunCheckpoints
 
-    return max((row["step"] for row in read_history(out)), default=0)
+    checkpoints = RunCheckpoints(out)
+    try:
+        periods = checkpoints.latest() or 0
+    finally:
+        checkpoints.close()
+    return periods * _recorded_ppo(record).steps_per_eval
 
 
 def _budget(out: Path, record: dict[str, Any], steps: int) -> tuple[int, int]:
     """(steps done, steps planned) for the run in `out` asked for `steps` per seed; a budget
     below what it has done is refused."""
-    done, planned = _steps_done(out), _planned_steps(record, steps)
+    done, planned = _steps_done(out, record), _planned_steps(record, steps)
     if done > planned:
         raise UserError(f"{out} has already trained {done:,} steps per seed, more than "
                         f"--steps {steps:,}; a run only continues, and a comparison compares "

@@ -4,6 +4,7 @@ compare report, and CLI errors. Runs on the point-mass env (seconds per compile)
 from __future__ import annotations
 
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -253,6 +254,13 @@ def test_compare_rerun_grows_the_budget_and_refuses_other_settings(original, tmp
     # ... and the same command again only reports.
     assert main([*args, "--steps", "6000"]) == 0
     assert "reusing the finished run" in capsys.readouterr().err
+    # A run stopped after writing its last period's metrics but before that checkpoint landed
+    # has done what its checkpoints hold: it is continued, not reused, and not counted twice.
+    shutil.rmtree(out / "zero" / "checkpoints" / "2")
+    assert main([*args, "--steps", "6000"]) == 0
+    assert "continuing" in capsys.readouterr().err
+    rows = [json.loads(line) for line in (out / "zero" / "metrics.jsonl").read_text().splitlines()]
+    assert sorted(r["step"] for r in rows) == [4096, 4096, 8192, 8192]
     assert main([*args, "--steps", "4096"]) == 2
     assert "8,192 steps per seed, more than --steps 4,096" in capsys.readouterr().err
     assert main([*args, "--steps", "8192", "--c", "0.9"]) == 2
