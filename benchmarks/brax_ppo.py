@@ -118,6 +118,8 @@ def main() -> None:
                              "the headline is the median ratio")
     parser.add_argument("--tag", default="cpu")
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2: the first, with its compile, is not timed")
     n = args.num_envs
     stack = f"jax {jax.__version__}, mjx {mujoco.__version__}"
     # This VM's speed drifts 10-30 % over minutes, so one brax run against one of ours says
