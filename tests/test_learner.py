@@ -99,6 +99,10 @@ def test_reward_fn_and_extra_loss_hooks_are_used():
     # The env's own reward is at most 1 per step; the hook's is 1000 for each of 1-20 steps.
     assert 1000.0 <= float(metrics["train_return"]) <= 20_000.0
     assert seen["called"] and "bc" in metrics
+    # The per-step training reward is the hook's, and the valid fraction covers every
+    # transition the minibatches saw.
+    assert float(metrics["train_reward"]) == pytest.approx(1000.0)
+    assert float(metrics["train_valid_fraction"]) == pytest.approx(float(metrics["bc"]))
 
 
 def test_init_actor_keeps_policy_and_resets_critic():

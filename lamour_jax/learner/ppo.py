@@ -349,6 +349,10 @@ class Trainer:
             epoch, (state.params, state.opt_state), jax.random.split(k_update, cfg.update_epochs))
         metrics = jax.tree.map(jnp.mean, metrics)
         metrics.update(rollout_stats)
+        # What the learner optimises, per step (a recovery run's shaped reward climbs here long
+        # before any evaluation episode recovers), and how much of the rollout was valid.
+        metrics["train_reward"] = jnp.mean(traj.reward)
+        metrics["train_valid_fraction"] = jnp.mean(traj.valid)
         metrics["finite"] = _tree_finite(params) & jnp.isfinite(metrics["total_loss"])
 
         dropout_var_max = state.dropout_var_max

@@ -175,7 +175,8 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                     board.write(rows)
                 bar.update(cfg.steps_per_eval)
                 bar.set_postfix(sps=f"{seeds * cfg.steps_per_eval / elapsed:,.0f}",
-                                ret=f"{float(np.mean(metrics['return_mean'])):.1f}")
+                                ret=f"{float(np.mean(metrics['return_mean'])):.1f}",
+                                reward_per_step=f"{float(np.mean(metrics['train_reward'])):.3f}")
                 stop_if_requested()  # Ctrl-C / SIGTERM: this period is saved, stop here
     except KeyboardInterrupt:
         # The last completed evaluation period is already saved; make sure it reaches disk.
