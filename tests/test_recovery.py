@@ -17,6 +17,7 @@ from lamour_jax.learner.config import default_config
 from lamour_jax.learner.networks import gaussian_log_prob
 from lamour_jax.learner.policy import load
 from lamour_jax.learner.ppo import Transition
+from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import Objective, Original
 from lamour_jax.recovery.report import best_seed
 from lamour_jax.recovery.run import RecoverySpec, recovery_config
@@ -149,6 +150,21 @@ def test_recovery_config_fine_tunes_with_per_episode_restarts(original):
     with pytest.raises(ValueError, match="architecture"):
         recovery_config(RecoverySpec("pointmass", "lamour", steps=4096,
                                      overrides=["policy_hidden=8,8"]), policy)
+
+
+def test_halfcheetah_recovery_explores_harder_by_default():
+    """The cheetah's per-env fine-tuning defaults (a fresh std, a larger entropy bonus) sit
+    over the shared ones and under --set; other envs keep the plain defaults."""
+    cheetah = load(shipped_policy("halfcheetah"))
+    config = recovery_config(RecoverySpec("halfcheetah", "lamour", steps=4096), cheetah)
+    assert (config.init_std, config.entropy_coef) == (1.0, 0.01)
+    assert (config.lr_schedule, config.auto_reset) == ("adaptive", "per_episode")
+    config = recovery_config(RecoverySpec("halfcheetah", "lamour", steps=4096,
+                                          overrides=["init_std=0.5"]), cheetah)
+    assert (config.init_std, config.entropy_coef) == (0.5, 0.01)
+    hopper = recovery_config(RecoverySpec("hopper", "lamour", steps=4096),
+                             load(shipped_policy("hopper")))
+    assert (hopper.init_std, hopper.entropy_coef) == (0.0, default_config("hopper").entropy_coef)
 
 
 def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys):
