@@ -261,7 +261,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from lamour_jax.recovery import METHODS, read_history
-    from lamour_jax.recovery.report import markdown_table, plot
+    from lamour_jax.recovery.report import markdown_table, paper_reference, plot
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -305,6 +305,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UserError("no method finished")
     before = next(iter(runs.values()))[0]["before"]
     table = markdown_table(args.env, runs, before)
+    paper = paper_reference(args.env, list(runs))
+    if paper:
+        table += "\n\n" + paper
     figure = plot(args.env, runs, before, out / "compare.png")
     command = "lamour compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     (out / "compare.md").write_text(

@@ -19,7 +19,7 @@ from lamour_jax.learner.policy import load
 from lamour_jax.learner.ppo import Transition
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import Objective, Original
-from lamour_jax.recovery.report import best_seed
+from lamour_jax.recovery.report import best_seed, paper_reference
 from lamour_jax.recovery.run import RecoverySpec, recovery_config
 from lamour_jax.transpile import candidate_set, transpile
 
@@ -215,6 +215,14 @@ def test_best_seed_is_the_best_member_of_the_best_candidate():
     history += [{"eval": 2, "seed": m, "recovery_rate": rates[m], "return_mean": returns[m]}
                 for m in rates]
     assert best_seed(summary, history) == 2  # b.py's third seed: DIR/best holds b.py's seeds
+
+
+def test_reports_quote_the_paper_for_its_envs():
+    line = paper_reference("hopper", ["lamour", "zero", "env"])
+    assert "original policy ≈3.35k" in line and "lamour ≈3.3k, zero ≈2.0k, env ≈0." in line
+    assert "sero" not in line and "1M steps" in line
+    assert "4M steps" in paper_reference("humanoid", ["lamour"])
+    assert paper_reference("pointmass", ["lamour"]) == ""
 
 
 def test_compare_writes_table_and_plot(original, tmp_path, capsys):
