@@ -240,6 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_environment() -> None:
+    """Settings read from the environment, checked before any work starts."""
+    from lamour_jax.commands import UserError
+    from lamour_jax.learner.stall import timeout_from_env
+
+    try:
+        timeout_from_env()
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     stop_on_sigterm()
     parser = build_parser()
@@ -257,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         module = commands
     try:
+        _check_environment()
         return int(getattr(module, f"cmd_{args.command}")(args) or 0)
     except commands.UserError as err:
         print(f"lamour {args.command}: error: {err}", file=sys.stderr)

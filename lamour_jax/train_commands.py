@@ -41,11 +41,13 @@ def _read_run_config(run_dir: Path) -> dict:
 def cpu_hang_warning(env_name: str, num_envs: int, backend: str) -> str | None:
     """A known hang, not understood yet: on XLA's CPU runtime (jax 0.10.2) the ant's training
     program at 1024 envs never finishes its first period (every thread asleep; see
-    benchmarks/results/train_throughput_cpu.md). 256 envs run."""
+    benchmarks/results/train_throughput_cpu.md). 256 envs trained the shipped original; one
+    recovery run at 256 stalled too, while another run shared the CPU. The stall watchdog
+    (learner/stall.py) ends such a run with its checkpoint intact."""
     if backend == "cpu" and env_name == "ant" and num_envs > 256:
         return (f"warning: ant with {num_envs} envs on the CPU has hung in its first period "
-                "(1024 envs, jax 0.10.2: an XLA CPU runtime deadlock); 256 envs are known to "
-                "work (--num-envs 256)")
+                "(1024 envs, jax 0.10.2: an XLA CPU runtime deadlock); 256 envs trained the "
+                "shipped original (--num-envs 256)")
     return None
 
 

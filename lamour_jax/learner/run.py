@@ -9,6 +9,7 @@ carries a leading seed axis, also for one seed, so checkpoints and metrics look 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,10 +25,28 @@ from lamour_jax.interrupt import deferred_stop
 from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
 from lamour_jax.learner.distributed import is_primary
 from lamour_jax.learner.ppo import Trainer, TrainState
+from lamour_jax.learner.stall import StallWatchdog, timeout_from_env
+
+# Exit status of a run ended by the stall watchdog (1: failed, 2: bad input, 130/143: signals).
+STALL_EXIT = 3
 
 
 class TrainingDiverged(RuntimeError):
     """NaN or inf in losses or parameters; the last good checkpoint is kept."""
+
+
+def stall_message(run_dir: Path, period: int, saved_eval: int, seconds: float) -> str:
+    """What a stalled run says, and writes to `run_dir/stall_report.json`."""
+    report = {"eval": period, "seconds_without_cpu": round(seconds, 1),
+              "last_good_checkpoint": saved_eval}
+    if is_primary():
+        (run_dir / "stall_report.json").write_text(json.dumps(report, indent=2))
+    return (f"stalled: evaluation period {period} has used no CPU for {seconds:.0f} s, so the "
+            f"compiled program is stuck, not slow (a known XLA CPU runtime deadlock, seen with "
+            f"ant; benchmarks/results/train_throughput_cpu.md). Checkpoint {saved_eval} in "
+            f"{run_dir / 'checkpoints'} is intact: continue with --resume {run_dir}; if it "
+            f"stalls again, use fewer envs (--num-envs) or another device. "
+            f"LAMOUR_STALL_TIMEOUT sets the wait in seconds (0: off).")
 
 
 @dataclass
@@ -132,12 +151,23 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
         if backfill:  # --tensorboard first given on a resume: the evaluations so far too
             board.write(kept_rows)
     wall_start = time.perf_counter()
+    period = start_eval + 1
+
+    def stalled(seconds: float) -> None:  # on the watchdog's thread: the main one is stuck
+        print(f"\n{stall_message(run_dir, period, saved_eval, seconds)}", file=sys.stderr,
+              flush=True)
+        os._exit(STALL_EXIT)
+
+    on_cpu = jax.default_backend() == "cpu"
+    watchdog = StallWatchdog(timeout_from_env() if on_cpu else 0.0, stalled)
     try:
-        with deferred_stop() as stop_if_requested:
+        with deferred_stop() as stop_if_requested, watchdog:
             for k in range(start_eval, total_evals):
+                period = k + 1
                 tick = time.perf_counter()
-                new_state, metrics = compiled(result.state)
-                metrics = jax.device_get(metrics)
+                with watchdog.watch():
+                    new_state, metrics = compiled(result.state)
+                    metrics = jax.device_get(metrics)
                 elapsed = time.perf_counter() - tick
                 if not bool(np.all(metrics["finite"])):
                     bad = sorted(n for n, v in metrics.items()

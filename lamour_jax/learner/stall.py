@@ -1,0 +1,93 @@
+"""A watchdog for training programs that stop running without failing.
+
+On XLA's CPU runtime the ant's training program has deadlocked: every thread asleep, the
+process using no CPU, the host waiting forever for a result (1024 envs every time, once at 256
+envs while another run shared the CPU; benchmarks/results/train_throughput_cpu.md). A program
+running on the CPU backend always burns CPU time, so an evaluation period during which the
+process uses almost none for minutes is stuck, not slow. The watchdog turns that into a clear
+error and an exit, with the last checkpoint intact, instead of a run that sits there until a
+scheduler kills it. On an accelerator the host idles while it waits, so it is not used there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+# Seconds without CPU progress before a period counts as stalled; LAMOUR_STALL_TIMEOUT=0
+# turns the watchdog off. Five minutes is far above any pause a healthy period makes.
+DEFAULT_TIMEOUT_S = 300.0
+# CPU seconds a healthy program uses in any timeout window, at the very least.
+MIN_CPU_S = 1.0
+
+
+def timeout_from_env() -> float:
+    raw = os.environ.get("LAMOUR_STALL_TIMEOUT", "")
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"LAMOUR_STALL_TIMEOUT={raw!r}: expected seconds (0 turns the "
+                         "stall watchdog off)") from None
+    if value < 0:
+        raise ValueError(f"LAMOUR_STALL_TIMEOUT={raw!r}: must be >= 0 (0 turns it off)")
+    return value
+
+
+class StallWatchdog:
+    """Calls `on_stall(seconds)` (from its own thread) when, inside `watch()`, the process has
+    used less than `min_cpu_s` of CPU time for `timeout_s` seconds. `on_stall` is expected
+    to end the process; the watchdog fires at most once."""
+
+    def __init__(self, timeout_s: float, on_stall: Callable[[float], None],
+                 cpu_time: Callable[[], float] = time.process_time,
+                 min_cpu_s: float = MIN_CPU_S, poll_s: float | None = None) -> None:
+        self.timeout_s = timeout_s
+        self.on_stall = on_stall
+        self.cpu_time = cpu_time
+        self.min_cpu_s = min_cpu_s
+        self.poll_s = poll_s if poll_s is not None else min(5.0, timeout_s / 10)
+        self._watching = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.fired = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.timeout_s > 0
+
+    def __enter__(self) -> StallWatchdog:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, name="lamour-stall-watchdog",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.poll_s * 2)
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[None]:
+        """The block waits on a compiled program that must keep the CPU busy."""
+        self._watching.set()
+        try:
+            yield
+        finally:
+            self._watching.clear()
+
+    def _run(self) -> None:
+        since, cpu_then = time.monotonic(), self.cpu_time()
+        while not self._closed.wait(self.poll_s):
+            now, cpu_now = time.monotonic(), self.cpu_time()
+            if not self._watching.is_set() or cpu_now - cpu_then >= self.min_cpu_s:
+                since, cpu_then = now, cpu_now  # idle outside a period, or making progress
+            elif now - since >= self.timeout_s:
+                self.fired = True
+                self.on_stall(now - since)
+                return

@@ -1,0 +1,113 @@
+"""The stall watchdog: a training program that stops using the CPU ends the run with a clear
+error and its last checkpoint intact, instead of hanging."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from lamour_jax.cli import main
+from lamour_jax.learner.checkpoint import RunCheckpoints
+from lamour_jax.learner.stall import StallWatchdog
+
+
+def _watchdog(cpu_time, timeout_s=0.3):
+    fired = threading.Event()
+    dog = StallWatchdog(timeout_s, lambda seconds: fired.set(), cpu_time=cpu_time, poll_s=0.02)
+    return dog, fired
+
+
+def test_fires_only_while_watching_a_program_that_uses_no_cpu():
+    frozen = lambda: 5.0  # noqa: E731
+    dog, fired = _watchdog(frozen)
+    with dog:
+        time.sleep(0.6)  # idle between periods: not a stall
+        assert not fired.is_set()
+        with dog.watch():
+            assert fired.wait(2.0)
+    assert dog.fired
+
+
+def test_a_busy_program_is_never_a_stall():
+    start = time.monotonic()
+    dog, fired = _watchdog(lambda: 10 * (time.monotonic() - start))  # 10 CPU-s per second
+    with dog, dog.watch():
+        time.sleep(1.0)
+    assert not fired.is_set()
+
+
+def test_timeout_zero_turns_it_off():
+    dog, fired = _watchdog(lambda: 0.0, timeout_s=0.0)
+    with dog, dog.watch():
+        time.sleep(0.3)
+    assert not dog.enabled and not fired.is_set()
+
+
+def test_bad_timeout_setting_is_a_usage_error(monkeypatch, capsys):
+    monkeypatch.setenv("LAMOUR_STALL_TIMEOUT", "5min")
+    assert main(["envs"]) == 2
+    assert "LAMOUR_STALL_TIMEOUT='5min'" in capsys.readouterr().err
+
+
+# A real run whose second evaluation period blocks in a host callback (a sleep uses no CPU,
+# as a deadlocked XLA runtime does); the watchdog must end it with exit status 3.
+HANGING_RUN = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import jax
+    from lamour_jax.envs import make
+    from lamour_jax.learner import default_config, make_train
+    from lamour_jax.learner.run import run_training
+
+    config = default_config("pointmass").override(
+        ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
+         "eval_every=256", "eval_envs=4", "episode_length=20", "total_steps=768"])
+    trainer = make_train(make("pointmass", episode_length=20), config)
+    periods = []
+
+    def block_in_period_two(_):
+        periods.append(1)
+        if len(periods) == 2:
+            time.sleep(120)
+
+    inner = trainer.run_chunk
+
+    def run_chunk(state, hp=None):
+        state, metrics = inner(state, hp)
+        jax.debug.callback(block_in_period_two, state.iteration)
+        return state, metrics
+
+    trainer.run_chunk = run_chunk
+    run_training(trainer, Path(sys.argv[1]), progress=False)
+    print("finished")
+""")
+
+
+@pytest.mark.xdist_group("stall")
+def test_stalled_run_exits_with_its_checkpoint_intact(tmp_path):
+    script = tmp_path / "hang.py"
+    script.write_text(HANGING_RUN)
+    out = tmp_path / "run"
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "LAMOUR_STALL_TIMEOUT": "4"})
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "finished" not in proc.stdout
+    assert "stalled: evaluation period 2 has used no CPU" in proc.stderr
+    assert f"--resume {out}" in proc.stderr
+    assert time.monotonic() - started < 110  # ended by the watchdog, not by the sleep
+    report = json.loads((out / "stall_report.json").read_text())
+    assert report["eval"] == 2 and report["last_good_checkpoint"] == 1
+    assert report["seconds_without_cpu"] >= 4
+    checkpoints = RunCheckpoints(out)
+    assert checkpoints.latest() == 1
+    checkpoints.close()
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
