@@ -35,8 +35,8 @@ class TrainingDiverged(RuntimeError):
     """NaN or inf in losses or parameters; the last good checkpoint is kept."""
 
 
-def stall_message(run_dir: Path, period: int, saved_eval: int, seconds: float) -> str:
-    """What a stalled run says, and writes to `run_dir/stall_report.json`."""
+def write_stall_report(run_dir: Path, period: int, saved_eval: int, seconds: float) -> str:
+    """Writes `run_dir/stall_report.json` and returns what the stalled run says."""
     report = {"eval": period, "seconds_without_cpu": round(seconds, 1),
               "last_good_checkpoint": saved_eval}
     if is_primary():
@@ -154,7 +154,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     period = start_eval + 1
 
     def stalled(seconds: float) -> None:  # on the watchdog's thread: the main one is stuck
-        print(f"\n{stall_message(run_dir, period, saved_eval, seconds)}", file=sys.stderr,
+        print(f"\n{write_stall_report(run_dir, period, saved_eval, seconds)}", file=sys.stderr,
               flush=True)
         os._exit(STALL_EXIT)
 
