@@ -26,6 +26,7 @@ import functools
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -67,8 +68,8 @@ def brax_training(num_envs: int, epochs: int, iterations_per_epoch: int) -> dict
     # The first epoch includes compiling the training program; the others are steady state.
     # Their median, as ours is the median of as many timed calls of as many iterations: a best
     # of N favours whichever side takes more, shorter samples.
-    steady = sorted(epochs_sps[1:] or epochs_sps)
-    return {"train_sps": steady[len(steady) // 2], "epochs_sps": epochs_sps,
+    return {"train_sps": statistics.median_high(epochs_sps[1:] or epochs_sps),
+            "epochs_sps": epochs_sps,
             "first_eval_s": records[0]["wall_s"] if records else None}
 
 

@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -102,13 +103,13 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
         else:
             train_times.append(timed(iterate))
             act_times.append(timed(acting))
-    ratios = sorted(a / t for a, t in zip(act_times, train_times, strict=True))
+    ratios = [a / t for a, t in zip(act_times, train_times, strict=True)]
     train_s, act_s = min(train_times), min(act_times)
-    train_median_s = sorted(train_times)[len(train_times) // 2]
     return {"env": env_name, "num_envs": num_envs, "steps_per_call": steps,
             "train_sps": steps / train_s, "act_sps": steps / act_s,
-            "train_sps_median": steps / train_median_s,
-            "ratio": ratios[len(ratios) // 2], "ratio_min": ratios[0], "ratio_max": ratios[-1],
+            "train_sps_median": steps / statistics.median_high(train_times),
+            "ratio": statistics.median_high(ratios), "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
             "compile_s": compile_chunk, "repeats": repeats,
             "auto_reset": config.auto_reset, "overrides": overrides,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
