@@ -261,7 +261,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from lamour_jax.recovery import METHODS, read_history
-    from lamour_jax.recovery.report import markdown_table, paper_reference, plot
+    from lamour_jax.recovery.report import markdown_table, paper_reference, per_seed_table, plot
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -312,7 +312,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     command = "lamour compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     (out / "compare.md").write_text(
         f"# {args.env}: recovery methods at equal budgets\n\nCommand: `{command}`\n\n"
-        f"{table}\n\n![curves](compare.png)\n")
+        f"{table}\n\nPer seed:\n\n{per_seed_table(args.env, runs)}\n\n![curves](compare.png)\n")
     print(table)
     print(f"\ntable: {out / 'compare.md'}\nplot:  {figure}")
     return 0

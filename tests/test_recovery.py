@@ -240,6 +240,16 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
     for row in ("| original policy (before) |", "| lamour |", "| zero |", "| env |",
                 "| sero |"):
         assert row in text
+    # Per seed: each method's last evaluation of each seed, in the header's method order.
+    assert "| pointmass: seed | lamour | zero | env | sero |" in text
+    seed1 = next(line for line in text.splitlines() if line.startswith("| 1 | "))
+    for method, cell in zip(("lamour", "zero", "env", "sero"), seed1.strip("| ").split(" | ")[1:],
+                            strict=True):
+        lines = (out / method / "metrics.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in lines]
+        last = next(r for r in rows if r["seed"] == 1 and r["eval"] == rows[-1]["eval"])
+        assert cell == (f"{last['return_mean']:.1f}, {last['recovery_rate']:.0%}, "
+                        f"{last['normal_return_mean']:.1f}")
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
     assert main(args) == 0  # a rerun reuses the finished methods

@@ -83,6 +83,24 @@ def markdown_table(env: str, runs: dict[str, tuple[dict, list]], before: dict[st
     return "\n".join(lines)
 
 
+def per_seed_table(env: str, runs: dict[str, tuple[dict, list]]) -> str:
+    """The last evaluation of every seed (of each method's best candidate): a mean over five
+    seeds hides whether all got up or some lay still, which is what decides between methods."""
+    finals = {m: sorted(last_rows(h, best_members(s)), key=lambda r: r["seed"])
+              for m, (s, h) in runs.items()}
+    seeds = max(len(rows) for rows in finals.values())
+    lines = [f"| {env}: seed | " + " | ".join(finals) + " |",
+             "|---:|" + "---|" * len(finals)]
+    for i in range(seeds):
+        cells = [(f"{rows[i]['return_mean']:.1f}, {rows[i]['recovery_rate']:.0%}, "
+                  f"{rows[i]['normal_return_mean']:.1f}") if i < len(rows) else "-"
+                 for rows in finals.values()]
+        lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Each cell: OOD return, recovery rate, Normal-env return at the last evaluation.")
+    return "\n".join(lines)
+
+
 # Final OOD-env return per method in the paper (SAC, one env, 1M steps; 4M for humanoid;
 # 5 seeds), read off its figures (spec section 6), and the original's Normal-env return.
 PAPER_RESULTS: dict[str, dict[str, str]] = {
