@@ -15,6 +15,7 @@ import pytest
 
 from lamour_jax.cli import main
 from lamour_jax.learner.checkpoint import RunCheckpoints
+from lamour_jax.learner.run import write_stall_report
 from lamour_jax.learner.stall import StallWatchdog
 
 
@@ -91,6 +92,17 @@ HANGING_RUN = textwrap.dedent("""
 
 
 @pytest.mark.xdist_group("stall")
+def test_stall_in_the_first_period_does_not_offer_a_resume(tmp_path):
+    """Nothing was saved yet: --resume would find no checkpoint, so the message says to run the
+    command again; after a finished period it names the checkpoint and --resume."""
+    first = write_stall_report(tmp_path, period=1, saved_eval=0, seconds=300.0)
+    assert "--resume" not in first and "no checkpoint to resume" in first
+    assert json.loads((tmp_path / "stall_report.json").read_text())["last_good_checkpoint"] == 0
+    later = write_stall_report(tmp_path, period=3, saved_eval=2, seconds=300.0)
+    assert f"Checkpoint 2 in {tmp_path / 'checkpoints'}" in later
+    assert f"--resume {tmp_path}" in later
+
+
 def test_stalled_run_exits_with_its_checkpoint_intact(tmp_path):
     script = tmp_path / "hang.py"
     script.write_text(HANGING_RUN)

@@ -41,12 +41,17 @@ def write_stall_report(run_dir: Path, period: int, saved_eval: int, seconds: flo
               "last_good_checkpoint": saved_eval}
     if is_primary():
         (run_dir / "stall_report.json").write_text(json.dumps(report, indent=2))
+    if saved_eval > 0:
+        next_step = (f"Checkpoint {saved_eval} in {run_dir / 'checkpoints'} is intact: continue "
+                     f"with --resume {run_dir}")
+    else:  # stuck in the first period: nothing was saved, so --resume would have nothing
+        next_step = (f"No period had finished, so there is no checkpoint to resume: run the "
+                     f"same command again ({run_dir} holds no checkpoint and can be reused)")
     return (f"stalled: evaluation period {period} has used no CPU for {seconds:.0f} s, so the "
             f"compiled program is stuck, not slow (a known XLA CPU runtime deadlock, seen with "
-            f"ant; benchmarks/results/train_throughput_cpu.md). Checkpoint {saved_eval} in "
-            f"{run_dir / 'checkpoints'} is intact: continue with --resume {run_dir}; if it "
-            f"stalls again, use fewer envs (--num-envs) or another device. "
-            f"LAMOUR_STALL_TIMEOUT sets the wait in seconds (0: off).")
+            f"ant; benchmarks/results/train_throughput_cpu.md). {next_step}; if it stalls "
+            f"again, use fewer envs (--num-envs) or another device. LAMOUR_STALL_TIMEOUT sets "
+            f"the wait in seconds (0: off).")
 
 
 @dataclass
