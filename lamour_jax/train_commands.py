@@ -18,6 +18,7 @@ from lamour_jax.learner import PPOConfig, default_config, distributed, make_trai
 from lamour_jax.learner.checkpoint import CheckpointError
 from lamour_jax.learner.curves import plot_learning_curve
 from lamour_jax.learner.run import TrainingDiverged, run_training
+from lamour_jax.learner.stall import cpu_hang_warning
 
 EXIT_DIVERGED = 3
 
@@ -36,19 +37,6 @@ def _read_run_config(run_dir: Path) -> dict:
     record = json.loads(path.read_text())
     record["ppo"] = PPOConfig.from_json(json.dumps(record["ppo"]))
     return record
-
-
-def cpu_hang_warning(env_name: str, num_envs: int, backend: str) -> str | None:
-    """A known hang, not understood yet: on XLA's CPU runtime (jax 0.10.2) the ant's training
-    program at 1024 envs never finishes its first period (every thread asleep; see
-    benchmarks/results/train_throughput_cpu.md). 256 envs trained the shipped original; one
-    recovery run at 256 stalled too, while another run shared the CPU. The stall watchdog
-    (learner/stall.py) ends such a run with its checkpoint intact."""
-    if backend == "cpu" and env_name == "ant" and num_envs > 256:
-        return (f"warning: ant with {num_envs} envs on the CPU has hung in its first period "
-                "(1024 envs, jax 0.10.2: an XLA CPU runtime deadlock); 256 envs trained the "
-                "shipped original (--num-envs 256)")
-    return None
 
 
 def _join_processes(args: argparse.Namespace) -> None:

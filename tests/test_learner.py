@@ -275,12 +275,15 @@ def test_a_new_total_is_flagged_only_where_it_changes_the_schedule():
     assert linear.replace(lr_schedule="adaptive").budget_change_note(1024) is None
 
 
-def test_ant_beyond_256_envs_on_a_cpu_is_warned_about():
-    from lamour_jax.train_commands import cpu_hang_warning
+def test_ant_batches_that_hang_on_a_cpu_are_warned_about():
+    from lamour_jax.learner.stall import cpu_hang_warning
 
     assert "--num-envs 256" in cpu_hang_warning("ant", 1024, "cpu")
     assert cpu_hang_warning("ant", 256, "cpu") is None
-    assert cpu_hang_warning("ant", 4096, "gpu") is None
+    # Recovery programs hung at 256 envs and ran through at 128.
+    assert "--num-envs 128" in cpu_hang_warning("ant", 256, "cpu", job="recover")
+    assert cpu_hang_warning("ant", 128, "cpu", job="recover") is None
+    assert cpu_hang_warning("ant", 4096, "gpu", job="recover") is None
     assert cpu_hang_warning("hopper", 1024, "cpu") is None
 
 

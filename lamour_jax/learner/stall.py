@@ -91,3 +91,22 @@ class StallWatchdog:
                 self.fired = True
                 self.on_stall(now - since)
                 return
+
+
+# The largest ant batch that ran through on XLA's CPU runtime (jax 0.10.2) without the
+# deadlock, per kind of program: plain training trained the shipped original at 256 and hangs
+# at 1024; recovery hung at 256 (twice, once alone) and ran 1.64M steps at 128, at the same
+# speed (benchmarks/results/recovery_ant_cpu.md, train_throughput_cpu.md).
+ANT_CPU_SAFE_ENVS = {"train": 256, "recover": 128}
+
+
+def cpu_hang_warning(env_name: str, num_envs: int, backend: str, job: str = "train"
+                     ) -> str | None:
+    """A known hang, not understood yet: the ant's compiled program stops in its first period
+    with every thread asleep. The watchdog ends such a run; this warns before it starts."""
+    safe = ANT_CPU_SAFE_ENVS[job]
+    if backend == "cpu" and env_name == "ant" and num_envs > safe:
+        return (f"warning: ant {job} programs with more than {safe} envs on the CPU have hung "
+                f"in their first period (an XLA CPU runtime deadlock, jax 0.10.2); {safe} ran "
+                f"through: --num-envs {safe}")
+    return None

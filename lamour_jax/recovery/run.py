@@ -27,6 +27,7 @@ from lamour_jax.learner.checkpoint import save_policy
 from lamour_jax.learner.policy import LoadedPolicy, load
 from lamour_jax.learner.ppo import evaluate_episodes
 from lamour_jax.learner.run import RunResult, policy_export, run_training
+from lamour_jax.learner.stall import cpu_hang_warning
 from lamour_jax.recovery.objectives import Objective, Original, coefficients
 from lamour_jax.recovery.trainer import RecoveryTrainer
 from lamour_jax.transpile import candidate_set, transpile
@@ -198,6 +199,9 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
         raise ValueError(f"the original policy was trained on {policy.meta['env']}, "
                          f"not {spec.env}")
     config = recovery_config(spec, policy)
+    hang = cpu_hang_warning(spec.env, config.num_envs, jax.default_backend(), job="recover")
+    if hang:
+        log(hang)
     lam, c = spec.coefficients()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
