@@ -15,8 +15,9 @@ import pytest
 
 from lamour_jax.cli import main
 from lamour_jax.learner.checkpoint import RunCheckpoints
-from lamour_jax.learner.run import write_stall_report
+from lamour_jax.learner.run import STALL_EXIT, write_stall_report
 from lamour_jax.learner.stall import StallWatchdog
+from lamour_jax.train_commands import EXIT_DIVERGED
 
 
 def _watchdog(cpu_time, timeout_s=0.3):
@@ -99,6 +100,8 @@ def test_stall_in_the_first_period_does_not_offer_a_resume(tmp_path):
     assert "--resume" not in first and "no checkpoint to resume" in first
     assert json.loads((tmp_path / "stall_report.json").read_text())["last_good_checkpoint"] == 0
     later = write_stall_report(tmp_path, period=3, saved_eval=2, seconds=300.0)
+    # A stuck run has an exit status of its own, apart from usage errors and NaN divergence.
+    assert STALL_EXIT not in (0, 1, 2, EXIT_DIVERGED)
     assert f"Checkpoint 2 in {tmp_path / 'checkpoints'}" in later
     assert f"--resume {tmp_path}" in later
 
@@ -111,7 +114,7 @@ def test_stalled_run_exits_with_its_checkpoint_intact(tmp_path):
     proc = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
                           text=True, timeout=300,
                           env={**os.environ, "LAMOUR_STALL_TIMEOUT": "4"})
-    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert proc.returncode == STALL_EXIT, proc.stderr[-2000:]
     assert "finished" not in proc.stdout
     assert "stalled: evaluation period 2 has used no CPU" in proc.stderr
     assert f"--resume {out}" in proc.stderr
