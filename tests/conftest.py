@@ -1,5 +1,6 @@
 import functools
 
+import fast_compile  # noqa: F401  (sets XLA_FLAGS before jax starts: keep it first)
 import pytest
 
 from lamour_jax import xla_cache

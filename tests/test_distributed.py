@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from fast_compile import subprocess_xla_flags
 
 from lamour_jax.learner.checkpoint import load_policy
 
@@ -33,7 +34,7 @@ def _free_port() -> int:
 
 def _env(devices: int) -> dict:
     return {**os.environ, "JAX_PLATFORMS": "cpu",
-            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+            "XLA_FLAGS": subprocess_xla_flags(devices)}
 
 
 def _two_processes(args):

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fast_compile import subprocess_xla_flags
 from tensorboard_events import read_tensorboard
 
 from lamour_jax.envs import make
@@ -343,7 +344,7 @@ def test_one_and_four_devices_agree(tmp_path):
     script = SHARDING_SCRIPT.format(sets=TINY)
     results = []
     for devices in (1, 4):
-        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        env = {**os.environ, "XLA_FLAGS": subprocess_xla_flags(devices)}
         path = tmp_path / f"d{devices}.npz"
         out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
                              text=True, timeout=600, env=env)

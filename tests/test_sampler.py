@@ -52,6 +52,7 @@ def test_unknown_mode_rejected():
         OODSampler(robot("hopper"), "random")
 
 
+@pytest.mark.xdist_group("auto_reset")  # with the test below: they share compiled programs
 @pytest.mark.parametrize("mode", ["paper", "diverse"])
 def test_auto_reset_draws_fresh_ood_states(mode, env_factory):
     env = env_factory("hopper", "ood", mode, bank_size=16, episode_length=3)
@@ -81,26 +82,29 @@ def test_auto_reset_draws_fresh_ood_states(mode, env_factory):
         jnp.asarray(starts[-1]), jnp.zeros((8, env.robot.mj_model.nv)))).any()
 
 
+@pytest.mark.xdist_group("auto_reset")
 def test_auto_reset_from_drawn_starts(env_factory):
     """The learner's per-rollout restarts: an ended env takes its own row of the drawn
     starts (a fresh OOD state), an env still running is left alone."""
-    env = env_factory("hopper", "ood", "paper", episode_length=2)
-    batch = AutoResetBatch(env, 4)
-    state = jax.jit(batch.reset)(jax.random.key(0))
-    starts = jax.jit(batch.draw_starts)(jax.random.key(1))
-    # Envs 0 and 1 are one step into their episodes, envs 2 and 3 two steps: only those end.
-    state = state.replace(info={**state.info, "steps": jnp.array([0, 0, 1, 1], jnp.int32)})
+    # The env and batch of the test above, so its compiled reset and step are reused.
+    env = env_factory("hopper", "ood", "paper", bank_size=16, episode_length=3)
+    batch = AutoResetBatch(env, 8)
+    reset = jax.jit(batch.reset)
+    state = reset(jax.random.key(0))
+    starts = reset(jax.random.key(1))  # a reset is a draw of starts (plus terminal_obs)
+    # Envs 0-3 are one step into their episodes, envs 4-7 at their last step: only those end.
+    state = state.replace(info={**state.info, "steps": jnp.array([0] * 4 + [2] * 4, jnp.int32)})
     step = jax.jit(batch.step)
-    zero = jnp.zeros((4, env.action_size))
+    zero = jnp.zeros((8, env.action_size))
     stepped = step(state, zero, starts)
-    np.testing.assert_array_equal(np.asarray(stepped.done), [0, 0, 1, 1])
+    np.testing.assert_array_equal(np.asarray(stepped.done), [0] * 4 + [1] * 4)
     qpos, start_qpos = np.asarray(stepped.data.qpos), np.asarray(starts.data.qpos)
-    np.testing.assert_array_equal(qpos[2:], start_qpos[2:])
-    np.testing.assert_array_equal(np.asarray(stepped.obs[2:]), np.asarray(starts.obs[2:]))
-    np.testing.assert_array_equal(np.asarray(stepped.info["steps"]), [1, 1, 0, 0])
-    assert not np.allclose(qpos[:2], start_qpos[:2])  # still running: not restarted
+    np.testing.assert_array_equal(qpos[4:], start_qpos[4:])
+    np.testing.assert_array_equal(np.asarray(stepped.obs[4:]), np.asarray(starts.obs[4:]))
+    np.testing.assert_array_equal(np.asarray(stepped.info["steps"]), [1] * 4 + [0] * 4)
+    assert not np.allclose(qpos[:4], start_qpos[:4])  # still running: not restarted
     # The same step without starts draws its own: not the rows handed in above.
     fresh = step(state, zero)
-    assert not np.allclose(np.asarray(fresh.data.qpos[2:]), start_qpos[2:])
+    assert not np.allclose(np.asarray(fresh.data.qpos[4:]), start_qpos[4:])
     assert not np.asarray(jax.vmap(env.robot.is_valid)(
-        fresh.data.qpos[2:], fresh.data.qvel[2:])).any()
+        fresh.data.qpos[4:], fresh.data.qvel[4:])).any()
