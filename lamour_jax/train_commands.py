@@ -27,15 +27,23 @@ def _write_run_config(out: Path, env_name: str, variant: str, seeds: int, seed: 
                       config: PPOConfig) -> None:
     record = {"env": env_name, "variant": variant, "seeds": seeds, "seed": seed,
               "ppo": dataclasses.asdict(config)}
-    (out / "config.json").write_text(json.dumps(record, indent=2))
+    # Written whole or not at all: in a multi-process resume process 0 rewrites this file
+    # while the others read it, and a half-written file would stop them.
+    tmp = out / "config.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(out / "config.json")
 
 
 def _read_run_config(run_dir: Path) -> dict:
     path = run_dir / "config.json"
     if not path.is_file():
         raise UserError(f"{run_dir} is not a run directory (no config.json)")
-    record = json.loads(path.read_text())
-    record["ppo"] = PPOConfig.from_json(json.dumps(record["ppo"]))
+    try:
+        record = json.loads(path.read_text())
+        record["ppo"] = PPOConfig.from_json(json.dumps(record["ppo"]))
+    except (ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{path} is damaged ({type(err).__name__}: {err}); it records how the "
+                        "run was trained, so the run cannot be resumed without it") from None
     return record
 
 

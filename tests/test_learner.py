@@ -305,6 +305,11 @@ def test_resume_errors_are_clear(tmp_path):
     out = cli("train", "pointmass", "--resume", str(run), "--steps", "512")
     assert out.returncode == 2 and "cannot be restored" in out.stderr
     assert (run / "checkpoints" / "1").exists()  # nothing the user had was deleted
+    # A run config cut short (a half-written file): a clear error, the file left as it was.
+    (run / "config.json").write_text('{"env": "pointmass", "var')
+    out = cli("train", "pointmass", "--resume", str(run), "--steps", "512")
+    assert out.returncode == 2 and "config.json is damaged" in out.stderr, out.stderr
+    assert (run / "config.json").read_text() == '{"env": "pointmass", "var'
     out = cli("train", "pointmass", "--set", "learning_rat=1")
     assert out.returncode == 2 and "learning_rate" in out.stderr
 

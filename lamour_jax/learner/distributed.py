@@ -27,12 +27,6 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                process_id=process_id)
-    if jax.process_count() > 1 and jax.default_backend() == "cpu":
-        # On CPU the persistent compile cache keys a program differently in each process and
-        # only process 0 writes it: with a warm cache process 0 loads in a second what the
-        # others compile for a minute, while it waits in the first collective, whose gloo
-        # set-up times out after 30 s. Compiling everywhere keeps the processes in step.
-        jax.config.update("jax_enable_compilation_cache", False)
 
 
 def is_primary() -> bool:
