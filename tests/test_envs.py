@@ -8,9 +8,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fast_compile import optimised_jit
 
 from lamour_jax.envs import ENV_NAMES, UnknownNameError, make, robot
 from lamour_jax.envs.rollout import rollout
+
+# Long random-action rollouts: their time is physics, so they get an optimised program.
+optimised_rollout = optimised_jit(rollout, static_argnums=(0, 3), static_argnames=("random",))
 
 SIZES = {"ant": (111, 8), "halfcheetah": (17, 6), "hopper": (11, 3), "walker2d": (17, 6),
          "humanoid": (67, 21)}
@@ -94,7 +98,7 @@ def test_ood_episode_masked_finite_and_not_terminated_early(name, env_factory):
     unmasked reward kept, no termination before the first valid state, truncation at 1000."""
     env = env_factory(name, "ood")
     state = jax.vmap(env.reset)(jax.random.split(jax.random.key(1), BATCH))
-    _, tr = rollout(env, state, jax.random.key(2), 1000)
+    _, tr = optimised_rollout(env, state, jax.random.key(2), 1000)
     tr = jax.tree.map(np.asarray, tr)
     assert np.isfinite(tr["obs"]).all() and np.isfinite(tr["qpos"]).all()
     invalid = ~tr["valid"]
@@ -120,7 +124,7 @@ def test_ood_termination_applies_after_first_valid_state(env_factory):
         qpos, qvel = jax.vmap(r.normal_state)(jax.random.split(jax.random.key(3), BATCH))
         state = jax.vmap(env.reset_to)(jax.random.split(jax.random.key(4), BATCH), qpos, qvel)
         assert np.asarray(state.info["recovered_once"]).all()
-        _, tr = rollout(env, state, jax.random.key(5), 300)
+        _, tr = optimised_rollout(env, state, jax.random.key(5), 300)
         done, valid = np.asarray(tr["done"]) > 0, np.asarray(tr["valid"])
         assert done.any(axis=0).all(), "random hopper should fall within 300 steps"
         first_done = np.argmax(done, axis=0)

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fast_compile import optimised_jit
 
 from lamour_jax.envs import ENV_NAMES, OODSampler, robot
 from lamour_jax.envs.wrappers import AutoResetBatch
@@ -13,7 +14,7 @@ from lamour_jax.envs.wrappers import AutoResetBatch
 def test_diverse_samples_are_invalid_resting_and_varied(name):
     r = robot(name)
     sampler = OODSampler(r, "diverse")
-    qpos, qvel = jax.jit(sampler.sample, static_argnums=1)(jax.random.key(0), 4)
+    qpos, qvel = optimised_jit(sampler.sample, static_argnums=1)(jax.random.key(0), 4)
     assert qpos.shape == (4, r.mj_model.nq) and qvel.shape == (4, r.mj_model.nv)
     assert np.isfinite(np.asarray(qpos)).all()
     assert not np.asarray(jax.vmap(r.is_valid)(qpos, qvel)).any()
