@@ -268,7 +268,8 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
 def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path):
     import chex
 
-    # The compare test's zero run (same reward, seeds, settings): its compiled program is reused.
+    # The reward, seeds and settings of the compare-rerun test below, which reuses this
+    # test's compiled program.
     common = ["--policy", str(original), "--method", "zero", "--seeds", "2",
               "--reward", str(_good_reward(tmp_path)), *FAST]
     straight, grown = tmp_path / "straight", tmp_path / "grown"
