@@ -1,0 +1,159 @@
+"""How uncertain does a SeRO-ready original look on OOD states, next to its own task's states?
+
+SeRO (spec §5) rewards −U(s′) while invalid and weights consolidation by 1 − U(s), where U is
+built from the MC-dropout variance of the original actor's action mean (30 masks), each
+feature divided by the maximum recorded during the original's training. That only helps
+recovery if OOD states have a *larger* dropout variance than the states the original was
+trained on. This script measures it on four sets of states:
+
+- normal/original: the Normal env under the original's deterministic policy (its own task);
+- ood/starts: OOD start states from the sampler;
+- ood/random: OOD episodes under uniform random actions, states before the first valid one
+  (roughly what SeRO's fresh-std exploration sees while it has not got up);
+- ood/original: OOD episodes under the original policy, states before the first valid one.
+
+For each: the mean per-feature variance, and U (mean and 90th percentile) under two
+normalisers: the maximum recorded in training (what `lamour recover --method sero` uses) and
+the maximum over the normal/original states of the final policy.
+
+    python benchmarks/sero_uncertainty.py [--env hopper] [--policy DIR]
+
+Writes benchmarks/results/sero_uncertainty_<env>_<tag>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamour_jax.envs import make
+from lamour_jax.learner.policy import load
+from lamour_jax.policies import shipped_policy
+from lamour_jax.recovery.objectives import SERO_SAMPLES, Original
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def episode_states(env, act, key, num_envs, steps, until_valid):
+    """Observations of `num_envs` episodes of `steps` steps under act(obs, key), kept while the
+    episode runs (and, with until_valid, until its first valid state)."""
+
+    @jax.jit
+    def run(key):
+        reset_key, step_key = jax.random.split(key)
+        start = jax.vmap(env.reset)(jax.random.split(reset_key, num_envs))
+
+        def body(state, k):
+            nxt = jax.vmap(env.step)(state, act(state.obs, k))
+            return nxt, (state.obs, nxt.done, state.info["valid"])
+
+        return jax.lax.scan(body, start, jax.random.split(step_key, steps))[1]
+
+    obs, done, valid = (np.asarray(x) for x in run(key))
+    # A state counts while no earlier step ended the episode (and none was valid yet).
+    ended_before = np.cumsum(done, 0) - done > 0
+    keep = ~ended_before
+    if until_valid:
+        keep &= np.cumsum(valid, 0) == 0
+    return obs[keep]
+
+
+def dropout_variance(original: Original, obs: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Per-feature variance of the action mean over SeRO's 30 fixed dropout masks."""
+    keys = jax.random.split(jax.random.key(20230), SERO_SAMPLES)
+
+    @jax.jit
+    def var(batch):
+        means = jax.vmap(lambda k: original.fns.distribution(
+            original.actor, original.obs_stats, batch, k)[0])(keys)
+        return jnp.var(means, axis=0)
+
+    return np.concatenate([np.asarray(var(jnp.asarray(obs[i:i + chunk])))
+                           for i in range(0, len(obs), chunk)])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="hopper")
+    parser.add_argument("--policy", type=Path, default=None,
+                        help="a SeRO-ready run folder (default: the shipped dropout original)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", default="cpu")
+    args = parser.parse_args()
+
+    policy_dir = args.policy or shipped_policy(args.env, dropout=True)
+    if policy_dir is None:
+        parser.error(f"no shipped SeRO-ready original for {args.env}: pass --policy DIR")
+    policy = load(policy_dir)
+    if policy.meta["policy_dropout"] <= 0:
+        parser.error(f"{policy_dir} has no dropout in its policy: SeRO needs one")
+    chosen = policy.seed(0)
+    original = Original(policy.fns, chosen["actor"], chosen["obs_stats"],
+                        chosen["dropout_var_max"])
+    act = lambda obs, k: policy.fns.act(original.actor, original.obs_stats, obs)  # noqa: E731
+
+    normal, ood = make(args.env, "normal"), make(args.env, "ood")
+    keys = jax.random.split(jax.random.key(args.seed), 4)
+
+    def random_act(obs, k):
+        return jax.random.uniform(k, (obs.shape[0], ood.action_size), minval=-1, maxval=1)
+
+    state_sets = {
+        "normal/original": episode_states(normal, act, keys[0], 16, 1000, until_valid=False),
+        "ood/starts": np.asarray(jax.vmap(ood.reset)(jax.random.split(keys[1], 256)).obs),
+        "ood/random": episode_states(ood, random_act, keys[2], 64, 200, until_valid=True),
+        "ood/original": episode_states(ood, act, keys[3], 16, 200, until_valid=True),
+    }
+    variances = {name: dropout_variance(original, obs) for name, obs in state_sets.items()}
+    normalisers = {"recorded in training": np.asarray(original.dropout_var_max),
+                   "final policy, normal/original max": variances["normal/original"].max(0)}
+
+    rows = []
+    for name, var in variances.items():
+        row = {"states": name, "count": int(len(var)),
+               "mean_variance": var.mean(0).round(5).tolist()}
+        for label, vmax in normalisers.items():
+            u = np.asarray(dataclasses.replace(original, dropout_var_max=jnp.asarray(vmax))
+                           .uncertainty(jnp.asarray(state_sets[name])))
+            row[label] = {"u_mean": float(u.mean()), "u_p90": float(np.percentile(u, 90))}
+        rows.append(row)
+
+    shown = Path(policy_dir).resolve()
+    shown = shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown
+    result = {"env": args.env, "policy": str(shown),
+              "normalisers": {k: v.round(5).tolist() for k, v in normalisers.items()},
+              "rows": rows, "machine": platform.processor() or platform.machine(),
+              "jax": jax.__version__, "device": str(jax.devices()[0])}
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"sero_uncertainty_{args.env}_{args.tag}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+
+    labels = list(normalisers)
+    lines = [f"# SeRO's uncertainty U(s) of the {args.env} dropout original, by state set",
+             "", f"Policy `{shown}`; {SERO_SAMPLES} fixed dropout masks (as in training). "
+             "Written by `python benchmarks/sero_uncertainty.py"
+             + (f" --env {args.env}" if args.env != "hopper" else "") + "`.", "",
+             "| states | count | mean dropout variance per feature | "
+             + " | ".join(f"U mean / p90 ({label})" for label in labels) + " |",
+             "|---|---:|---|" + "---:|" * len(labels)]
+    for row in rows:
+        lines.append(f"| {row['states']} | {row['count']} | "
+                     + ", ".join(f"{v:.4f}" for v in row["mean_variance"]) + " | "
+                     + " | ".join(f"{row[label]['u_mean']:.3f} / {row[label]['u_p90']:.3f}"
+                                  for label in labels) + " |")
+    lines += ["", "Normalisers (per-feature maximum variance):", ""]
+    lines += [f"- {label}: " + ", ".join(f"{v:.4f}" for v in vmax)
+              for label, vmax in normalisers.items()]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
