@@ -158,22 +158,19 @@ def test_recovery_config_fine_tunes_with_per_episode_restarts(original):
                                      overrides=["policy_hidden=8,8"]), policy)
 
 
-@pytest.mark.parametrize("env_name", ["halfcheetah", "hopper"])
-def test_recovery_explores_harder_by_default(env_name):
-    """The cheetah's and the hopper's per-env fine-tuning defaults (a fresh std, a larger
-    entropy bonus) sit over the shared ones and under --set; other envs keep the plain
-    defaults."""
-    original = load(shipped_policy(env_name))
-    config = recovery_config(RecoverySpec(env_name, "lamour", steps=4096), original)
+@pytest.mark.parametrize("env_name", ["ant", "halfcheetah", "hopper", "walker2d"])
+def test_recovery_explores_harder_by_default(env_name, original):
+    """The Gym envs' per-env fine-tuning defaults (a fresh std, a larger entropy bonus) sit
+    over the shared ones and under --set; other envs keep the plain defaults."""
+    shipped = load(shipped_policy(env_name))
+    config = recovery_config(RecoverySpec(env_name, "lamour", steps=4096), shipped)
     assert (config.init_std, config.entropy_coef) == (1.0, 0.01)
     assert (config.lr_schedule, config.auto_reset) == ("adaptive", "per_episode")
     config = recovery_config(RecoverySpec(env_name, "zero", steps=4096,
-                                          overrides=["init_std=0.5"]), original)
+                                          overrides=["init_std=0.5"]), shipped)
     assert (config.init_std, config.entropy_coef) == (0.5, 0.01)
-    walker = recovery_config(RecoverySpec("walker2d", "lamour", steps=4096),
-                             load(shipped_policy("walker2d")))
-    assert (walker.init_std, walker.entropy_coef) == (0.0,
-                                                      default_config("walker2d").entropy_coef)
+    plain = recovery_config(RecoverySpec("pointmass", "lamour", steps=4096), load(original))
+    assert (plain.init_std, plain.entropy_coef) == (0.0, default_config("pointmass").entropy_coef)
 
 
 def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys):
