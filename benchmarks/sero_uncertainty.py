@@ -66,15 +66,8 @@ def episode_states(env, act, key, num_envs, steps, until_valid):
 
 
 def dropout_variance(original: Original, obs: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Per-feature variance of the action mean over SeRO's 30 fixed dropout masks."""
-    keys = jax.random.split(jax.random.key(20230), SERO_SAMPLES)
-
-    @jax.jit
-    def var(batch):
-        means = jax.vmap(lambda k: original.fns.distribution(
-            original.actor, original.obs_stats, batch, k)[0])(keys)
-        return jnp.var(means, axis=0)
-
+    """`Original.dropout_variance` (what U is built from) over a large set, in chunks."""
+    var = jax.jit(original.dropout_variance)
     return np.concatenate([np.asarray(var(jnp.asarray(obs[i:i + chunk])))
                            for i in range(0, len(obs), chunk)])
 

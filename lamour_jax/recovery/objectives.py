@@ -49,15 +49,19 @@ class Original:
         mean, std = self.fns.distribution(self.actor, self.obs_stats, obs)
         return jax.lax.stop_gradient(mean + std * jax.random.normal(key, mean.shape))
 
-    def uncertainty(self, obs: jax.Array) -> jax.Array:
-        """SeRO's U(s) in [0, 1] for one observation or a batch.
+    def dropout_variance(self, obs: jax.Array) -> jax.Array:
+        """Per-feature variance of the action mean over SeRO's MC-dropout masks.
 
-        The dropout masks come from a fixed key: the same 30 masks for every state, which
-        keeps the reward a deterministic function of the state, as an ensemble would be."""
+        The masks come from a fixed key: the same 30 masks for every state, which keeps the
+        reward a deterministic function of the state, as an ensemble would be."""
         keys = jax.random.split(jax.random.key(20230), SERO_SAMPLES)
         means = jax.vmap(lambda k: self.fns.distribution(self.actor, self.obs_stats, obs,
                                                          k)[0])(keys)
-        scaled = jnp.var(means, axis=0) / jnp.maximum(self.dropout_var_max, 1e-8)
+        return jnp.var(means, axis=0)
+
+    def uncertainty(self, obs: jax.Array) -> jax.Array:
+        """SeRO's U(s) in [0, 1] for one observation or a batch."""
+        scaled = self.dropout_variance(obs) / jnp.maximum(self.dropout_var_max, 1e-8)
         u = jnp.sum(jnp.square(scaled), -1) / jnp.maximum(jnp.sum(scaled, -1), 1e-8)
         return jnp.clip(u, 0.0, 1.0)
 
