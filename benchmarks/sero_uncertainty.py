@@ -87,9 +87,7 @@ def main():
     policy = load(policy_dir)
     if policy.meta["policy_dropout"] <= 0:
         parser.error(f"{policy_dir} has no dropout in its policy: SeRO needs one")
-    chosen = policy.seed(0)
-    original = Original(policy.fns, chosen["actor"], chosen["obs_stats"],
-                        chosen["dropout_var_max"])
+    original = Original.from_policy(policy)
     act = lambda obs, k: policy.fns.act(original.actor, original.obs_stats, obs)  # noqa: E731
 
     normal, ood = make(args.env, "normal"), make(args.env, "ood")

@@ -62,10 +62,7 @@ def _good_reward(folder):
 
 
 def _original(path) -> Original:
-    policy = load(path)
-    chosen = policy.seed(0)
-    return Original(policy.fns, chosen["actor"], chosen["obs_stats"],
-                    chosen["dropout_var_max"])
+    return Original.from_policy(load(path))
 
 
 def _objective(original_dir, method, switch="valid", lam=0.5, c=0.5):

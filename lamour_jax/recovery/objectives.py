@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from lamour_jax.learner.networks import gaussian_log_prob
 from lamour_jax.learner.normalizer import RunningStats
+from lamour_jax.learner.policy import LoadedPolicy
 from lamour_jax.learner.ppo import ExtraLossFn, PolicyFns, RewardFn, Transition
 from lamour_jax.transpile import CandidateSet
 
@@ -44,6 +45,12 @@ class Original:
     actor: Any
     obs_stats: RunningStats
     dropout_var_max: jax.Array
+
+    @classmethod
+    def from_policy(cls, policy: LoadedPolicy, index: int = 0) -> Original:
+        """Seed `index` of a loaded run, frozen."""
+        chosen = policy.seed(index)
+        return cls(policy.fns, chosen["actor"], chosen["obs_stats"], chosen["dropout_var_max"])
 
     def sample_u(self, obs: jax.Array, key: jax.Array) -> jax.Array:
         mean, std = self.fns.distribution(self.actor, self.obs_stats, obs)

@@ -140,12 +140,6 @@ def evaluate_original(spec: RecoverySpec, policy: LoadedPolicy, episode_length: 
                                       spec.seed + 1, episode_length)}
 
 
-def _original(policy: LoadedPolicy, index: int) -> Original:
-    chosen = policy.seed(index)
-    return Original(policy.fns, chosen["actor"], chosen["obs_stats"],
-                    chosen["dropout_var_max"])
-
-
 def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: int
                     ) -> list[dict[str, Any]]:
     """Per candidate, the last evaluation averaged over its seeds, best first: by the env's
@@ -212,7 +206,7 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     names = [name for name, _ in sources] or [spec.method]
     objective = Objective(spec.method, lam, c, spec.switch,
                           candidate_set(programs) if programs else None,
-                          _original(policy, spec.policy_seed), spec.seeds)
+                          Original.from_policy(policy, spec.policy_seed), spec.seeds)
     if resume:
         _record_budget(out / "config.json", spec.steps, config, log)
     else:
