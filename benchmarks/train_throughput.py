@@ -7,6 +7,8 @@ For each env and num_envs, in a fresh process (so peak memory and compile time a
   implementation pays;
 - ratio = training / acting steps/s (goal >= 0.85: the learner costs little next to
   physics), the median over paired rounds that time both back to back;
+- where an iteration's time goes: its rollout and its learner half (normaliser, GAE, update
+  epochs on a fixed rollout) compiled and timed apart, in the same rounds;
 - compile time of the whole training program (`run_chunk`: iterations + evaluation) and the
   process's peak resident memory.
 
@@ -33,6 +35,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 ITERATIONS = 4  # training iterations per timed call (each: num_envs x unroll_length steps)
+REPEATS = 7  # paired timing rounds per configuration, by default
 
 
 def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) -> dict:
@@ -83,11 +86,33 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
 
     acting = jax.jit(act_only).lower(state).compile()
 
+    # Where a training iteration's time goes: its two halves compiled apart, each scanned over
+    # as many iterations as a training call. The learner half updates on one fixed rollout.
+    iterations = steps // config.steps_per_iteration
+
+    def rollouts_only(state):
+        def one(state, key):
+            env_state, episode_return, traj, _ = trainer._rollout(state, key)
+            return state.replace(env_state=env_state, episode_return=episode_return), None
+        return jax.lax.scan(one, state, jax.random.split(state.key, iterations))[0].env_state.obs
+
+    fixed_traj = jax.jit(trainer._rollout)(state, jax.random.key(1))[2]
+
+    def learner_only(state):
+        def one(state, key):
+            k_update, k_sero = jax.random.split(key)
+            return trainer._learn(state, fixed_traj, k_update, k_sero, config)[0], None
+        return jax.lax.scan(one, state, jax.random.split(state.key, iterations))[0].params
+
+    rollout = jax.jit(rollouts_only).lower(state).compile()
+    learner = jax.jit(learner_only).lower(state).compile()
+
     # Paired rounds, not one block of each: this VM's speed drifts by 10-20 % over minutes,
     # so timing all training calls and then all acting calls measured the drift as much as
     # the learner. Each round times both back to back (order alternating); the ratio is the
     # median of the rounds' ratios, the steps/s the best of each.
-    for fn in (iterate, acting):
+    programs = {"train": iterate, "act": acting, "rollout": rollout, "learner": learner}
+    for fn in programs.values():
         jax.block_until_ready(fn(state))  # warm-up (and first-touch allocation)
 
     def timed(fn) -> float:
@@ -95,22 +120,25 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
         jax.block_until_ready(fn(state))
         return time.perf_counter() - tick
 
-    train_times, act_times = [], []
+    times = {name: [] for name in programs}
     for round_ in range(repeats):
-        if round_ % 2:
-            act_times.append(timed(acting))
-            train_times.append(timed(iterate))
-        else:
-            train_times.append(timed(iterate))
-            act_times.append(timed(acting))
+        for name in (list(programs) if round_ % 2 == 0 else list(programs)[::-1]):
+            times[name].append(timed(programs[name]))
+    train_times, act_times = times["train"], times["act"]
     ratios = [a / t for a, t in zip(act_times, train_times, strict=True)]
     train_s, act_s = min(train_times), min(act_times)
+
+    def ms_per_iteration(name: str) -> float:
+        return 1000 * statistics.median(times[name]) / iterations
     return {"env": env_name, "num_envs": num_envs, "steps_per_call": steps,
             "train_sps": steps / train_s, "act_sps": steps / act_s,
             "train_sps_median": steps / statistics.median_high(train_times),
             "ratio": statistics.median_high(ratios), "ratio_min": min(ratios),
             "ratio_max": max(ratios),
+            "ms_per_iteration": {name: ms_per_iteration(name) for name in programs},
             "compile_s": compile_chunk, "repeats": repeats,
+            "loop": f"unroll {config.unroll_length}, {config.num_minibatches} minibatches x "
+                    f"{config.update_epochs} epochs",
             "auto_reset": config.auto_reset, "overrides": overrides,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "device": str(jax.devices()[0]), "device_count": jax.device_count(),
@@ -121,7 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--envs", default="hopper,ant")
     parser.add_argument("--num-envs", default="64,256,1024")
-    parser.add_argument("--repeats", type=int, default=7,
+    parser.add_argument("--repeats", type=int, default=REPEATS,
                         help="paired rounds (training call, acting call) per configuration")
     parser.add_argument("--tag", default="cpu")
     parser.add_argument("--timeout", type=float, default=900.0,
@@ -165,25 +193,32 @@ def main() -> None:
             "overrides": args.set, "auto_reset": rows[0]["auto_reset"]}
     (RESULTS / f"train_throughput_{args.tag}.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=2))
+    loops = sorted({r["loop"] for r in rows})
     lines = [f"# PPO training throughput ({args.tag})", "",
              f"Device: {meta['device']} x {meta['device_count']}; {meta['platform']}, "
-             f"{meta['cpu_count']} CPU cores. Default PPO config per env (unroll 20, "
-             f"8 minibatches x 4 epochs, auto_reset {meta['auto_reset']}"
+             f"{meta['cpu_count']} CPU cores. Default PPO config per env ({'; '.join(loops)}, "
+             f"auto_reset {meta['auto_reset']}"
              + "".join(f", {item}" for item in args.set)
              + f"); {ITERATIONS} iterations per timed call. Steps/s: best of {args.repeats} "
              "rounds; ratio: median (range) over the rounds of acting time / training time, each "
-             "round timing both back to back.", "",
+             "round timing both back to back. Time per iteration: medians of the whole "
+             "iteration, its rollout alone and its learner alone (normaliser, GAE and the update "
+             "epochs on one fixed rollout), timed in the same rounds.", "",
              "| env | envs | training steps/s | acting steps/s (env + policy forward) | "
-             "ratio | compile (training program) | peak memory |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "ratio | ms per iteration: whole / rollout / learner | compile (training program) "
+             "| peak memory |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['env']} | {r['num_envs']} | {r['train_sps']:,.0f} | {r['act_sps']:,.0f} | "
               f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | "
-              f"{r['compile_s']:.0f} s | {r['peak_rss_mib']:,.0f} MiB |"
+              + " / ".join(f"{r['ms_per_iteration'][name]:,.0f}"
+                           for name in ("train", "rollout", "learner"))
+              + f" | {r['compile_s']:.0f} s | {r['peak_rss_mib']:,.0f} MiB |"
               for r in rows]
     if skipped:
         lines += ["", "Not measured: " + "; ".join(skipped) + "."]
+    repeats = f" --repeats {args.repeats}" if args.repeats != REPEATS else ""
     lines += ["", f"Reproduce: `.venv/bin/python benchmarks/train_throughput.py --envs "
-              f"{args.envs} --num-envs {args.num_envs}"
+              f"{args.envs} --num-envs {args.num_envs}{repeats}"
               + "".join(f" --set {item}" for item in args.set) + f" --tag {args.tag}`."]
     (RESULTS / f"train_throughput_{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

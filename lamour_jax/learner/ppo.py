@@ -301,9 +301,19 @@ class Trainer:
 
     # ----- one iteration
     def _iteration(self, state: TrainState, hp: PPOConfig) -> tuple[TrainState, dict]:
-        cfg = self.config
         key, k_rollout, k_update, k_sero = jax.random.split(state.key, 4)
         env_state, episode_return, traj, rollout_stats = self._rollout(state, k_rollout)
+        state, metrics = self._learn(state, traj, k_update, k_sero, hp)
+        metrics.update(rollout_stats)
+        return state.replace(env_state=env_state, episode_return=episode_return, key=key,
+                             iteration=state.iteration + 1), metrics
+
+    def _learn(self, state: TrainState, traj: Transition, k_update: jax.Array,
+               k_sero: jax.Array, hp: PPOConfig) -> tuple[TrainState, dict]:
+        """Everything of an iteration after its rollout: normaliser, GAE, the update epochs.
+        Returns `state` with new parameters, optimiser state and statistics (its env state,
+        key and counter are the caller's to advance)."""
+        cfg = self.config
         stats, critic_stats = state.obs_stats, state.critic_obs_stats
         if cfg.normalize_observations:
             critic_stats = critic_stats.update(traj.obs)
@@ -348,7 +358,6 @@ class Trainer:
         (params, opt_state), metrics = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(k_update, cfg.update_epochs))
         metrics = jax.tree.map(jnp.mean, metrics)
-        metrics.update(rollout_stats)
         # What the learner optimises, per step (a recovery run's shaped reward climbs here long
         # before any evaluation episode recovers), and how much of the rollout was valid.
         metrics["train_reward"] = jnp.mean(traj.reward)
@@ -359,12 +368,9 @@ class Trainer:
         if cfg.policy_dropout > 0:
             dropout_var_max = jnp.maximum(dropout_var_max, self._dropout_variance(
                 params["actor"], stats, flat[0].obs[:SERO_STATES], k_sero))
-        new_state = TrainState(params=params, opt_state=opt_state, obs_stats=stats,
-                               critic_obs_stats=critic_stats,
-                               env_state=env_state, key=key, iteration=state.iteration + 1,
-                               episode_return=episode_return, dropout_var_max=dropout_var_max,
-                               variant=state.variant)
-        return new_state, metrics
+        return state.replace(params=params, opt_state=opt_state, obs_stats=stats,
+                             critic_obs_stats=critic_stats,
+                             dropout_var_max=dropout_var_max), metrics
 
     def _dropout_variance(self, actor_params: Any, stats: RunningStats, obs: jax.Array,
                           key: jax.Array) -> jax.Array:
