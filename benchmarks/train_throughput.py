@@ -18,6 +18,10 @@ An env named `brax:NAME` is brax's own MJX env (benchmarks/brax_env.py) under ou
 with the PPO settings of our NAME: the same-env half of benchmarks/brax_ppo.py.
 
 Writes benchmarks/results/train_throughput_<tag>.{json,md}. Steps/s: best of --repeats rounds.
+
+On the CPU each measurement runs under the trainer's stall watchdog: a program that deadlocks
+in XLA's CPU runtime (the ant at 1024 envs) is skipped after LAMOUR_STALL_TIMEOUT seconds
+without CPU use (default 300) instead of holding the whole table for --timeout.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from lamour_jax.learner.stall import STALL_EXIT, timeout_from_env
 
 RESULTS = Path(__file__).parent / "results"
 ITERATIONS = 4  # training iterations per timed call (each: num_envs x unroll_length steps)
@@ -145,6 +151,24 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
             "jax": jax.__version__, "mujoco": __import__("mujoco").__version__}
 
 
+def measure_watched(env_name: str, num_envs: int, repeats: int, overrides: list[str]) -> dict:
+    """`measure` under the trainer's stall watchdog on the CPU: a deadlocked program exits with
+    the trainer's stall status, which the parent reports as such."""
+    import jax
+
+    from lamour_jax.learner.stall import StallWatchdog
+
+    def stalled(seconds: float) -> None:  # on the watchdog's thread: the main one is stuck
+        print(f"{env_name} x {num_envs}: no CPU use for {seconds:.0f} s, stalled",
+              file=sys.stderr, flush=True)
+        os._exit(STALL_EXIT)
+
+    on_cpu = jax.default_backend() == "cpu"
+    with StallWatchdog(timeout_from_env() if on_cpu else 0.0, stalled) as watchdog, \
+            watchdog.watch():
+        return measure(env_name, num_envs, repeats, overrides)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--envs", default="hopper,ant")
@@ -152,20 +176,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=REPEATS,
                         help="paired rounds (training call, acting call) per configuration")
     parser.add_argument("--tag", default="cpu")
-    parser.add_argument("--timeout", type=float, default=900.0,
-                        help="seconds per configuration before it is skipped")
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="seconds per configuration before it is skipped (a backstop: "
+                             "on the CPU a deadlock is caught sooner by the stall watchdog)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="PPO config override, as in `lamour train --set`")
     parser.add_argument("--one", nargs=2, metavar=("ENV", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # child process: one measurement, JSON on the last line
-        print(json.dumps(measure(args.one[0], int(args.one[1]), args.repeats, args.set)))
+        print(json.dumps(measure_watched(args.one[0], int(args.one[1]), args.repeats,
+                                         args.set)))
         return
 
     rows, skipped = [], []
     for env_name in args.envs.split(","):
         for n in (int(v) for v in args.num_envs.split(",")):
-            try:  # a stuck measurement (seen once: ant x 1024 asleep on a futex) is skipped
+            try:  # a backstop: the child's stall watchdog ends a deadlocked program sooner
                 out = subprocess.run([sys.executable, __file__, "--one", env_name, str(n),
                                       "--repeats", str(args.repeats),
                                       *(f"--set={item}" for item in args.set)],
@@ -173,6 +199,11 @@ def main() -> None:
                                      text=True, env=os.environ, timeout=args.timeout)
             except subprocess.TimeoutExpired:
                 skipped.append(f"{env_name} x {n}: no result in {args.timeout:.0f} s")
+                print(f"{skipped[-1]}, skipped", file=sys.stderr)
+                continue
+            if out.returncode == STALL_EXIT:
+                skipped.append(f"{env_name} x {n}: stalled, no CPU use for "
+                               f"{timeout_from_env():g} s (ended by the stall watchdog)")
                 print(f"{skipped[-1]}, skipped", file=sys.stderr)
                 continue
             if out.returncode:
@@ -193,11 +224,12 @@ def main() -> None:
             "overrides": args.set, "auto_reset": rows[0]["auto_reset"]}
     (RESULTS / f"train_throughput_{args.tag}.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=2))
-    loops = sorted({r["loop"] for r in rows})
+    loops = {r["env"]: r["loop"] for r in rows}  # per env: its defaults' loop shape
     lines = [f"# PPO training throughput ({args.tag})", "",
              f"Device: {meta['device']} x {meta['device_count']}; {meta['platform']}, "
-             f"{meta['cpu_count']} CPU cores. Default PPO config per env ({'; '.join(loops)}, "
-             f"auto_reset {meta['auto_reset']}"
+             f"{meta['cpu_count']} CPU cores. Default PPO config per env ("
+             + "; ".join(f"{env}: {loop}" for env, loop in loops.items())
+             + f"; auto_reset {meta['auto_reset']}"
              + "".join(f", {item}" for item in args.set)
              + f"); {ITERATIONS} iterations per timed call. Steps/s: best of {args.repeats} "
              "rounds; ratio: median (range) over the rounds of acting time / training time, each "

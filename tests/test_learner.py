@@ -214,6 +214,22 @@ def test_adaptive_learning_rate_follows_the_kl():
     assert rates[10.0] == pytest.approx(start * 1.5 ** 4, rel=1e-4)
 
 
+def test_linear_entropy_schedule_anneals_the_bonus_to_zero():
+    env = make("pointmass", episode_length=20)
+    # 4 iterations of 16 x 8 steps per call, 2 calls in the budget: 1/8 less per iteration.
+    config = tiny_config(eval_every=512, total_steps=1024, entropy_schedule="linear",
+                         entropy_coef=0.1)
+    trainer = make_train(env, config)
+    iterate = jax.jit(chex.assert_max_traces(trainer.iterate, n=1))
+    state, coefs = trainer.init(jax.random.key(0)), []
+    for _ in range(2):
+        state, metrics = iterate(state)
+        coefs += np.asarray(metrics["entropy_coef"]).tolist()
+    assert coefs == pytest.approx([0.1 * (1 - i / 8) for i in range(8)])
+    with pytest.raises(ValueError, match="entropy_schedule must be one of constant, linear"):
+        tiny_config(entropy_schedule="cosine").validate()
+
+
 def test_resume_is_exact(tmp_path):
     sets = [a for s in TINY for a in ("--set", s)]
     straight, halves = tmp_path / "straight", tmp_path / "halves"
@@ -274,14 +290,18 @@ def test_a_new_total_is_flagged_only_where_it_changes_the_schedule():
     assert "stretched to the new total of 1,024" in linear.budget_change_note(1024)
     assert linear.budget_change_note(512) is None
     assert linear.replace(lr_schedule="adaptive").budget_change_note(1024) is None
+    entropy = tiny_config(total_steps=512, entropy_schedule="linear")
+    assert "linear entropy-bonus schedule is stretched" in entropy.budget_change_note(1024)
+    both = entropy.replace(lr_schedule="linear").budget_change_note(1024)
+    assert "linear learning-rate and entropy-bonus schedules are stretched" in both
 
 
 def test_ant_batches_that_hang_on_a_cpu_are_warned_about():
     from lamour_jax.learner.stall import cpu_hang_warning
 
-    assert "--num-envs 256" in cpu_hang_warning("ant", 1024, "cpu")
-    assert cpu_hang_warning("ant", 256, "cpu") is None
-    # Recovery programs hung at 256 envs and ran through at 128.
+    # Training and recovery programs hung at 256 envs and ran through at 128.
+    assert "--num-envs 128" in cpu_hang_warning("ant", 256, "cpu")
+    assert cpu_hang_warning("ant", 128, "cpu") is None
     assert "--num-envs 128" in cpu_hang_warning("ant", 256, "cpu", job="recover")
     assert cpu_hang_warning("ant", 128, "cpu", job="recover") is None
     assert cpu_hang_warning("ant", 4096, "gpu", job="recover") is None

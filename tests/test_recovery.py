@@ -42,6 +42,9 @@ def calculate_reward(state, action):
 """
 FAST = ["--set", "num_envs=32", "--set", "eval_every=4096", "--set", "eval_envs=4",
         "--set", "episode_length=60", "--no-progress"]
+# Retraining's critic warm-up (51,200 steps) outlasts these short runs: without this the actor
+# would never change in them.
+ACTOR_LEARNS = ["--set", "critic_warmup_steps=0"]
 
 
 @pytest.fixture(scope="module")
@@ -259,16 +262,22 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
     assert capsys.readouterr().err.count("reusing the finished run") == 3
 
 
-def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path):
+def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path, monkeypatch):
     import chex
 
+    from lamour_jax.recovery import run as recovery_run
+
     # The reward, seeds and settings of the compare-rerun test below, which reuses this
-    # test's compiled program.
+    # test's compiled program. No critic warm-up: the actor learns from the first update, so
+    # equal actors mean equal training.
     common = ["--policy", str(original), "--method", "zero", "--seeds", "2",
-              "--reward", str(_good_reward(tmp_path)), *FAST]
+              "--reward", str(_good_reward(tmp_path)), *FAST, *ACTOR_LEARNS]
     straight, grown = tmp_path / "straight", tmp_path / "grown"
     assert main(["recover", "pointmass", "--steps", "8192", "--out", str(straight), *common]) == 0
     assert main(["recover", "pointmass", "--steps", "4096", "--out", str(grown), *common]) == 0
+    # The resume trains on with the config the run recorded, even when the defaults have
+    # changed since it started (here: a retraining default that would alter every update).
+    monkeypatch.setitem(recovery_run.RETRAIN_PPO_PER_ENV, "pointmass", {"gamma": 0.5})
     assert main(["recover", "pointmass", "--resume", str(grown), "--steps", "8192",
                  "--no-progress"]) == 0
     chex.assert_trees_all_equal(load(straight / "best").actor_params,
@@ -282,7 +291,8 @@ def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path):
 def test_compare_rerun_grows_the_budget_and_refuses_other_settings(original, tmp_path, capsys):
     out = tmp_path / "cmp"
     args = ["compare", "pointmass", "--policy", str(original), "--methods", "zero",
-            "--reward", str(_good_reward(tmp_path)), "--seeds", "2", "--out", str(out), *FAST]
+            "--reward", str(_good_reward(tmp_path)), "--seeds", "2", "--out", str(out), *FAST,
+            *ACTOR_LEARNS]
     assert main([*args, "--steps", "4096"]) == 0
     capsys.readouterr()
     # 6000 steps are two whole evaluation periods of 4096: the run continues to 8192 ...

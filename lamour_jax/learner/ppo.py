@@ -326,6 +326,10 @@ class Trainer:
         minibatch_traj = traj.replace(next_obs=None)
         flat = jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])),
                             (minibatch_traj, advantages, targets))
+        if cfg.entropy_schedule == "linear":  # over the run's iterations, like the linear rate
+            total = cfg.num_evals * cfg.iterations_per_eval
+            hp = hp.replace(entropy_coef=hp.entropy_coef
+                            * jnp.maximum(0.0, 1.0 - state.iteration / total))
         optimizer = self._optimizer(hp)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
         warmup_iterations = -(-cfg.critic_warmup_steps // cfg.steps_per_iteration)
@@ -362,6 +366,8 @@ class Trainer:
         # before any evaluation episode recovers), and how much of the rollout was valid.
         metrics["train_reward"] = jnp.mean(traj.reward)
         metrics["train_valid_fraction"] = jnp.mean(traj.valid)
+        if cfg.entropy_schedule != "constant":
+            metrics["entropy_coef"] = hp.entropy_coef
         metrics["finite"] = _tree_finite(params) & jnp.isfinite(metrics["total_loss"])
 
         dropout_var_max = state.dropout_var_max

@@ -25,11 +25,7 @@ from lamour_jax.interrupt import deferred_stop
 from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
 from lamour_jax.learner.distributed import is_primary
 from lamour_jax.learner.ppo import Trainer, TrainState
-from lamour_jax.learner.stall import StallWatchdog, timeout_from_env
-
-# Exit status of a run ended by the stall watchdog (1: failed, 2: bad input, 3: NaN/inf in
-# training, 130/143: signals): its own, so that a script can tell a stuck run from a diverged one.
-STALL_EXIT = 4
+from lamour_jax.learner.stall import STALL_EXIT, StallWatchdog, timeout_from_env
 
 
 class TrainingDiverged(RuntimeError):

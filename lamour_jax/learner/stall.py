@@ -1,10 +1,11 @@
 """A watchdog for training programs that stop running without failing.
 
 On XLA's CPU runtime the ant's training program has deadlocked: every thread asleep, the
-process using no CPU, the host waiting forever for a result (1024 envs every time, once at 256
-envs while another run shared the CPU; benchmarks/results/train_throughput_cpu.md). A program
-running on the CPU backend always burns CPU time, so an evaluation period during which the
-process uses almost none for minutes is stuck, not slow. The watchdog turns that into a clear
+process using no CPU, the host waiting forever for a result (1024 envs every time, 256 envs
+in recovery runs and in the sample-reuse training loop; see benchmarks/results/
+train_throughput_cpu.md and recovery_ant_cpu.md). A program running on the CPU backend always
+burns CPU time, so an evaluation period during which the process uses almost none for minutes
+is stuck, not slow. The watchdog turns that into a clear
 error and an exit, with the last checkpoint intact, instead of a run that sits there until a
 scheduler kills it. On an accelerator the host idles while it waits, so it is not used there.
 """
@@ -22,6 +23,9 @@ from collections.abc import Callable, Iterator
 DEFAULT_TIMEOUT_S = 300.0
 # CPU seconds a healthy program uses in any timeout window, at the very least.
 MIN_CPU_S = 1.0
+# Exit status of a run ended by the stall watchdog (1: failed, 2: bad input, 3: NaN/inf in
+# training, 130/143: signals): its own, so that a script can tell a stuck run from a diverged one.
+STALL_EXIT = 4
 
 
 def timeout_from_env() -> float:
@@ -94,10 +98,12 @@ class StallWatchdog:
 
 
 # The largest ant batch that ran through on XLA's CPU runtime (jax 0.10.2) without the
-# deadlock, per kind of program: plain training trained the shipped original at 256 and hangs
-# at 1024; recovery hung at 256 (twice, once alone) and ran 1.64M steps at 128, at the same
-# speed (benchmarks/results/recovery_ant_cpu.md, train_throughput_cpu.md).
-ANT_CPU_SAFE_ENVS = {"train": 256, "recover": 128}
+# deadlock, per kind of program. Plain training: the first shipped original trained at 256 on
+# the 256 x 20 loop, but the current sample-reuse loop (unroll 64) stalled at 256 in session 16's
+# throughput benchmark, and both loops hang at 1024; 128 and 64 ran through. Recovery hung at
+# 256 (twice, once alone) and ran 1.64M steps at 128, at the same speed
+# (benchmarks/results/recovery_ant_cpu.md, train_throughput_cpu.md).
+ANT_CPU_SAFE_ENVS = {"train": 128, "recover": 128}
 
 
 def cpu_hang_warning(env_name: str, num_envs: int, backend: str, job: str = "train"

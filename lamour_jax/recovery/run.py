@@ -56,8 +56,16 @@ RETRAIN_PPO = {"lr_schedule": "adaptive", "critic_warmup_steps": 51_200,
 # first run (100 % at 717k steps, one seed), and the ant's recovery was measured with them
 # (benchmarks/results/recovery_ant_cpu.md).
 EXPLORE_HARDER = {"init_std": 1.0, "entropy_coef": 0.01}
+# The ant's original now trains with sample reuse (64 envs x 64 steps, 10 epochs of 32
+# minibatches, evaluations every 409,600 steps); its recovery keeps the loop every ant
+# recovery result was measured with: 128 envs (the largest that ran through on XLA's CPU
+# runtime, see learner/stall.py) x 20 steps, 4 epochs of 8 minibatches, an evaluation every
+# 204,800 steps.
+ANT_RECOVERY_LOOP = {"num_envs": 128, "unroll_length": 20, "update_epochs": 4,
+                     "num_minibatches": 8, "eval_every": 204_800}
 RETRAIN_PPO_PER_ENV: dict[str, dict[str, float]] = {
-    name: EXPLORE_HARDER for name in ("ant", "halfcheetah", "hopper", "walker2d")}
+    **{name: EXPLORE_HARDER for name in ("halfcheetah", "hopper", "walker2d")},
+    "ant": {**EXPLORE_HARDER, **ANT_RECOVERY_LOOP}}
 
 
 @dataclass
@@ -163,17 +171,22 @@ def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: 
     return sorted(rows, key=lambda r: (-r["recovery_rate"], -r["return_mean"]))
 
 
-def _record_budget(path: Path, steps: int, config: PPOConfig, log: Any) -> None:
-    """A resume that raises the budget: config.json says the new one, so that a later resume
-    (and the reports) continue from it."""
+def _resumed_config(path: Path, steps: int, log: Any) -> PPOConfig:
+    """The PPO config a run was started with (its config.json), with the budget raised to
+    `steps`. Not rebuilt from today's defaults: a default changed since the run started (an
+    env's evaluation period, say) would make the checkpoints mean other steps, or the rest of
+    the run train differently. A raised budget is written back, so that a later resume (and
+    the reports) continue from it."""
     record = json.loads(path.read_text())
-    if record["steps"] == steps:
-        return
-    note = config.replace(total_steps=record["ppo"]["total_steps"]).budget_change_note(steps)
-    if note:
-        log(note)
-    record["steps"], record["ppo"]["total_steps"] = steps, config.total_steps
-    path.write_text(json.dumps(record, indent=2))
+    config = PPOConfig.from_json(json.dumps(record["ppo"]))
+    if record["steps"] != steps:
+        note = config.budget_change_note(steps)
+        if note:
+            log(note)
+        config = config.replace(total_steps=steps)
+        record["steps"], record["ppo"]["total_steps"] = steps, steps
+        path.write_text(json.dumps(record, indent=2))
+    return config.validate()
 
 
 def _member_names(candidates: list[str], seeds: int) -> list[str]:
@@ -192,12 +205,13 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     if policy.meta["env"] != spec.env:
         raise ValueError(f"the original policy was trained on {policy.meta['env']}, "
                          f"not {spec.env}")
-    config = recovery_config(spec, policy)
+    out = Path(out)
+    config = (_resumed_config(out / "config.json", spec.steps, log) if resume
+              else recovery_config(spec, policy))
     hang = cpu_hang_warning(spec.env, config.num_envs, jax.default_backend(), job="recover")
     if hang:
         log(hang)
     lam, c = spec.coefficients()
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = make(spec.env, "ood", spec.mode, episode_length=config.episode_length)
     if spec.method != "lamour":
@@ -207,9 +221,7 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     objective = Objective(spec.method, lam, c, spec.switch,
                           candidate_set(programs) if programs else None,
                           Original.from_policy(policy, spec.policy_seed), spec.seeds)
-    if resume:
-        _record_budget(out / "config.json", spec.steps, config, log)
-    else:
+    if not resume:
         (out / "rewards").mkdir(exist_ok=True)
         for name, src in sources:
             (out / "rewards" / name).write_text(src)
