@@ -63,7 +63,9 @@ class PPOConfig:
     lr_schedule: str = _static("constant")
     # "constant", or "linear": the entropy bonus anneals from entropy_coef to 0 at total_steps.
     # A bonus strong enough to find a rare behaviour (the ant's flip onto its feet) keeps the
-    # policy noisy after it is found; annealing lets the noise come down again.
+    # policy noisy after it is found; annealing lets the noise come down again. Tried on the
+    # ant's recovery, one seed: the gait came back but the flip got less reliable
+    # (benchmarks/results/recovery_ant_cpu.md), so no env defaults to it.
     entropy_schedule: str = _static("constant")
     # Where an env that ends restarts from (envs/wrappers.py, AutoResetBatch):
     # "per_rollout": one fresh start per env drawn before each rollout, taken by the env when
