@@ -102,6 +102,12 @@ class PPOConfig:
     def num_evals(self) -> int:
         return max(1, -(-self.total_steps // self.steps_per_eval))
 
+    @property
+    def num_iterations(self) -> int:
+        """Iterations in the whole budget (whole evaluation periods): what a linear schedule
+        spans."""
+        return self.num_evals * self.iterations_per_eval
+
     def budget_change_note(self, total_steps: int) -> str | None:
         """What giving a run in progress a new total does to it, when it matters: a linear
         schedule (learning rate, entropy bonus) is laid over the total, so it stretches (or

@@ -148,8 +148,8 @@ class Trainer:
     # ----- optimiser (built from the config's leaves, so a vmapped sweep over them works)
     def _optimizer(self, hp: PPOConfig) -> optax.GradientTransformation:
         if self.config.lr_schedule == "linear":
-            total = max(1, self.config.num_evals * self.config.iterations_per_eval
-                        * self.config.num_minibatches * self.config.update_epochs)
+            total = max(1, self.config.num_iterations * self.config.num_minibatches
+                        * self.config.update_epochs)
             lr: Any = optax.linear_schedule(hp.learning_rate, 0.0, total)
         elif self.config.lr_schedule == "adaptive":  # the rate lives in the optimizer state
             return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm),
@@ -327,9 +327,8 @@ class Trainer:
         flat = jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])),
                             (minibatch_traj, advantages, targets))
         if cfg.entropy_schedule == "linear":  # over the run's iterations, like the linear rate
-            total = cfg.num_evals * cfg.iterations_per_eval
             hp = hp.replace(entropy_coef=hp.entropy_coef
-                            * jnp.maximum(0.0, 1.0 - state.iteration / total))
+                            * jnp.maximum(0.0, 1.0 - state.iteration / cfg.num_iterations))
         optimizer = self._optimizer(hp)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
         warmup_iterations = -(-cfg.critic_warmup_steps // cfg.steps_per_iteration)

@@ -98,19 +98,19 @@ class StallWatchdog:
 
 
 # The largest ant batch that ran through on XLA's CPU runtime (jax 0.10.2) without the
-# deadlock, per kind of program. Plain training: the first shipped original trained at 256 on
-# the 256 x 20 loop, but the current sample-reuse loop (unroll 64) stalled at 256 in session 16's
-# throughput benchmark, and both loops hang at 1024; 128 and 64 ran through. Recovery hung at
-# 256 (twice, once alone) and ran 1.64M steps at 128, at the same speed
-# (benchmarks/results/recovery_ant_cpu.md, train_throughput_cpu.md).
-ANT_CPU_SAFE_ENVS = {"train": 128, "recover": 128}
+# deadlock, for training and recovery programs alike. Plain training: the first shipped
+# original trained at 256 on the 256 x 20 loop, but the current sample-reuse loop (unroll 64)
+# stalled at 256 in session 16's throughput benchmark, and both loops hang at 1024; 128 and 64
+# ran through. Recovery hung at 256 (twice, once alone) and ran 1.64M steps at 128, at the
+# same speed (benchmarks/results/recovery_ant_cpu.md, train_throughput_cpu.md).
+ANT_CPU_SAFE_ENVS = 128
 
 
 def cpu_hang_warning(env_name: str, num_envs: int, backend: str, job: str = "train"
                      ) -> str | None:
     """A known hang, not understood yet: the ant's compiled program stops in its first period
     with every thread asleep. The watchdog ends such a run; this warns before it starts."""
-    safe = ANT_CPU_SAFE_ENVS[job]
+    safe = ANT_CPU_SAFE_ENVS
     if backend == "cpu" and env_name == "ant" and num_envs > safe:
         return (f"warning: ant {job} programs with more than {safe} envs on the CPU have hung "
                 f"in their first period (an XLA CPU runtime deadlock, jax 0.10.2); {safe} ran "
