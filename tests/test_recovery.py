@@ -210,6 +210,16 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 8
     for name in ("before.gif", "after.gif"):
         assert (out / name).read_bytes()[:3] == b"GIF"
+    # A resume whose recorded PPO config is damaged stops with a clear error, files untouched.
+    config_path = out / "config.json"
+    record = json.loads(config_path.read_text())
+    record["ppo"]["no_such_field"] = 1
+    config_path.write_text(json.dumps(record))
+    damaged = config_path.read_text()
+    assert main(["recover", "pointmass", "--resume", str(out), "--no-progress"]) == 2
+    assert "config.json is damaged" in capsys.readouterr().err
+    assert config_path.read_text() == damaged
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 8
 
 
 def test_best_seed_is_the_best_member_of_the_best_candidate():

@@ -177,8 +177,12 @@ def _resumed_config(path: Path, steps: int, log: Any) -> PPOConfig:
     env's evaluation period, say) would make the checkpoints mean other steps, or the rest of
     the run train differently. A raised budget is written back, so that a later resume (and
     the reports) continue from it."""
-    record = json.loads(path.read_text())
-    config = PPOConfig.from_json(json.dumps(record["ppo"]))
+    try:
+        record = json.loads(path.read_text())
+        config = PPOConfig.from_json(json.dumps(record["ppo"]))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is damaged ({type(err).__name__}: {err}); it records how the "
+                         "run was trained, so the run cannot be resumed without it") from None
     if record["steps"] != steps:
         note = config.budget_change_note(steps)
         if note:
