@@ -16,6 +16,7 @@ from lamour_jax.commands import UserError
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, distributed, make_train
 from lamour_jax.learner.checkpoint import CheckpointError
+from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.curves import plot_learning_curve
 from lamour_jax.learner.run import TrainingDiverged, run_training
 from lamour_jax.learner.stall import cpu_hang_warning
@@ -39,12 +40,10 @@ def _read_run_config(run_dir: Path) -> dict:
     if not path.is_file():
         raise UserError(f"{run_dir} is not a run directory (no config.json)")
     try:
-        record = json.loads(path.read_text())
-        record["ppo"] = PPOConfig.from_json(json.dumps(record["ppo"]))
-    except (ValueError, KeyError, TypeError) as err:
-        raise UserError(f"{path} is damaged ({type(err).__name__}: {err}); it records how the "
-                        "run was trained, so the run cannot be resumed without it") from None
-    return record
+        record, ppo = read_run_record(path)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return {**record, "ppo": ppo}
 
 
 def _join_processes(args: argparse.Namespace) -> None:

@@ -19,7 +19,7 @@ from tensorboard_events import read_tensorboard
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, make_train
 from lamour_jax.learner.checkpoint import RunCheckpoints, load_policy
-from lamour_jax.learner.networks import gaussian_log_prob
+from lamour_jax.learner.networks import gaussian_entropy, gaussian_log_prob, squashed_entropy
 from lamour_jax.learner.run import TrainingDiverged, over_seeds, run_training
 
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
@@ -228,6 +228,45 @@ def test_linear_entropy_schedule_anneals_the_bonus_to_zero():
     assert coefs == pytest.approx([0.1 * (1 - i / 8) for i in range(8)])
     with pytest.raises(ValueError, match="entropy_schedule must be one of constant, linear"):
         tiny_config(entropy_schedule="cosine").validate()
+
+
+def test_squashed_entropy_matches_the_action_density():
+    """The one-sample estimate against quadrature of H[tanh(u)] = H[u] - E[2 log cosh u]: it
+    peaks at a moderate std, where the pre-tanh entropy keeps growing."""
+    noise = jax.random.normal(jax.random.key(0), (200_000, 1))
+    estimates = []
+    for std in (0.3, 0.85, 2.0, 4.0):
+        u = np.linspace(-12 * std, 12 * std, 200_001)
+        density = np.exp(-0.5 * (u / std) ** 2) / (std * np.sqrt(2 * np.pi))
+        log_cosh = np.abs(u) + np.log1p(np.exp(-2 * np.abs(u))) - np.log(2)
+        exact = (0.5 * np.log(2 * np.pi * np.e * std ** 2)
+                 - np.trapezoid(density * 2 * log_cosh, u))
+        estimate = float(jnp.mean(squashed_entropy(jnp.zeros_like(noise),
+                                                   jnp.full_like(noise, std), noise)))
+        assert estimate == pytest.approx(exact, abs=0.02), std
+        estimates.append(estimate)
+    assert estimates[1] > max(estimates[0], estimates[2]) > estimates[3]
+    pre_tanh = [float(gaussian_entropy(jnp.array([s]))) for s in (0.3, 0.85, 2.0, 4.0)]
+    assert pre_tanh == sorted(pre_tanh)
+
+
+def test_action_space_entropy_bonus_keeps_the_std_moderate():
+    """A strong bonus on the pre-tanh entropy drives the std up without bound (saturated,
+    bang-bang actions); on the squashed action's entropy it settles near its maximum."""
+    env = make("pointmass", episode_length=20)
+    obs = jax.random.normal(jax.random.key(2), (64, env.observation_size))
+    stds = {}
+    for space in ("pre_tanh", "action"):
+        config = tiny_config(eval_every=4096, entropy_coef=1.0, entropy_space=space,
+                             learning_rate=3e-2)
+        trainer = make_train(env, config)
+        state, metrics = jax.jit(trainer.run_chunk)(trainer.init(jax.random.key(0)))
+        _, std = trainer.policy.distribution(state.params["actor"], state.obs_stats, obs)
+        stds[space] = float(jnp.median(std))
+        assert np.all(np.isfinite(np.asarray(metrics["entropy"])))
+    assert stds["pre_tanh"] > 2.0 and 0.4 < stds["action"] < 1.3, stds
+    with pytest.raises(ValueError, match="entropy_space must be one of pre_tanh, action"):
+        tiny_config(entropy_space="post").validate()
 
 
 def test_resume_is_exact(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 from flax import struct
@@ -67,6 +68,12 @@ class PPOConfig:
     # ant's recovery, one seed: the gait came back but the flip got less reliable
     # (benchmarks/results/recovery_ant_cpu.md), so no env defaults to it.
     entropy_schedule: str = _static("constant")
+    # What the entropy bonus measures: "pre_tanh", the Gaussian before the squashing, which
+    # grows without bound with the std, so a strong bonus drives the actions to +-1 (bang-bang
+    # noise whose control cost can make ending an episode pay); or "action", the entropy of
+    # the squashed action tanh(u) (one reparameterised sample per state, as brax and SAC do),
+    # largest at a moderate std and falling as the actions saturate.
+    entropy_space: str = _static("pre_tanh")
     # Where an env that ends restarts from (envs/wrappers.py, AutoResetBatch):
     # "per_rollout": one fresh start per env drawn before each rollout, taken by the env when
     # its episode ends (a second ending in the same rollout reuses it); the restart is a
@@ -132,6 +139,8 @@ class PPOConfig:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
         if self.entropy_schedule not in ENTROPY_SCHEDULES:
             raise ValueError(f"entropy_schedule must be one of {', '.join(ENTROPY_SCHEDULES)}")
+        if self.entropy_space not in ENTROPY_SPACES:
+            raise ValueError(f"entropy_space must be one of {', '.join(ENTROPY_SPACES)}")
         if self.auto_reset not in AUTO_RESETS:
             raise ValueError(f"auto_reset must be one of {', '.join(AUTO_RESETS)}")
         if not 0.0 <= self.policy_dropout < 1.0:
@@ -187,8 +196,21 @@ class PPOConfig:
 
 
 ACTIVATIONS = ("tanh", "relu", "swish", "elu")
+def read_run_record(path: Path) -> tuple[dict[str, Any], PPOConfig]:
+    """A run's config.json and the PPO config it records: what `--resume` trains on (both
+    `lamour train` and `lamour recover`). ValueError, naming the damage, when it is unreadable.
+    """
+    try:
+        record = json.loads(Path(path).read_text())
+        return record, PPOConfig.from_json(json.dumps(record["ppo"]))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is damaged ({type(err).__name__}: {err}); it records how the "
+                         "run was trained, so the run cannot be resumed without it") from None
+
+
 LR_SCHEDULES = ("constant", "linear", "adaptive")
 ENTROPY_SCHEDULES = ("constant", "linear")
+ENTROPY_SPACES = ("pre_tanh", "action")
 AUTO_RESETS = ("per_rollout", "per_episode")
 
 # Per-env defaults, like MuJoCo Playground's default_config(): sized so that a CPU run makes

@@ -63,4 +63,16 @@ def gaussian_log_prob(u: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Arra
 
 
 def gaussian_entropy(std: jax.Array) -> jax.Array:
+    """Entropy of the pre-tanh Gaussian: it grows without bound with the std."""
     return jnp.sum(jnp.log(std) + 0.5 * math.log(2 * math.pi * math.e), axis=-1)
+
+
+def squashed_entropy(mean: jax.Array, std: jax.Array, noise: jax.Array) -> jax.Array:
+    """One-sample estimate of the entropy of the action a = tanh(u), u ~ N(mean, std):
+    H[u] + E[log |da/du|], the sample reparameterised (u = mean + std * noise) so that it has
+    gradients. Unlike the pre-tanh entropy it is largest at a moderate std and falls as the
+    actions saturate at +-1 (the form brax's tanh-Gaussian and SAC use)."""
+    u = mean + std * noise
+    # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), exact and stable for large |u|.
+    log_jacobian = 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+    return gaussian_entropy(std) + jnp.sum(log_jacobian, axis=-1)

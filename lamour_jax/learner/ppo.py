@@ -30,7 +30,14 @@ from jax.sharding import PartitionSpec as P
 from lamour_jax.envs.base import Env, State
 from lamour_jax.envs.wrappers import AutoResetBatch
 from lamour_jax.learner.config import PPOConfig
-from lamour_jax.learner.networks import MIN_STD, Actor, Critic, gaussian_entropy, gaussian_log_prob
+from lamour_jax.learner.networks import (
+    MIN_STD,
+    Actor,
+    Critic,
+    gaussian_entropy,
+    gaussian_log_prob,
+    squashed_entropy,
+)
 from lamour_jax.learner.normalizer import RunningStats
 
 SERO_SAMPLES = 30  # MC-dropout samples for the per-feature variance (SeRO)
@@ -286,7 +293,12 @@ class Trainer:
         policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
         values = self._values(params, critic_stats, batch.obs)
         value_loss = 0.5 * jnp.mean(jnp.square(values - targets))
-        entropy = jnp.mean(gaussian_entropy(std))
+        if self.config.entropy_space == "action":
+            key, k_entropy = jax.random.split(key)
+            entropy = jnp.mean(squashed_entropy(mean, std, jax.random.normal(k_entropy,
+                                                                              mean.shape)))
+        else:
+            entropy = jnp.mean(gaussian_entropy(std))
         total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy
         metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
                    # Schulman's k3 estimator of KL(rollout policy || current): >= 0, low variance

@@ -24,6 +24,7 @@ import numpy as np
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config
 from lamour_jax.learner.checkpoint import save_policy
+from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.policy import LoadedPolicy, load
 from lamour_jax.learner.ppo import evaluate_episodes
 from lamour_jax.learner.run import RunResult, policy_export, run_training
@@ -177,12 +178,7 @@ def _resumed_config(path: Path, steps: int, log: Any) -> PPOConfig:
     env's evaluation period, say) would make the checkpoints mean other steps, or the rest of
     the run train differently. A raised budget is written back, so that a later resume (and
     the reports) continue from it."""
-    try:
-        record = json.loads(path.read_text())
-        config = PPOConfig.from_json(json.dumps(record["ppo"]))
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is damaged ({type(err).__name__}: {err}); it records how the "
-                         "run was trained, so the run cannot be resumed without it") from None
+    record, config = read_run_record(path)
     if record["steps"] != steps:
         note = config.budget_change_note(steps)
         if note:
