@@ -187,14 +187,20 @@ def before_after_table(summary: dict[str, Any], history: list[dict[str, Any]]) -
     o, n = summary["before"]["ood"], summary["before"]["normal"]
     f = final_row(history, best_members(summary))
     pct = lambda v: f"{v:.0%}"  # noqa: E731
-    return "\n".join([
+    lines = [
         f"| {summary['env']} | recovery rate (OOD starts) | OOD return | "
         "Normal-env return |", "|---|---:|---:|---:|",
         f"| original policy | {pct(o['recovery_rate'])} | {o['return_mean']:.1f} | "
         f"{n['return_mean']:.1f} |",
         f"| after {summary['method']} ({f['step']:,} steps, {summary['seeds']} seed(s)) | "
         f"{pct(f['recovery_rate'])} | {f['return_mean']:.1f} | "
-        f"{f['normal_return_mean']:.1f} |"])
+        f"{f['normal_return_mean']:.1f} |"]
+    peak = summary.get("peak")
+    if peak and peak["step"] != f["step"]:  # an earlier evaluation did better: DIR/peak
+        lines.append(f"| its best evaluation ({peak['step']:,} steps, peak/) | "
+                     f"{pct(peak['recovery_rate'])} | {peak['return_mean']:.1f} | "
+                     f"{peak['normal_return_mean']:.1f} |")
+    return "\n".join(lines)
 
 
 def write_videos(out: Path, env_name: str, policy_dir: Path, mode: str, seed: int,
@@ -255,7 +261,10 @@ def cmd_recover(args: argparse.Namespace) -> int:
         for p in write_videos(out, spec.env, policy, spec.mode, spec.seed,
                               best_seed(summary, read_history(out))):
             print(f"video: {p}")
-    print(f"run folder: {out} (best policy: {out / 'best'})")
+    peak = summary.get("peak")
+    also = (f"; its best evaluation, at {peak['step']:,} steps: {out / 'peak'}"
+            if peak and peak["step"] != summary["steps"] else "")
+    print(f"run folder: {out} (best policy: {out / 'best'}{also})")
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,12 +14,16 @@ import pytest
 from tensorboard_events import read_tensorboard
 
 from lamour_jax.cli import main
+from lamour_jax.envs import make
+from lamour_jax.learner import make_train
+from lamour_jax.learner.checkpoint import load_policy
 from lamour_jax.learner.config import default_config
 from lamour_jax.learner.networks import gaussian_log_prob
 from lamour_jax.learner.policy import load
 from lamour_jax.learner.ppo import Transition
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import Objective, Original
+from lamour_jax.recovery.peak import PeakKeeper
 from lamour_jax.recovery.report import best_seed, paper_reference
 from lamour_jax.recovery.run import RecoverySpec, recovery_config
 from lamour_jax.transpile import candidate_set, transpile
@@ -202,6 +207,16 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
             [r["return_mean"] for r in rows if r["seed"] == m])
     best = load(out / "best")
     assert best.seeds == 2 and best.meta["candidates"] == [summary["best"]]
+    # DIR/peak: the best evaluation's policy, recorded in the summary.
+    peak = summary["peak"]
+    def score(evaluation, candidate):  # member m trains candidate m // 2
+        members = [r for r in rows if (r["eval"], r["seed"] // 2) == (evaluation, candidate)]
+        return tuple(np.mean([r[key] for r in members]) for key in ("recovery_rate",
+                                                                    "return_mean"))
+
+    top = max(score(e, k) for e in (1, 2) for k in (0, 1))
+    assert (peak["recovery_rate"], peak["return_mean"]) == pytest.approx(top)
+    assert load(out / "peak").meta["candidates"] == [peak["candidate"]]
     assert (out / "rewards" / "sample1.py").read_text() == GOOD
     table = capsys.readouterr().out
     assert "| original policy |" in table and "(best)" in table
@@ -220,6 +235,37 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
     assert "config.json is damaged" in capsys.readouterr().err
     assert config_path.read_text() == damaged
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 8
+
+
+def test_peak_keeps_the_best_evaluations_policy_across_resumes(tmp_path):
+    """DIR/peak: the policy of the evaluation that beat every earlier one (recovery rate, then
+    OOD return, per candidate over its seeds), kept through later, worse evaluations; a resume
+    from before it drops it, since those evaluations are trained again."""
+    trainer = make_train(make("pointmass", episode_length=20),
+                         default_config("pointmass").replace(num_envs=8, unroll_length=4,
+                                                             num_minibatches=2))
+    init = jax.jit(jax.vmap(trainer.init))
+    states = [init(jax.random.split(jax.random.key(i), 2)) for i in range(3)]
+
+    def rows(evaluation, scores):  # 2 candidates x 1 seed: member = candidate
+        return [{"eval": evaluation, "step": 100 * evaluation, "seed": m, "recovery_rate": rate,
+                 "return_mean": ret, "normal_return_mean": 7.0}
+                for m, (rate, ret) in enumerate(scores)]
+
+    keeper = PeakKeeper(tmp_path, ["a.py", "b.py"], 1, {"env": "pointmass"})
+    keeper(1, states[0], rows(1, [(0.0, 5.0), (0.0, 3.0)]))
+    keeper(2, states[1], rows(2, [(0.0, 9.0), (0.5, 1.0)]))  # b's rate beats a's return
+    keeper(3, states[2], rows(3, [(0.5, 1.0), (0.0, 50.0)]))  # ties b at best: kept as was
+    record = keeper.record()
+    assert (record["eval"], record["candidate"], record["return_mean"]) == (2, "b.py", 1.0)
+    params, meta = load_policy(tmp_path / "peak")
+    assert meta["candidates"] == ["b.py"] and meta["seeds"] == 1
+    chex.assert_trees_all_close(params["actor"],
+                                jax.tree.map(lambda x: x[1:2], states[1].params["actor"]))
+    PeakKeeper(tmp_path, ["a.py", "b.py"], 1, {}, resumed_from=3)
+    assert keeper.record()["eval"] == 2
+    PeakKeeper(tmp_path, ["a.py", "b.py"], 1, {}, resumed_from=1)
+    assert keeper.record() is None and not (tmp_path / "peak").exists()
 
 
 def test_best_seed_is_the_best_member_of_the_best_candidate():

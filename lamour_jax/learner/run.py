@@ -96,8 +96,13 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                  resume: bool = False, progress: bool = True,
                  policy_meta: dict[str, Any] | None = None,
                  initial_state: TrainState | None = None, tensorboard: bool = False,
-                 run_names: Sequence[str] | None = None) -> RunResult:
+                 run_names: Sequence[str] | None = None,
+                 after_eval: Callable[[int, TrainState, list[dict[str, Any]]], None] | None = None,
+                 ) -> RunResult:
     """Train `seeds` seeds of `trainer` in one program, writing everything to `run_dir`.
+
+    `after_eval(evaluation, state, rows)` runs in every process after each evaluation period
+    is checkpointed and logged (recovery keeps its best evaluation's policy with it).
 
     `tensorboard` also writes the metrics as TensorBoard event files, one run per seed
     named by `run_names` (default seed_0, seed_1, ...).
@@ -205,6 +210,8 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                         f.writelines(json.dumps(row) + "\n" for row in rows)
                 if board is not None:
                     board.write(rows)
+                if after_eval is not None:
+                    after_eval(k + 1, result.state, rows)
                 bar.update(cfg.steps_per_eval)
                 bar.set_postfix(sps=f"{seeds * cfg.steps_per_eval / elapsed:,.0f}",
                                 ret=f"{float(np.mean(metrics['return_mean'])):.1f}",

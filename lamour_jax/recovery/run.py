@@ -23,13 +23,14 @@ import numpy as np
 
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config
-from lamour_jax.learner.checkpoint import save_policy
+from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.policy import LoadedPolicy, load
 from lamour_jax.learner.ppo import evaluate_episodes
 from lamour_jax.learner.run import RunResult, policy_export, run_training
 from lamour_jax.learner.stall import ANT_CPU_SAFE_ENVS, cpu_hang_warning
 from lamour_jax.recovery.objectives import Objective, Original, coefficients
+from lamour_jax.recovery.peak import PeakKeeper
 from lamour_jax.recovery.trainer import RecoveryTrainer
 from lamour_jax.transpile import candidate_set, transpile
 
@@ -252,10 +253,17 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     log(f"recovering {spec.env} with {spec.method} ({len(names)} candidate(s) x {spec.seeds} "
         f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs, "
         f"{config.num_evals * config.steps_per_eval:,} steps) -> {out}")
+    resumed_from = 0
+    if resume:  # the evaluation the run continues from (run_training restores it)
+        checkpoints = RunCheckpoints(out)
+        resumed_from = checkpoints.latest() or 0
+        checkpoints.close()
+    peak = PeakKeeper(out, names, spec.seeds, meta, resumed_from)
     result: RunResult = run_training(trainer, out, seeds=members, seed=spec.seed, resume=resume,
                                      progress=progress, policy_meta=meta,
                                      initial_state=initial, tensorboard=tensorboard,
-                                     run_names=_member_names(names, spec.seeds))
+                                     run_names=_member_names(names, spec.seeds),
+                                     after_eval=peak)
     ranking = rank_candidates(read_history(out), names, spec.seeds)
     best = ranking[0]["index"]
     picked = jax.tree.map(lambda x: x[best * spec.seeds:(best + 1) * spec.seeds],
@@ -264,7 +272,8 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
                                        "candidates": [names[best]]})
     summary = {"env": spec.env, "method": spec.method, "steps": result.evals_done
                * config.steps_per_eval, "seeds": spec.seeds, "compile_s": result.compile_s,
-               "before": before, "candidates": ranking, "best": names[best]}
+               "before": before, "candidates": ranking, "best": names[best],
+               "peak": peak.record()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
