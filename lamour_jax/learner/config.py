@@ -69,10 +69,12 @@ class PPOConfig:
     # (benchmarks/results/recovery_ant_cpu.md), so no env defaults to it.
     entropy_schedule: str = _static("constant")
     # What the entropy bonus measures: "pre_tanh", the Gaussian before the squashing, which
-    # grows without bound with the std, so a strong bonus drives the actions to +-1 (bang-bang
-    # noise whose control cost can make ending an episode pay); or "action", the entropy of
-    # the squashed action tanh(u) (one reparameterised sample per state, as brax and SAC do),
-    # largest at a moderate std and falling as the actions saturate.
+    # grows without bound with the std, so a strong bonus drives the actions to +-1; or
+    # "action", the entropy of the squashed action tanh(u) (one reparameterised sample per
+    # state, as brax and SAC do), largest at a moderate std and falling as the actions
+    # saturate. On the ant's recovery (10x bonus) it kept the noise moderate, but two seeds
+    # fared like the pre-tanh run (benchmarks/results/recovery_ant_cpu.md), so no env
+    # defaults to it.
     entropy_space: str = _static("pre_tanh")
     # Where an env that ends restarts from (envs/wrappers.py, AutoResetBatch):
     # "per_rollout": one fresh start per env drawn before each rollout, taken by the env when
@@ -195,7 +197,6 @@ class PPOConfig:
         return self.replace(**changes).validate()
 
 
-ACTIVATIONS = ("tanh", "relu", "swish", "elu")
 def read_run_record(path: Path) -> tuple[dict[str, Any], PPOConfig]:
     """A run's config.json and the PPO config it records: what `--resume` trains on (both
     `lamour train` and `lamour recover`). ValueError, naming the damage, when it is unreadable.
@@ -208,6 +209,7 @@ def read_run_record(path: Path) -> tuple[dict[str, Any], PPOConfig]:
                          "run was trained, so the run cannot be resumed without it") from None
 
 
+ACTIVATIONS = ("tanh", "relu", "swish", "elu")
 LR_SCHEDULES = ("constant", "linear", "adaptive")
 ENTROPY_SCHEDULES = ("constant", "linear")
 ENTROPY_SPACES = ("pre_tanh", "action")
