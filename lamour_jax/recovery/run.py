@@ -30,7 +30,7 @@ from lamour_jax.learner.ppo import evaluate_episodes
 from lamour_jax.learner.run import RunResult, policy_export, run_training
 from lamour_jax.learner.stall import ANT_CPU_SAFE_ENVS, cpu_hang_warning
 from lamour_jax.recovery.objectives import Objective, Original, coefficients
-from lamour_jax.recovery.peak import PeakKeeper
+from lamour_jax.recovery.peak import PeakKeeper, candidate_scores
 from lamour_jax.recovery.trainer import RecoveryTrainer
 from lamour_jax.transpile import candidate_set, transpile
 
@@ -155,19 +155,20 @@ def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: 
     """Per candidate, the last evaluation averaged over its seeds, best first: by the env's
     own recovery rate, then the OOD return."""
     last_eval = max(row["eval"] for row in history)
+    last = [r for r in history if r["eval"] == last_eval]
+    scores = candidate_scores(last, names, seeds)
     rows = []
     for k, name in enumerate(names):
-        members = [r for r in history if r["eval"] == last_eval
-                   and r["seed"] // seeds == k]
+        members = [r for r in last if r["seed"] // seeds == k]
 
         def stat(key: str, members: list = members) -> list[float]:
             return [r[key] for r in members if r.get(key) is not None]
 
         rows.append({
             "candidate": name, "index": k,
-            "return_mean": float(np.mean(stat("return_mean"))),
+            "return_mean": scores[k][1],
             "return_std_over_seeds": float(np.std(stat("return_mean"))),
-            "recovery_rate": float(np.mean(stat("recovery_rate"))),
+            "recovery_rate": scores[k][0],
             "normal_return_mean": float(np.mean(stat("normal_return_mean"))),
         })
     return sorted(rows, key=lambda r: (-r["recovery_rate"], -r["return_mean"]))
