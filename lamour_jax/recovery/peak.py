@@ -36,6 +36,13 @@ def candidate_scores(rows: Sequence[dict[str, Any]], names: Sequence[str], seeds
     return scores
 
 
+def save_candidate(directory: Path, state: Any, k: int, seeds: int, names: Sequence[str],
+                   meta: dict[str, Any]) -> None:
+    """Export candidate k's seeds (members k*seeds .. (k+1)*seeds - 1) as a policy folder."""
+    picked = jax.tree.map(lambda x: x[k * seeds:(k + 1) * seeds], policy_export(state))
+    save_policy(directory, picked, {**meta, "seeds": seeds, "candidates": [names[k]]})
+
+
 class PeakKeeper:
     """`run_training`'s after-evaluation hook: exports the policy when an evaluation beats
     every earlier one of the run (ties keep the earlier)."""
@@ -67,10 +74,7 @@ class PeakKeeper:
         if self.best is not None and scores[k] <= self.best:
             return
         self.best = scores[k]
-        picked = jax.tree.map(lambda x: x[k * self.seeds:(k + 1) * self.seeds],
-                              policy_export(state))
-        save_policy(self.out / PEAK_DIR, picked, {**self.meta, "seeds": self.seeds,
-                                                   "candidates": [self.names[k]]})
+        save_candidate(self.out / PEAK_DIR, state, k, self.seeds, self.names, self.meta)
         members = [r for r in rows if r["seed"] // self.seeds == k]
         if is_primary():
             (self.out / PEAK_RECORD).write_text(json.dumps({

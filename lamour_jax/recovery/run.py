@@ -23,14 +23,14 @@ import numpy as np
 
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config
-from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
+from lamour_jax.learner.checkpoint import RunCheckpoints
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.policy import LoadedPolicy, load
 from lamour_jax.learner.ppo import evaluate_episodes
-from lamour_jax.learner.run import RunResult, policy_export, run_training
+from lamour_jax.learner.run import RunResult, run_training
 from lamour_jax.learner.stall import ANT_CPU_SAFE_ENVS, cpu_hang_warning
 from lamour_jax.recovery.objectives import Objective, Original, coefficients
-from lamour_jax.recovery.peak import PeakKeeper, candidate_scores
+from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidate
 from lamour_jax.recovery.trainer import RecoveryTrainer
 from lamour_jax.transpile import candidate_set, transpile
 
@@ -267,10 +267,7 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
                                      after_eval=peak)
     ranking = rank_candidates(read_history(out), names, spec.seeds)
     best = ranking[0]["index"]
-    picked = jax.tree.map(lambda x: x[best * spec.seeds:(best + 1) * spec.seeds],
-                          policy_export(result.state))
-    save_policy(out / "best", picked, {**meta, "seeds": spec.seeds,
-                                       "candidates": [names[best]]})
+    save_candidate(out / "best", result.state, best, spec.seeds, names, meta)
     summary = {"env": spec.env, "method": spec.method, "steps": result.evals_done
                * config.steps_per_eval, "seeds": spec.seeds, "compile_s": result.compile_s,
                "before": before, "candidates": ranking, "best": names[best],
