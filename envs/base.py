@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import mujoco
 from flax import struct
 
-from lamour_jax.envs.physics import FIXED_CAMERA, mjx
+from lamour_jax.envs.physics import FIXED_CAMERA, FOLLOW_CAMERA, mjx
 
 Variant = Literal["normal", "ood"]
 ResetFn = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
@@ -212,6 +212,13 @@ class Env:
     @property
     def camera(self) -> str:
         return FIXED_CAMERA
+
+    @property
+    def video_camera(self) -> str:
+        """The follow camera where the robot has one (a point mass stays in the fixed view)."""
+        model = self.robot.mj_model
+        has_follow = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, FOLLOW_CAMERA) >= 0
+        return FOLLOW_CAMERA if has_follow else FIXED_CAMERA
 
     def is_valid(self, data: mjx.Data) -> jax.Array:
         return self.robot.is_valid(data.qpos, data.qvel)

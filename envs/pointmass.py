@@ -50,7 +50,7 @@ class PointMass(Robot):
 
     def __init__(self) -> None:
         spec = mujoco.MjSpec.from_string(_MJCF)
-        physics.add_fixed_camera(spec, self.camera_pos, self.camera_target)
+        physics.add_cameras(spec, self.camera_pos, self.camera_target, follow=False)
         self.mj_model, self.mjx_model = physics.finish_model(spec, iterations=1, ls_iterations=1)
         self.observation_size = 4
         super().__init__()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lamour_jax.envs.base import Env, State
 
@@ -38,23 +36,3 @@ def rollout(env: Env, state: State, key: jax.Array, steps: int, random: bool = T
         return s, trace
 
     return jax.lax.scan(body, state, jax.random.split(key, steps))
-
-
-def policy_qpos(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.Array,
-                steps: int) -> np.ndarray:
-    """qpos of one episode under `act` (obs -> action), for videos; frozen after it ends."""
-
-    @jax.jit
-    def run(key: jax.Array) -> jax.Array:
-        start = env.reset(key)
-
-        def step(carry: tuple, _: None) -> tuple[tuple, jax.Array]:
-            state, alive = carry
-            nxt = env.step(state, act(state.obs))
-            nxt = jax.tree.map(lambda new, old: jnp.where(alive, new, old), nxt, state)
-            return (nxt, alive & (nxt.done == 0)), nxt.data.qpos
-
-        _, qpos = jax.lax.scan(step, (start, jnp.array(True)), None, length=steps)
-        return jnp.concatenate([start.data.qpos[None], qpos])
-
-    return np.asarray(run(key))

@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seed-index", type=int, default=0,
                    help="which seed's policy of a multi-seed run (default 0)")
-    p.add_argument("--video", type=Path, help="write a GIF of one episode here")
+    p.add_argument("--video", type=Path,
+                   help="write a GIF of the first evaluated episode here (one the table counts)")
     p.add_argument("--video-stride", type=_positive, default=2,
                    help="render every k-th step in the video (default 2)")
 

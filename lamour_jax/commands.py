@@ -100,7 +100,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         _, trace = rollout(env, batch, jax.random.key(args.seed + 1), args.steps)
         qpos = np.concatenate([np.asarray(state.data.qpos)[None], np.asarray(trace["qpos"][:, 0])])
         frames = render.render_frames(env, qpos, args.width, args.height)
-        path = render.save_gif(frames, args.out, fps=min(50.0, 1.0 / env.dt))
+        path = render.save_gif(frames, args.out, fps=min(render.MAX_GIF_FPS, 1.0 / env.dt))
     else:
         if args.out.suffix.lower() != ".png":
             raise UserError("--out must end in .png (or use --steps N with a .gif)")

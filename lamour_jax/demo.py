@@ -85,8 +85,8 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
     if video:
         from lamour_jax.recover_commands import write_videos
 
-        paths = write_videos(rec, env_name, policy_dir, spec.mode, spec.seed, chosen)
-        videos = "\nvideos: " + ", ".join(str(p) for p in paths)
+        videos = "".join(f"\nvideo: {path} ({shows})"
+                         for path, shows in write_videos(rec, spec, policy_dir, chosen))
     minutes = (time.perf_counter() - t0) / 60
     (out / "summary.md").write_text(
         f"# lamour demo: {env_name}\n\nbehaviour: {result.behaviour}\n\n{table}\n\n"

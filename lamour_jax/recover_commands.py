@@ -10,12 +10,15 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamour_jax.commands import UserError
 from lamour_jax.envs import ENV_NAMES
 from lamour_jax.learner.checkpoint import CheckpointError
 from lamour_jax.learner.run import TrainingDiverged
+
+if TYPE_CHECKING:
+    from lamour_jax.recovery import RecoverySpec
 
 EXIT_DIVERGED = 3
 DEFAULT_STEPS = 1_000_000
@@ -203,25 +206,27 @@ def before_after_table(summary: dict[str, Any], history: list[dict[str, Any]]) -
     return "\n".join(lines)
 
 
-def write_videos(out: Path, env_name: str, policy_dir: Path, mode: str, seed: int,
-                 after_seed: int = 0) -> list[Path]:
-    """before.gif / after.gif: the original and the retrained policy (seed `after_seed` of
-    DIR/best) from the same OOD start."""
-    import jax
-
+def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_seed: int = 0
+                 ) -> list[tuple[Path, str]]:
+    """before.gif / after.gif, each with a line saying which episode it shows: the original
+    and the retrained policy (seed `after_seed` of DIR/best), each in the first episode of
+    the batch before.json was evaluated on, so both start from the same OOD state."""
     from lamour_jax import render
     from lamour_jax.envs import make
-    from lamour_jax.envs.rollout import policy_qpos
     from lamour_jax.learner.policy import load
+    from lamour_jax.recovery.run import BEFORE_EPISODES, evaluate_and_trace
 
-    env = make(env_name, "ood", mode)
-    paths = []
-    for name, directory, index in (("before", policy_dir, 0), ("after", out / "best", after_seed)):
-        act = load(directory).act_fn(index)
-        qpos = policy_qpos(env, act, jax.random.key(seed), env.episode_length)
-        frames = render.render_frames(env, qpos[::4], 320, 240)
-        paths.append(render.save_gif(frames, out / f"{name}.gif", fps=min(30.0, 1 / env.dt)))
-    return paths
+    best = load(out / "best")
+    episode_length = best.meta.get("episode_length", 1000)
+    env = make(spec.env, "ood", spec.mode, episode_length=episode_length)
+    videos = []
+    for name, policy, index in (("before", load(policy_dir), spec.policy_seed),
+                                ("after", best, after_seed)):
+        _, trace = evaluate_and_trace(spec.env, "ood", spec.mode, policy.act_fn(index),
+                                      BEFORE_EPISODES, spec.seed + 1, episode_length)
+        path = render.save_episode_gif(env, trace.qpos, out / f"{name}.gif", stride=4)
+        videos.append((path, trace.describe(BEFORE_EPISODES)))
+    return videos
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -258,9 +263,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
                   f" | {c['recovery_rate']:.0%} | {c['return_mean']:.1f} | "
                   f"{c['normal_return_mean']:.1f} |")
     if args.video:
-        for p in write_videos(out, spec.env, policy, spec.mode, spec.seed,
-                              best_seed(summary, read_history(out))):
-            print(f"video: {p}")
+        for path, shows in write_videos(out, spec, policy, best_seed(summary, read_history(out))):
+            print(f"video: {path} ({shows})")
     peak = summary.get("peak")
     also = (f"; its best evaluation, at {peak['step']:,} steps: {out / 'peak'}"
             if peak and peak["step"] != summary["steps"] else "")

@@ -1,11 +1,14 @@
-"""Offscreen rendering of env states from the env's fixed camera: PNG images, GIF rollouts.
+"""Offscreen rendering of env states: PNG images from the env's fixed camera, GIF episodes
+from the camera that follows the robot.
 
-Uses `mujoco.Renderer` on the CPU copy of the model. `MUJOCO_GL` defaults to `egl` (set in
-`lamour_jax/__init__.py`), which works headless with Mesa or NVIDIA drivers.
+Uses `mujoco.Renderer` on a drawing copy of the CPU model (see `drawing_model`). `MUJOCO_GL`
+defaults to `egl` (set in `lamour_jax/__init__.py`), which works headless with Mesa or NVIDIA
+drivers.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -22,9 +25,26 @@ class RenderError(RuntimeError):
     """No usable OpenGL backend, or a bad output path."""
 
 
+# A plane collides everywhere but is drawn only to its size (brax's ant floor: 80 m across),
+# and a robot that walks on for a whole episode leaves it: the ant covers ~150 m. Drawing
+# copies of the models have floors this many times larger, with the same checker squares.
+FLOOR_SCALE = 25.0
+
+
+def drawing_model(env: Env) -> mujoco.MjModel:
+    """A copy of the env's CPU model for rendering only: floors enlarged by FLOOR_SCALE."""
+    model = copy.deepcopy(env.robot.mj_model)
+    for geom in np.flatnonzero(model.geom_type == mujoco.mjtGeom.mjGEOM_PLANE):
+        model.geom_size[geom, :2] *= FLOOR_SCALE
+        material = model.geom_matid[geom]
+        if material >= 0 and not model.mat_texuniform[material]:  # repeats per plane
+            model.mat_texrepeat[material] *= FLOOR_SCALE
+    return model
+
+
 @contextmanager
-def renderer(env: Env, width: int = 640, height: int = 480) -> Iterator[mujoco.Renderer]:
-    model = env.robot.mj_model
+def renderer(model: mujoco.MjModel, width: int = 640, height: int = 480
+             ) -> Iterator[mujoco.Renderer]:
     try:
         r = mujoco.Renderer(model, height=height, width=width)
     except Exception as err:  # mujoco raises several types depending on the backend
@@ -42,18 +62,20 @@ def renderer(env: Env, width: int = 640, height: int = 480) -> Iterator[mujoco.R
 
 
 def render_frames(
-    env: Env, qpos: Iterable[np.ndarray], width: int = 640, height: int = 480
+    env: Env, qpos: Iterable[np.ndarray], width: int = 640, height: int = 480,
+    camera: str | None = None,
 ) -> list[np.ndarray]:
-    """RGB frames (H, W, 3) of the given configurations, from the env's fixed camera."""
-    model = env.robot.mj_model
+    """RGB frames (H, W, 3) of the given configurations, from `camera` (default: the env's
+    fixed camera, the view the describe stage gets)."""
+    model = drawing_model(env)
     data = mujoco.MjData(model)
     frames = []
-    with renderer(env, width, height) as r:
+    with renderer(model, width, height) as r:
         for q in qpos:
             data.qpos[:] = np.asarray(q, np.float64)
             data.qvel[:] = 0.0
             mujoco.mj_forward(model, data)
-            r.update_scene(data, camera=env.camera)
+            r.update_scene(data, camera=camera or env.camera)
             frames.append(r.render().copy())
     return frames
 
@@ -72,12 +94,31 @@ def save_png(frame: np.ndarray, path: Path) -> Path:
     return path
 
 
-def save_gif(frames: list[np.ndarray], path: Path, fps: float = 20.0) -> Path:
+def save_gif(frames: list[np.ndarray], path: Path, fps: float = 20.0,
+             hold_last_s: float = 0.0) -> Path:
+    """An endlessly looping GIF; the last frame stays up for at least `hold_last_s`."""
     path = _check_out(path, (".gif",))
     images = [Image.fromarray(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:],
-                   duration=round(1000 / fps), loop=0)
+    frame_ms = round(1000 / fps)
+    durations = [frame_ms] * (len(images) - 1) + [max(frame_ms, round(1000 * hold_last_s))]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return path
+
+
+# GIF delays are whole centiseconds and viewers slow down anything under 2 of them.
+MAX_GIF_FPS = 50.0
+
+
+def save_episode_gif(env: Env, qpos: np.ndarray, path: Path, stride: int = 1,
+                     width: int = 320, height: int = 240) -> Path:
+    """A GIF of one episode from its configurations (start to end): every `stride`-th step and
+    always the last (the pose it ended in, held for a second), at real time where a GIF can,
+    from the camera that follows the robot."""
+    picked = list(qpos[::stride])
+    if (len(qpos) - 1) % stride:
+        picked.append(qpos[-1])
+    frames = render_frames(env, picked, width, height, env.video_camera)
+    return save_gif(frames, path, fps=min(MAX_GIF_FPS, 1.0 / (env.dt * stride)), hold_last_s=1.0)
 
 
 def grid(frames: list[np.ndarray], columns: int) -> np.ndarray:

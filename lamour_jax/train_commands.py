@@ -138,7 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lamour_jax import render
     from lamour_jax.learner.policy import load
-    from lamour_jax.recovery.run import evaluate_policy
+    from lamour_jax.recovery.run import evaluate_and_trace, evaluate_policy
 
     try:
         policy = load(args.run_dir)
@@ -150,18 +150,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     variant = args.variant or policy.meta["variant"]
     episode_length = policy.meta.get("episode_length", 1000)
     act = policy.act_fn(args.seed_index)
-    out = evaluate_policy(env_name, variant, args.mode, act, args.episodes, args.seed,
-                          episode_length)
+    evaluation = (env_name, variant, args.mode, act, args.episodes, args.seed, episode_length)
+    if args.video is None:
+        out = evaluate_policy(*evaluation)
+    else:  # the video shows the first of the episodes the table counts
+        out, trace = evaluate_and_trace(*evaluation)
     print(f"| env | variant | episodes | return mean | return std | episode length | "
-          f"reached a valid state |\n|---|---|---:|---:|---:|---:|---:|\n"
+          f"reached a valid state |\n|---|---:|---:|---:|---:|---:|---:|\n"
           f"| {env_name} | {variant} | {args.episodes} | {out['return_mean']:.1f} | "
           f"{out['return_std']:.1f} | {out['length_mean']:.0f} | {out['recovery_rate']:.0%} |")
     if args.video is not None:
-        from lamour_jax.envs.rollout import policy_qpos
-
         env = make(env_name, variant, args.mode, episode_length=episode_length)
-        qpos = policy_qpos(env, act, jax.random.key(args.seed), env.episode_length)
-        frames = render.render_frames(env, qpos[:: max(1, args.video_stride)], 320, 240)
-        path = render.save_gif(frames, args.video, fps=min(30.0, 1.0 / env.dt))
-        print(f"video: {path}")
+        path = render.save_episode_gif(env, trace.qpos, args.video, args.video_stride)
+        print(f"video: {path} ({trace.describe(args.episodes)})")
     return 0

@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from lamour_jax.cli import main
+from lamour_jax.envs import make
+from lamour_jax.render import drawing_model, render_frames
 
 
 def run_cli(*args):
@@ -105,3 +107,21 @@ def test_reward_check_flags_a_bad_reward_and_a_rejected_one(tmp_path):
     out = run_cli("reward", "check", str(hostile), "--env", "hopper")
     assert out.returncode == 1
     assert "rejected: line 1: `import os` is not allowed" in out.stderr
+
+
+def test_a_robot_far_down_the_track_is_filmed_on_a_checkered_floor():
+    """The ant walks ~150 m in an episode, past the 40 m its asset's floor is drawn to: videos
+    draw floors larger, with the same squares, and leave the env's physics model alone."""
+    env = make("ant", "normal")
+    qpos = env.robot.mj_model.qpos0.copy()
+    qpos[0] = 150.0
+    frame = render_frames(env, [qpos], 160, 120, env.video_camera)[0].astype(float)
+    assert frame[-30:].std() > 30  # black and white squares under it, not the empty backdrop
+    floor = env.robot.mj_model.geom("floor").id
+    drawn, physics = drawing_model(env), env.robot.mj_model
+    assert physics.geom_size[floor, 0] == 40.0 and drawn.geom_size[floor, 0] >= 1000.0
+
+    def square(m):
+        return m.geom_size[floor, 0] / m.mat_texrepeat[m.geom_matid[floor], 0]
+
+    assert square(drawn) == pytest.approx(square(physics))

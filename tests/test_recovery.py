@@ -4,6 +4,7 @@ compare report, and CLI errors. Runs on the point-mass env (seconds per compile)
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import chex
@@ -11,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 from tensorboard_events import read_tensorboard
 
 from lamour_jax.cli import main
@@ -20,12 +22,17 @@ from lamour_jax.learner.checkpoint import load_policy
 from lamour_jax.learner.config import default_config
 from lamour_jax.learner.networks import gaussian_log_prob
 from lamour_jax.learner.policy import load
-from lamour_jax.learner.ppo import Transition
+from lamour_jax.learner.ppo import Transition, evaluate_episodes
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import Objective, Original
 from lamour_jax.recovery.peak import PeakKeeper
 from lamour_jax.recovery.report import best_seed, paper_reference
-from lamour_jax.recovery.run import RecoverySpec, recovery_config
+from lamour_jax.recovery.run import (
+    RecoverySpec,
+    evaluate_and_trace,
+    evaluate_policy,
+    recovery_config,
+)
 from lamour_jax.transpile import candidate_set, transpile
 
 pytestmark = pytest.mark.xdist_group("recovery")  # shares the trained original below
@@ -400,5 +407,29 @@ def test_evaluate_prints_the_table_and_writes_a_video(original, tmp_path, capsys
     assert main(["evaluate", str(original), "--variant", "ood", "--episodes", "4",
                  "--video", str(video), "--video-stride", "5"]) == 0
     out = capsys.readouterr().out
-    assert "| pointmass | ood | 4 |" in out and f"video: {video}" in out
-    assert video.read_bytes()[:3] == b"GIF"
+    assert "| pointmass | ood | 4 |" in out and f"video: {video} (episode 1 of the 4 " in out
+    length = int(re.search(r"return -?[0-9.]+, (\d+) steps", out).group(1))
+    with Image.open(video) as gif:  # every 5th step from the start, the last pose held
+        assert gif.n_frames == len(range(0, length + 1, 5)) + (length % 5 > 0)
+        gif.seek(gif.n_frames - 1)
+        assert gif.info["duration"] >= 1000
+
+
+def test_a_video_traces_an_episode_the_evaluation_counts(original):
+    """The traced episode is one of the batch the statistics come from: its return and length
+    are that episode's, its configurations start at that episode's reset and follow its path."""
+    act = load(original).act_fn(0)
+    args = ("pointmass", "ood", "paper", act, 4, 3, 50)
+    summary, trace = evaluate_and_trace(*args, episode=2)
+    assert summary == evaluate_policy(*args)
+    env = make("pointmass", "ood", "paper", episode_length=50)
+    raw = jax.jit(lambda k: evaluate_episodes(env, act, k, 4))(jax.random.key(3))
+    assert trace.ret == pytest.approx(float(raw["return"][2]))
+    assert trace.length == int(raw["length"][2]) and trace.qpos.shape == (trace.length + 1, 2)
+    state = jax.vmap(env.reset)(jax.random.split(jax.random.key(3), 4))
+    state = jax.tree.map(lambda x: x[2], state)
+    for row in trace.qpos[:6]:  # the unbatched replay of a point mass agrees to float noise
+        np.testing.assert_allclose(row, state.data.qpos, atol=1e-5)
+        state = env.step(state, act(state.obs))
+    with pytest.raises(ValueError, match="episode 4 is not one of the 4"):
+        evaluate_and_trace(*args, episode=4)

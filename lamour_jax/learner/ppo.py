@@ -469,17 +469,20 @@ def with_constant_std(actor_params: Any, action_size: int, std: float) -> Any:
 
 
 def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.Array,
-                      num_episodes: int, shard: Callable[[Any], Any] = lambda t: t
-                      ) -> dict[str, jax.Array]:
+                      num_episodes: int, shard: Callable[[Any], Any] = lambda t: t,
+                      trace_episode: int | None = None) -> dict[str, jax.Array]:
     """Run `num_episodes` episodes in parallel to the time limit (no auto-reset).
 
     Per episode: return, unmasked task return, length, and the step at which the state first
-    passed the env's validity test (-1 if never; 0 if it started valid).
+    passed the env's validity test (-1 if never; 0 if it started valid). With `trace_episode`,
+    also "qpos" [episode_length + 1, nq]: that episode's configurations from its start, for a
+    video of an episode the statistics count (a separate unbatched rollout of the same start
+    can follow another float path and, on a knife-edge policy, another episode).
     """
     start = shard(jax.vmap(env.reset)(jax.random.split(key, num_episodes)))
     ones = jnp.ones(num_episodes)
 
-    def step(carry: tuple, _: None) -> tuple[tuple, None]:
+    def step(carry: tuple, _: None) -> tuple[tuple, jax.Array | None]:
         env_state, alive, ret, original, length, first_valid = carry
         nxt = shard(jax.vmap(env.step)(env_state, act(env_state.obs)))
         ret = ret + alive * nxt.reward
@@ -488,13 +491,17 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
         newly_valid = alive * nxt.info["valid"] * (first_valid < 0)
         first_valid = jnp.where(newly_valid > 0, length, first_valid)
         alive = alive * (1.0 - nxt.done)
-        return (nxt, alive, ret, original, length, first_valid), None
+        qpos = None if trace_episode is None else nxt.data.qpos[trace_episode]
+        return (nxt, alive, ret, original, length, first_valid), qpos
 
     init = (start, ones, 0 * ones, 0 * ones, 0 * ones, jnp.where(start.info["valid"], 0.0, -1.0))
-    (_, _, ret, original, length, first_valid), _ = jax.lax.scan(step, init, None,
-                                                                 length=env.episode_length)
-    return {"return": ret, "original_return": original, "length": length,
-            "first_valid_step": first_valid}
+    (_, _, ret, original, length, first_valid), qpos = jax.lax.scan(
+        step, init, None, length=env.episode_length)
+    out = {"return": ret, "original_return": original, "length": length,
+           "first_valid_step": first_valid}
+    if trace_episode is not None:
+        out["qpos"] = jnp.concatenate([start.data.qpos[trace_episode][None], qpos])
+    return out
 
 
 def make_train(env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,

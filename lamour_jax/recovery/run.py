@@ -128,17 +128,55 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
     return config.validate()
 
 
-def evaluate_policy(env_name: str, variant: str, mode: str, act: Any, episodes: int,
-                    seed: int, episode_length: int) -> dict[str, float]:
-    env = make(env_name, variant, mode, episode_length=episode_length)
-    out = jax.device_get(jax.jit(lambda k: evaluate_episodes(env, act, k, episodes))(
-        jax.random.key(seed)))
+@dataclass(frozen=True)
+class EpisodeTrace:
+    """One episode of an evaluation batch, for its video: `qpos` from the start to the step
+    the episode ended (length + 1 rows); `first_valid_step` -1 if it never was valid."""
+    index: int
+    qpos: np.ndarray
+    ret: float
+    length: int
+    first_valid_step: int
+
+    def describe(self, episodes: int) -> str:
+        valid = ("never valid" if self.first_valid_step < 0 else
+                 "valid from the start" if self.first_valid_step == 0 else
+                 f"valid from step {self.first_valid_step}")
+        return (f"episode {self.index + 1} of the {episodes} evaluated: return {self.ret:.1f}, "
+                f"{self.length} steps, {valid}")
+
+
+def _summary(out: dict[str, np.ndarray], episodes: int) -> dict[str, Any]:
     recovered = out["first_valid_step"] >= 0
     steps = out["first_valid_step"][recovered]
     return {"return_mean": float(out["return"].mean()), "return_std": float(out["return"].std()),
             "length_mean": float(out["length"].mean()), "recovery_rate": float(recovered.mean()),
             "steps_to_recovery_median": float(np.median(steps)) if steps.size else None,
             "episodes": episodes}
+
+
+def evaluate_and_trace(env_name: str, variant: str, mode: str, act: Any, episodes: int,
+                       seed: int, episode_length: int, episode: int = 0
+                       ) -> tuple[dict[str, Any], EpisodeTrace]:
+    """`evaluate_policy`'s statistics and the configurations of one of the episodes they
+    count, from the same compiled batch (so its video shows an episode of the table)."""
+    if not 0 <= episode < episodes:
+        raise ValueError(f"episode {episode} is not one of the {episodes} evaluated")
+    env = make(env_name, variant, mode, episode_length=episode_length)
+    out = jax.device_get(jax.jit(lambda k: evaluate_episodes(
+        env, act, k, episodes, trace_episode=episode))(jax.random.key(seed)))
+    length = int(out["length"][episode])
+    trace = EpisodeTrace(episode, out["qpos"][:length + 1], float(out["return"][episode]),
+                         length, int(out["first_valid_step"][episode]))
+    return _summary(out, episodes), trace
+
+
+def evaluate_policy(env_name: str, variant: str, mode: str, act: Any, episodes: int,
+                    seed: int, episode_length: int) -> dict[str, Any]:
+    env = make(env_name, variant, mode, episode_length=episode_length)
+    out = jax.device_get(jax.jit(lambda k: evaluate_episodes(env, act, k, episodes))(
+        jax.random.key(seed)))
+    return _summary(out, episodes)
 
 
 def evaluate_original(spec: RecoverySpec, policy: LoadedPolicy, episode_length: int
