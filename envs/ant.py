@@ -26,7 +26,7 @@ class Ant(Robot):
     def __init__(self) -> None:
         spec = physics.load_spec("brax", "envs", "assets", "ant.xml")
         physics.collide_with_floor_only(spec)
-        physics.add_cameras(spec, self.camera_pos, self.camera_target)
+        physics.add_fixed_camera(spec, self.camera_pos, self.camera_target)
         self.mj_model, self.mjx_model = physics.finish_model(spec, iterations=4, ls_iterations=10)
         self.nbody = int(self.mj_model.nbody)  # 14 including the world body, as in Gym
         self.observation_size = (self.mj_model.nq - 2) + self.mj_model.nv + 6 * self.nbody

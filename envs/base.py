@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import mujoco
 from flax import struct
 
-from lamour_jax.envs.physics import FIXED_CAMERA, FOLLOW_CAMERA, mjx
+from lamour_jax.envs.physics import FIXED_CAMERA, mjx
 
 Variant = Literal["normal", "ood"]
 ResetFn = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
@@ -76,6 +76,9 @@ class Robot:
     # The fixed camera: where it sits and what it looks at (world frame, metres).
     camera_pos: tuple[float, float, float]
     camera_target: tuple[float, float, float]
+    # Videos keep that view but move it with the robot's centre of mass (a walker leaves the
+    # fixed view in seconds); False films from the fixed camera itself.
+    follow_in_videos: bool = True
     # Passive simulation used by the `diverse` sampler to let random poses come to rest.
     settle_seconds: float = 1.0
 
@@ -212,13 +215,6 @@ class Env:
     @property
     def camera(self) -> str:
         return FIXED_CAMERA
-
-    @property
-    def video_camera(self) -> str:
-        """The follow camera where the robot has one (a point mass stays in the fixed view)."""
-        model = self.robot.mj_model
-        has_follow = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, FOLLOW_CAMERA) >= 0
-        return FOLLOW_CAMERA if has_follow else FIXED_CAMERA
 
     def is_valid(self, data: mjx.Data) -> jax.Array:
         return self.robot.is_valid(data.qpos, data.qvel)

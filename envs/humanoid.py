@@ -56,7 +56,7 @@ class Humanoid(Robot):
     def __init__(self) -> None:
         spec = physics.load_spec("dm_control", "suite", "humanoid.xml")
         physics.collide_with_floor_only(spec)
-        physics.add_cameras(spec, self.camera_pos, self.camera_target)
+        physics.add_fixed_camera(spec, self.camera_pos, self.camera_target)
         # dm_control asks for up to 100 solver iterations; MJX runs the loop for the slowest env
         # in the batch, so cap it (MuJoCo Playground's MJX humanoids use similar caps).
         self.mj_model, self.mjx_model = physics.finish_model(spec, iterations=5, ls_iterations=10)

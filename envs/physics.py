@@ -22,9 +22,6 @@ with contextlib.redirect_stdout(io.StringIO()):
     from mujoco import mjx  # noqa: F401  (re-exported)
 
 FIXED_CAMERA = "lamour_fixed"
-# The same view, riding along with the robot's centre of mass: for videos of a robot that
-# walks off (the fixed camera keeps the spawn point, where an OOD state is described).
-FOLLOW_CAMERA = "lamour_follow"
 
 
 def package_file(package: str, *parts: str) -> Path:
@@ -70,23 +67,13 @@ def look_at_quat(pos: np.ndarray, target: np.ndarray) -> np.ndarray:
     return quat
 
 
-def add_cameras(spec: mujoco.MjSpec, pos: tuple[float, ...], target: tuple[float, ...],
-                follow: bool = True) -> None:
-    """A world-fixed third-person camera (the image the describe stage sees) and, with
-    `follow`, one with the same view at the spawn pose that tracks the root body's subtree
-    centre of mass (MuJoCo's trackcom mode: constant offset, constant world orientation, so
-    it does not roll with a flipping torso)."""
-    quat = list(look_at_quat(np.array(pos), np.array(target)))
-    spec.worldbody.add_camera(name=FIXED_CAMERA, pos=list(pos), quat=quat)
-    if follow:
-        root = spec.worldbody.first_body()
-        # The root body hangs off the world unrotated in every asset here, so at the spawn
-        # pose its frame is the world frame shifted to its position.
-        if not np.allclose(root.quat, [1.0, 0.0, 0.0, 0.0]):
-            raise ValueError(f"root body {root.name!r} is rotated; place the follow camera "
-                             "in its frame")
-        root.add_camera(name=FOLLOW_CAMERA, pos=list(np.subtract(pos, root.pos)), quat=quat,
-                        mode=mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM)
+def add_fixed_camera(
+    spec: mujoco.MjSpec, pos: tuple[float, ...], target: tuple[float, ...]
+) -> None:
+    """A world-fixed third-person camera (the image the describe stage sees)."""
+    spec.worldbody.add_camera(
+        name=FIXED_CAMERA, pos=list(pos), quat=list(look_at_quat(np.array(pos), np.array(target)))
+    )
 
 
 def finish_model(

@@ -41,7 +41,7 @@ class PlanarRobot(Robot):
             physics.collide_with_floor_only(spec)
         if self.rootz_ref is not None:
             spec.joint("rootz").ref = self.rootz_ref
-        physics.add_cameras(spec, self.camera_pos, self.camera_target)
+        physics.add_fixed_camera(spec, self.camera_pos, self.camera_target)
         self.mj_model, self.mjx_model = physics.finish_model(spec, iterations=4, ls_iterations=10)
         self.observation_size = (self.mj_model.nq - 1) + self.mj_model.nv
         super().__init__()

@@ -46,11 +46,12 @@ class PointMass(Robot):
     camera_pos = (0.0, -4.0, 4.0)
     camera_target = (0.0, 0.0, 0.0)
     settle_seconds = 0.2
+    follow_in_videos = False  # the fixed view shows the whole arena and its target
     height_index = 0
 
     def __init__(self) -> None:
         spec = mujoco.MjSpec.from_string(_MJCF)
-        physics.add_cameras(spec, self.camera_pos, self.camera_target, follow=False)
+        physics.add_fixed_camera(spec, self.camera_pos, self.camera_target)
         self.mj_model, self.mjx_model = physics.finish_model(spec, iterations=1, ls_iterations=1)
         self.observation_size = 4
         super().__init__()

@@ -209,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run folder (default: runs/recover-ENV-METHOD-TIME)")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
     p.add_argument("--video", action="store_true",
-                   help="write before.gif and after.gif from the same OOD start")
+                   help="write before.gif and after.gif (and peak.gif when the best evaluation "
+                        "was not the last) from the same OOD start")
 
     p = sub.add_parser("compare", help="recovery methods at equal budgets: table + plot")
     recovery_args(p)

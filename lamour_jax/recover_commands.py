@@ -206,11 +206,12 @@ def before_after_table(summary: dict[str, Any], history: list[dict[str, Any]]) -
     return "\n".join(lines)
 
 
-def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_seed: int = 0
-                 ) -> list[tuple[Path, str]]:
-    """before.gif / after.gif, each with a line saying which episode it shows: the original
-    and the retrained policy (seed `after_seed` of DIR/best), each in the first episode of
-    the batch before.json was evaluated on, so both start from the same OOD state."""
+def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_seed: int = 0,
+                 peak_seed: int | None = None) -> list[tuple[Path, str]]:
+    """before.gif / after.gif (and peak.gif, given the seed of DIR/peak to film), each with a
+    line saying which episode it shows: the original, the retrained policy (seed `after_seed`
+    of DIR/best) and the best evaluation's, each in the first episode of the batch before.json
+    was evaluated on, so all start from the same OOD state."""
     from lamour_jax import render
     from lamour_jax.envs import make
     from lamour_jax.learner.policy import load
@@ -219,9 +220,11 @@ def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_seed: in
     best = load(out / "best")
     episode_length = best.meta.get("episode_length", 1000)
     env = make(spec.env, "ood", spec.mode, episode_length=episode_length)
+    films = [("before", load(policy_dir), spec.policy_seed), ("after", best, after_seed)]
+    if peak_seed is not None:
+        films.append(("peak", load(out / "peak"), peak_seed))
     videos = []
-    for name, policy, index in (("before", load(policy_dir), spec.policy_seed),
-                                ("after", best, after_seed)):
+    for name, policy, index in films:
         _, trace = evaluate_and_trace(spec.env, "ood", spec.mode, policy.act_fn(index),
                                       BEFORE_EPISODES, spec.seed + 1, episode_length)
         path = render.save_episode_gif(env, trace.qpos, out / f"{name}.gif", stride=4)
@@ -231,7 +234,7 @@ def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_seed: in
 
 def cmd_recover(args: argparse.Namespace) -> int:
     from lamour_jax.recovery import read_history
-    from lamour_jax.recovery.report import best_seed
+    from lamour_jax.recovery.report import best_seed, peak_seed
 
     if args.resume is not None:
         out = args.resume
@@ -262,12 +265,16 @@ def cmd_recover(args: argparse.Namespace) -> int:
             print(f"| {c['candidate']}{' (best)' if c['candidate'] == summary['best'] else ''}"
                   f" | {c['recovery_rate']:.0%} | {c['return_mean']:.1f} | "
                   f"{c['normal_return_mean']:.1f} |")
-    if args.video:
-        for path, shows in write_videos(out, spec, policy, best_seed(summary, read_history(out))):
-            print(f"video: {path} ({shows})")
     peak = summary.get("peak")
+    peak_is_earlier = bool(peak) and peak["step"] != summary["steps"]
+    if args.video:
+        history = read_history(out)
+        for path, shows in write_videos(
+                out, spec, policy, best_seed(summary, history),
+                peak_seed(summary, history) if peak_is_earlier else None):
+            print(f"video: {path} ({shows})")
     also = (f"; its best evaluation, at {peak['step']:,} steps: {out / 'peak'}"
-            if peak and peak["step"] != summary["steps"] else "")
+            if peak_is_earlier else "")
     print(f"run folder: {out} (best policy: {out / 'best'}{also})")
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,21 +61,45 @@ def renderer(model: mujoco.MjModel, width: int = 640, height: int = 480
         r.close()  # explicit: EGL contexts freed at interpreter exit print spurious errors
 
 
+def following_camera(env: Env, model: mujoco.MjModel
+                     ) -> Callable[[mujoco.MjData], mujoco.MjvCamera]:
+    """The env's fixed camera view as a free camera that keeps its offset from the robot's
+    centre of mass at the spawn pose: constant orientation, so a flipping torso does not turn
+    the picture over, and nothing added to the model (the physics state stays the same)."""
+    pos, target = np.asarray(env.robot.camera_pos), np.asarray(env.robot.camera_target)
+    forward = target - pos
+    spawn = mujoco.MjData(model)
+    mujoco.mj_forward(model, spawn)
+    offset = target - spawn.subtree_com[0]  # the world body's subtree: the whole robot
+    camera = mujoco.MjvCamera()
+    camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+    camera.distance = float(np.linalg.norm(forward))
+    camera.azimuth = float(np.degrees(np.arctan2(forward[1], forward[0])))
+    camera.elevation = float(np.degrees(np.arcsin(forward[2] / camera.distance)))
+
+    def aim(data: mujoco.MjData) -> mujoco.MjvCamera:
+        camera.lookat[:] = data.subtree_com[0] + offset
+        return camera
+
+    return aim
+
+
 def render_frames(
     env: Env, qpos: Iterable[np.ndarray], width: int = 640, height: int = 480,
-    camera: str | None = None,
+    follow: bool = False,
 ) -> list[np.ndarray]:
-    """RGB frames (H, W, 3) of the given configurations, from `camera` (default: the env's
-    fixed camera, the view the describe stage gets)."""
+    """RGB frames (H, W, 3) of the given configurations from the env's fixed camera (the view
+    the describe stage gets), or with `follow` from that view moving with the robot."""
     model = drawing_model(env)
     data = mujoco.MjData(model)
+    aim = following_camera(env, model) if follow else lambda _: env.camera
     frames = []
     with renderer(model, width, height) as r:
         for q in qpos:
             data.qpos[:] = np.asarray(q, np.float64)
             data.qvel[:] = 0.0
             mujoco.mj_forward(model, data)
-            r.update_scene(data, camera=camera or env.camera)
+            r.update_scene(data, camera=aim(data))
             frames.append(r.render().copy())
     return frames
 
@@ -117,7 +141,7 @@ def save_episode_gif(env: Env, qpos: np.ndarray, path: Path, stride: int = 1,
     picked = list(qpos[::stride])
     if (len(qpos) - 1) % stride:
         picked.append(qpos[-1])
-    frames = render_frames(env, picked, width, height, env.video_camera)
+    frames = render_frames(env, picked, width, height, env.robot.follow_in_videos)
     return save_gif(frames, path, fps=min(MAX_GIF_FPS, 1.0 / (env.dt * stride)), hold_last_s=1.0)
 
 

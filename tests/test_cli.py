@@ -115,7 +115,7 @@ def test_a_robot_far_down_the_track_is_filmed_on_a_checkered_floor():
     env = make("ant", "normal")
     qpos = env.robot.mj_model.qpos0.copy()
     qpos[0] = 150.0
-    frame = render_frames(env, [qpos], 160, 120, env.video_camera)[0].astype(float)
+    frame = render_frames(env, [qpos], 160, 120, follow=True)[0].astype(float)
     assert frame[-30:].std() > 30  # black and white squares under it, not the empty backdrop
     floor = env.robot.mj_model.geom("floor").id
     drawn, physics = drawing_model(env), env.robot.mj_model
@@ -125,3 +125,18 @@ def test_a_robot_far_down_the_track_is_filmed_on_a_checkered_floor():
         return m.geom_size[floor, 0] / m.mat_texrepeat[m.geom_matid[floor], 0]
 
     assert square(drawn) == pytest.approx(square(physics))
+
+
+def test_videos_film_the_fixed_view_moving_with_the_robot():
+    env = make("hopper", "normal")
+    spawn = env.robot.mj_model.qpos0.copy()
+    walked = spawn.copy()
+    walked[0] += 4.0  # six repeats of the floor's checker texture further on
+
+    def frame(qpos, follow):
+        return render_frames(env, [qpos], 160, 120, follow=follow)[0].astype(float)
+
+    assert np.array_equal(frame(spawn, True), frame(spawn, False))  # the same view at spawn
+    # 4 m on, the following view sees what it saw at spawn; the fixed one has lost the robot.
+    assert np.abs(frame(walked, True) - frame(spawn, True)).mean() < 0.5
+    assert np.abs(frame(walked, False) - frame(spawn, False)).mean() > 1.0

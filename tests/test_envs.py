@@ -6,7 +6,6 @@ import math
 import chex
 import jax
 import jax.numpy as jnp
-import mujoco
 import numpy as np
 import pytest
 from fast_compile import optimised_jit
@@ -204,37 +203,3 @@ def test_halfcheetah_validity_uses_raw_angle():
     zero = jnp.zeros(r.mj_model.nv)
     assert bool(r.is_valid(q.at[2].set(math.pi / 2 - 1e-3), zero))
     assert not bool(r.is_valid(q.at[2].set(2 * math.pi - 0.1), zero))  # a full flip, unwrapped
-
-
-@pytest.mark.parametrize("name", ENV_NAMES)
-def test_the_video_camera_follows_the_robot_without_rolling_with_it(name):
-    """At the spawn pose the follow camera shows the fixed camera's view; at an OOD pose 5 m
-    further on it keeps its offset from the robot's centre of mass and its world orientation
-    (a flipped torso does not turn the picture upside down)."""
-    env = make(name, "ood")
-    model = env.robot.mj_model
-    data = mujoco.MjData(model)
-    fixed, follow = (mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
-                     for camera in (env.camera, env.video_camera))
-    assert follow != fixed
-
-    def pose(qpos):
-        data.qpos[:] = qpos
-        mujoco.mj_forward(model, data)
-        return (data.cam_xpos[fixed].copy(), data.cam_xpos[follow].copy(),
-                data.cam_xmat[fixed].copy(), data.cam_xmat[follow].copy(),
-                data.subtree_com[1].copy())
-
-    fixed_pos, follow_pos, fixed_mat, follow_mat, com = pose(model.qpos0)
-    np.testing.assert_allclose(follow_pos, fixed_pos, atol=1e-9)
-    np.testing.assert_allclose(follow_mat, fixed_mat, atol=1e-9)
-    ood = np.asarray(env.reset(jax.random.key(0)).data.qpos, np.float64)
-    ood[0] += 5.0  # the root's x, free joint or slide
-    _, moved_pos, _, moved_mat, moved_com = pose(ood)
-    np.testing.assert_allclose(moved_pos - moved_com, follow_pos - com, atol=1e-6)
-    np.testing.assert_allclose(moved_mat, fixed_mat, atol=1e-9)
-
-
-def test_the_point_mass_is_filmed_from_its_fixed_camera():
-    env = make("pointmass", "ood")
-    assert env.video_camera == env.camera

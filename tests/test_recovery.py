@@ -232,6 +232,8 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 8
     for name in ("before.gif", "after.gif"):
         assert (out / name).read_bytes()[:3] == b"GIF"
+    # peak.gif only when DIR/peak is not the final policy.
+    assert (out / "peak.gif").is_file() == (peak["step"] != summary["steps"])
     # A resume whose recorded PPO config is damaged stops with a clear error, files untouched.
     config_path = out / "config.json"
     record = json.loads(config_path.read_text())

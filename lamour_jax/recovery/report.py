@@ -36,13 +36,25 @@ def last_rows(history: list[dict[str, Any]], members: list[int]) -> list[dict[st
     return [r for r in history if r["eval"] == last and r["seed"] in members]
 
 
+def _top_seed(rows: list[dict[str, Any]], first_member: int) -> int:
+    top = max(rows, key=lambda r: (r["recovery_rate"], r["return_mean"]))
+    return top["seed"] - first_member
+
+
 def best_seed(summary: dict[str, Any], history: list[dict[str, Any]]) -> int:
     """The seed of the best candidate (an index into DIR/best) whose last evaluation
     recovered most often, then returned most."""
     members = best_members(summary)
-    best = max(last_rows(history, members),
-               key=lambda r: (r["recovery_rate"], r["return_mean"]))
-    return best["seed"] - members[0]
+    return _top_seed(last_rows(history, members), members[0])
+
+
+def peak_seed(summary: dict[str, Any], history: list[dict[str, Any]]) -> int:
+    """The same for DIR/peak: the seed of its candidate that did best at that evaluation."""
+    peak, seeds = summary["peak"], summary["seeds"]
+    k = next(c["index"] for c in summary["candidates"] if c["candidate"] == peak["candidate"])
+    rows = [r for r in history
+            if r["eval"] == peak["eval"] and k * seeds <= r["seed"] < (k + 1) * seeds]
+    return _top_seed(rows, k * seeds)
 
 
 def final_row(history: list[dict[str, Any]], members: list[int]) -> dict[str, float]:
