@@ -40,6 +40,7 @@ bench: $(STAMP)
 
 bench-brax: $(STAMP) .venv-brax/.installed
 	.venv-brax/bin/python benchmarks/brax_ppo.py
+	.venv-brax/bin/python benchmarks/brax_ppo.py --loop reuse
 
 clean:
 	rm -rf $(VENV) .venv-brax out .pytest_cache

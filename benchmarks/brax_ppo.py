@@ -3,8 +3,11 @@
 Brax's trainer does not run on the project's JAX (`jax.device_put_replicated` is gone), so this
 script runs in its own environment, `.venv-brax` (see benchmarks/brax-requirements.txt;
 `make bench-brax` builds it and installs this project into it without its pins). The settings
-are matched: 256 envs x unroll 20 per iteration, 8 minibatches, 4 epochs, policy MLP 64-64 and
-value MLP 256-256 with swish, raw observations, episode length 1000.
+are matched, on one of two loops (`--loop`): `rollout` (the hopper's defaults: 256 envs x unroll
+20 per iteration, 8 minibatches, 4 epochs) or `reuse` (the sample-reuse loop the walker, cheetah
+and ant originals train with: 64 envs x unroll 64, 32 minibatches, 10 epochs, where the
+learner's share of an iteration is largest); policy MLP 64-64 and value MLP 256-256 with swish,
+raw observations, episode length 1000.
 
 Training steps/s, four ways (each of ours in a fresh process, benchmarks/train_throughput.py):
 - brax PPO on brax's hopper (`.venv-brax`: brax's JAX and MJX);
@@ -14,9 +17,9 @@ Training steps/s, four ways (each of ours in a fresh process, benchmarks/train_t
   user of this project gets. Our hopper lets every body geom touch the floor (recovery needs a
   fallen robot to lie on it); brax's lets only the foot.
 
-    .venv-brax/bin/python benchmarks/brax_ppo.py [--num-envs 256] [--tag cpu]
+    .venv-brax/bin/python benchmarks/brax_ppo.py [--loop rollout|reuse] [--num-envs N] [--tag cpu]
 
-Writes benchmarks/results/brax_ppo_<tag>.{json,md}.
+Writes benchmarks/results/brax_ppo_<tag>.{json,md} (tag default: cpu, or cpu-reuse).
 """
 
 from __future__ import annotations
@@ -38,24 +41,33 @@ from train_throughput import ITERATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-UNROLL, MINIBATCHES, EPOCHS = 20, 8, 4
+# Per loop: envs, unroll length, minibatches, epochs, entropy bonus (ours: the settings the
+# PPOConfig overrides below give the hopper's defaults; brax's: the same numbers).
+LOOPS = {"rollout": dict(num_envs=256, unroll=20, minibatches=8, epochs=4, entropy=1e-3),
+         "reuse": dict(num_envs=64, unroll=64, minibatches=32, epochs=10, entropy=0.0)}
 
 
-def brax_training(num_envs: int, epochs: int, iterations_per_epoch: int) -> dict:
+def our_overrides(loop: dict) -> list[str]:
+    return [f"unroll_length={loop['unroll']}", f"num_minibatches={loop['minibatches']}",
+            f"update_epochs={loop['epochs']}", f"entropy_coef={loop['entropy']}"]
+
+
+def brax_training(loop: dict, num_envs: int, epochs: int, iterations_per_epoch: int) -> dict:
     from brax import envs
     from brax.training.agents.ppo import networks as ppo_networks
     from brax.training.agents.ppo import train as ppo
 
-    steps_per_iteration = num_envs * UNROLL
+    steps_per_iteration = num_envs * loop["unroll"]
     records: list[dict] = []
     tick = time.perf_counter()
     ppo.train(
         environment=envs.get_environment("hopper", backend="mjx"),
         num_timesteps=epochs * iterations_per_epoch * steps_per_iteration,
         num_evals=epochs + 1, num_eval_envs=16, episode_length=1000, num_envs=num_envs,
-        batch_size=num_envs // MINIBATCHES, num_minibatches=MINIBATCHES,
-        unroll_length=UNROLL, num_updates_per_batch=EPOCHS, learning_rate=3e-4,
-        entropy_cost=1e-3, discounting=0.99, gae_lambda=0.95, clipping_epsilon=0.2,
+        # batch_size x num_minibatches unrolls per iteration: one per env, as ours.
+        batch_size=num_envs // loop["minibatches"], num_minibatches=loop["minibatches"],
+        unroll_length=loop["unroll"], num_updates_per_batch=loop["epochs"], learning_rate=3e-4,
+        entropy_cost=loop["entropy"], discounting=0.99, gae_lambda=0.95, clipping_epsilon=0.2,
         reward_scaling=0.1, max_grad_norm=0.5, normalize_observations=False,
         network_factory=functools.partial(ppo_networks.make_ppo_networks,
                                           policy_hidden_layer_sizes=(64, 64),
@@ -95,10 +107,11 @@ def brax_env_sps(num_envs: int, steps: int, repeats: int = 3) -> float:
     return num_envs * steps / min(times)
 
 
-def ours(python: Path, env_name: str, num_envs: int, repeats: int) -> dict:
+def ours(python: Path, env_name: str, loop: dict, num_envs: int, repeats: int) -> dict:
     """Our trainer's throughput, measured in a fresh process of `python`."""
     out = subprocess.run([str(python), str(ROOT / "benchmarks" / "train_throughput.py"),
-                          "--one", env_name, str(num_envs), "--repeats", str(repeats)],
+                          "--one", env_name, str(num_envs), "--repeats", str(repeats),
+                          *(f"--set={item}" for item in our_overrides(loop))],
                          capture_output=True, text=True, cwd=ROOT)
     if out.returncode:
         raise SystemExit(f"{python} train_throughput.py --one {env_name} failed:\n"
@@ -108,7 +121,8 @@ def ours(python: Path, env_name: str, num_envs: int, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--num-envs", type=int, default=256)
+    parser.add_argument("--loop", choices=sorted(LOOPS), default="rollout")
+    parser.add_argument("--num-envs", type=int, help="default: the loop's")
     parser.add_argument("--epochs", type=int, default=8,
                         help="brax training epochs; the first (with its compile) is not timed")
     parser.add_argument("--iterations", type=int, default=ITERATIONS,
@@ -117,30 +131,36 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="brax / ours (same env, same stack) pairs, run alternately; "
                              "the headline is the median ratio")
-    parser.add_argument("--tag", default="cpu")
+    parser.add_argument("--tag", help="default: cpu, or cpu-<loop> for a loop other than "
+                        "rollout")
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first, with its compile, is not timed")
-    n = args.num_envs
+    loop = LOOPS[args.loop]
+    n = args.num_envs or loop["num_envs"]
+    if n % loop["minibatches"]:
+        parser.error(f"--num-envs must be a multiple of the loop's {loop['minibatches']} "
+                     "minibatches (brax splits whole unrolls)")
+    tag = args.tag or ("cpu" if args.loop == "rollout" else f"cpu-{args.loop}")
     stack = f"jax {jax.__version__}, mjx {mujoco.__version__}"
     # This VM's speed drifts 10-30 % over minutes, so one brax run against one of ours says
     # little: pairs run back to back, the ratio taken within each pair.
     rounds = []
     for r in range(args.rounds):
-        brax_run = brax_training(n, args.epochs, args.iterations)
-        same_run = ours(Path(sys.executable), "brax:hopper", n, args.epochs - 1)
+        brax_run = brax_training(loop, n, args.epochs, args.iterations)
+        same_run = ours(Path(sys.executable), "brax:hopper", loop, n, args.epochs - 1)
         rounds.append({"brax": brax_run, "ours": same_run,
                        "ratio": same_run["train_sps_median"] / brax_run["train_sps"]})
         print(f"round {r + 1}: brax {brax_run['train_sps']:,.0f}, lamour-jax "
               f"{same_run['train_sps_median']:,.0f} steps/s, ratio {rounds[-1]['ratio']:.2f}",
               flush=True)
     median = sorted(rounds, key=lambda row: row["ratio"])[len(rounds) // 2]
-    brax = dict(median["brax"], env_sps=brax_env_sps(n, UNROLL * 4), stack=stack)
+    brax = dict(median["brax"], env_sps=brax_env_sps(n, loop["unroll"] * 4), stack=stack)
     pinned = ROOT / ".venv" / "bin" / "python"
     mine = [dict(median["ours"], label="brax's hopper")]
     for label, env_name in [("brax's hopper", "brax:hopper"),
                             ("our hopper (all geoms touch the floor)", "hopper")]:
-        row = ours(pinned, env_name, n, args.epochs - 1)
+        row = ours(pinned, env_name, loop, n, args.epochs - 1)
         row["label"] = label
         mine.append(row)
         print(
@@ -149,6 +169,7 @@ def main() -> None:
             flush=True,
         )
     record = {
+        "loop": dict(loop, name=args.loop),
         "num_envs": n,
         "brax": brax,
         "lamour_jax": mine,
@@ -169,12 +190,13 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"brax_ppo_{args.tag}.json").write_text(json.dumps(record, indent=2))
+    (RESULTS / f"brax_ppo_{tag}.json").write_text(json.dumps(record, indent=2))
     lines = [
-        f"# Brax PPO vs lamour-jax PPO, hopper, {n} envs ({args.tag})",
+        f"# Brax PPO vs lamour-jax PPO, hopper, {n} envs, {args.loop} loop ({tag})",
         "",
         f"{record['device']}, {record['platform']}, {record['cpu_count']} cores. Same PPO "
-        f"settings: unroll {UNROLL}, {MINIBATCHES} minibatches x {EPOCHS} epochs, policy 64-64 / "
+        f"settings: {n} envs x unroll {loop['unroll']}, {loop['minibatches']} minibatches x "
+        f"{loop['epochs']} epochs, entropy bonus {loop['entropy']:g}, policy 64-64 / "
         f"value 256-256 swish, raw observations. Brax {record['versions']['brax_side']['brax']} "
         f"runs in `.venv-brax` ({stack}); lamour-jax runs there too (same env object, same "
         "JAX) and on the project's pins.",
@@ -217,9 +239,9 @@ def main() -> None:
         "program alone.",
         "",
         f"Reproduce: `make bench-brax` (or `.venv-brax/bin/python benchmarks/brax_ppo.py "
-        f"--num-envs {n} --tag {args.tag}`).",
+        f"--loop {args.loop} --num-envs {n} --tag {tag}`).",
     ]
-    (RESULTS / f"brax_ppo_{args.tag}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"brax_ppo_{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -54,9 +54,9 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
 
     brax_name = env_name.removeprefix(PREFIX) if env_name.startswith(PREFIX) else None
     base = default_config(brax_name or env_name)
-    config = base.replace(num_envs=num_envs,
-                          eval_every=num_envs * base.unroll_length * ITERATIONS
-                          ).override(overrides)
+    config = base.replace(num_envs=num_envs).override(overrides)
+    # One timed call of the training program = ITERATIONS iterations of the loop as overridden.
+    config = config.replace(eval_every=config.num_envs * config.unroll_length * ITERATIONS)
     if brax_name:  # brax's own env object, our trainer (see brax_env.py)
         env = BraxEnv(brax_name, episode_length=config.episode_length)
     else:

@@ -26,7 +26,7 @@ class RenderError(RuntimeError):
 
 
 # A plane collides everywhere but is drawn only to its size (brax's ant floor: 80 m across),
-# and a robot that walks on for a whole episode leaves it: the ant covers ~150 m. Drawing
+# and a robot that walks on for a whole episode leaves it: a recovered ant went 117 m. Drawing
 # copies of the models have floors this many times larger, with the same checker squares.
 FLOOR_SCALE = 25.0
 
