@@ -225,8 +225,8 @@ def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_seed: in
         films.append(("peak", load(out / "peak"), peak_seed))
     videos = []
     for name, policy, index in films:
-        _, trace = evaluate_and_trace(spec.env, "ood", spec.mode, policy.act_fn(index),
-                                      BEFORE_EPISODES, spec.seed + 1, episode_length)
+        _, trace = evaluate_and_trace(env, policy.act_fn(index), BEFORE_EPISODES,
+                                      spec.seed + 1)
         path = render.save_episode_gif(env, trace.qpos, out / f"{name}.gif", stride=4)
         videos.append((path, trace.describe(BEFORE_EPISODES)))
     return videos

@@ -150,17 +150,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     variant = args.variant or policy.meta["variant"]
     episode_length = policy.meta.get("episode_length", 1000)
     act = policy.act_fn(args.seed_index)
-    evaluation = (env_name, variant, args.mode, act, args.episodes, args.seed, episode_length)
     if args.video is None:
-        out = evaluate_policy(*evaluation)
+        out = evaluate_policy(env_name, variant, args.mode, act, args.episodes, args.seed,
+                              episode_length)
     else:  # the video shows the first of the episodes the table counts
-        out, trace = evaluate_and_trace(*evaluation)
+        env = make(env_name, variant, args.mode, episode_length=episode_length)
+        out, trace = evaluate_and_trace(env, act, args.episodes, args.seed)
     print(f"| env | variant | episodes | return mean | return std | episode length | "
-          f"reached a valid state |\n|---|---:|---:|---:|---:|---:|---:|\n"
+          f"reached a valid state |\n|---|---|---:|---:|---:|---:|---:|\n"
           f"| {env_name} | {variant} | {args.episodes} | {out['return_mean']:.1f} | "
           f"{out['return_std']:.1f} | {out['length_mean']:.0f} | {out['recovery_rate']:.0%} |")
     if args.video is not None:
-        env = make(env_name, variant, args.mode, episode_length=episode_length)
         path = render.save_episode_gif(env, trace.qpos, args.video, args.video_stride)
         print(f"video: {path} ({trace.describe(args.episodes)})")
     return 0

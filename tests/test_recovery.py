@@ -421,10 +421,9 @@ def test_a_video_traces_an_episode_the_evaluation_counts(original):
     """The traced episode is one of the batch the statistics come from: its return and length
     are that episode's, its configurations start at that episode's reset and follow its path."""
     act = load(original).act_fn(0)
-    args = ("pointmass", "ood", "paper", act, 4, 3, 50)
-    summary, trace = evaluate_and_trace(*args, episode=2)
-    assert summary == evaluate_policy(*args)
     env = make("pointmass", "ood", "paper", episode_length=50)
+    summary, trace = evaluate_and_trace(env, act, 4, 3, episode=2)
+    assert summary == evaluate_policy("pointmass", "ood", "paper", act, 4, 3, 50)
     raw = jax.jit(lambda k: evaluate_episodes(env, act, k, 4))(jax.random.key(3))
     assert trace.ret == pytest.approx(float(raw["return"][2]))
     assert trace.length == int(raw["length"][2]) and trace.qpos.shape == (trace.length + 1, 2)
@@ -434,4 +433,4 @@ def test_a_video_traces_an_episode_the_evaluation_counts(original):
         np.testing.assert_allclose(row, state.data.qpos, atol=1e-5)
         state = env.step(state, act(state.obs))
     with pytest.raises(ValueError, match="episode 4 is not one of the 4"):
-        evaluate_and_trace(*args, episode=4)
+        evaluate_and_trace(env, act, 4, 3, episode=4)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lamour_jax.envs import make
+from lamour_jax.envs import Env, make
 from lamour_jax.learner import PPOConfig, default_config
 from lamour_jax.learner.checkpoint import RunCheckpoints
 from lamour_jax.learner.config import read_run_record
@@ -155,14 +155,12 @@ def _summary(out: dict[str, np.ndarray], episodes: int) -> dict[str, Any]:
             "episodes": episodes}
 
 
-def evaluate_and_trace(env_name: str, variant: str, mode: str, act: Any, episodes: int,
-                       seed: int, episode_length: int, episode: int = 0
+def evaluate_and_trace(env: Env, act: Any, episodes: int, seed: int, episode: int = 0
                        ) -> tuple[dict[str, Any], EpisodeTrace]:
-    """`evaluate_policy`'s statistics and the configurations of one of the episodes they
-    count, from the same compiled batch (so its video shows an episode of the table)."""
+    """`evaluate_policy`'s statistics on `env` and the configurations of one of the episodes
+    they count, from the same compiled batch (so its video shows an episode of the table)."""
     if not 0 <= episode < episodes:
         raise ValueError(f"episode {episode} is not one of the {episodes} evaluated")
-    env = make(env_name, variant, mode, episode_length=episode_length)
     out = jax.device_get(jax.jit(lambda k: evaluate_episodes(
         env, act, k, episodes, trace_episode=episode))(jax.random.key(seed)))
     length = int(out["length"][episode])
