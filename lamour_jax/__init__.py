@@ -10,4 +10,10 @@ import os
 # CPU machines with Mesa and on GPU nodes with NVIDIA drivers); a user's own choice wins.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+# Before jax starts a backend: the XLA:CPU setting without which the ant's large programs
+# deadlock (see xla_runtime.py). Imports nothing heavy.
+from lamour_jax.xla_runtime import avoid_cpu_deadlock  # noqa: E402
+
+avoid_cpu_deadlock()
+
 __version__ = "0.1.0"

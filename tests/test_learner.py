@@ -335,18 +335,6 @@ def test_a_new_total_is_flagged_only_where_it_changes_the_schedule():
     assert "linear learning-rate and entropy-bonus schedules are stretched" in both
 
 
-def test_ant_batches_that_hang_on_a_cpu_are_warned_about():
-    from lamour_jax.learner.stall import cpu_hang_warning
-
-    # Training and recovery programs hung at 256 envs and ran through at 128.
-    assert "--num-envs 128" in cpu_hang_warning("ant", 256, "cpu")
-    assert cpu_hang_warning("ant", 128, "cpu") is None
-    assert "--num-envs 128" in cpu_hang_warning("ant", 256, "cpu", job="recover")
-    assert cpu_hang_warning("ant", 128, "cpu", job="recover") is None
-    assert cpu_hang_warning("ant", 4096, "gpu", job="recover") is None
-    assert cpu_hang_warning("hopper", 1024, "cpu") is None
-
-
 def test_resume_errors_are_clear(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

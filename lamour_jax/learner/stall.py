@@ -1,14 +1,15 @@
 """A watchdog for training programs that stop running without failing.
 
-On XLA's CPU runtime the ant's training program has deadlocked: every thread asleep, the
-process using no CPU, the host waiting forever for a result (1024 envs every time, 256 envs
-in recovery runs and in the sample-reuse training loop; see benchmarks/results/
-train_throughput_cpu.md and recovery_ant_cpu.md). A program running on the CPU backend always
-burns CPU time, so an evaluation period during which the process uses almost none for minutes
-is stuck, not slow. The watchdog turns that into a clear
-error and an exit, with the last checkpoint intact, instead of a run that sits there until a
-scheduler kills it. On an accelerator the host idles while it waits, so it is not used there.
-"""
+On XLA's CPU runtime the ant's training program deadlocked: every thread asleep, the process
+using no CPU, the host waiting forever for a result (1024 envs every time, 256 envs in
+recovery runs and in the sample-reuse training loop; see benchmarks/results/
+train_throughput_cpu.md and recovery_ant_cpu.md). The package now avoids that deadlock with
+an XLA setting (lamour_jax/xla_runtime.py); the watchdog stays as the net for any other hang.
+A program running on the CPU backend always burns CPU time, so an evaluation period during
+which the process uses almost none for minutes is stuck, not slow. The watchdog turns that
+into a clear error and an exit, with the last checkpoint intact, instead of a run that sits
+there until a scheduler kills it. On an accelerator the host idles while it waits, so it is
+not used there."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+
+from lamour_jax import xla_runtime
 
 # Seconds without CPU progress before a period counts as stalled; LAMOUR_STALL_TIMEOUT=0
 # turns the watchdog off. Five minutes is far above any pause a healthy period makes.
@@ -97,22 +100,25 @@ class StallWatchdog:
                 return
 
 
-# The largest ant batch that ran through on XLA's CPU runtime (jax 0.10.2) without the
-# deadlock, for training and recovery programs alike. Plain training: the first shipped
-# original trained at 256 on the 256 x 20 loop, but the current sample-reuse loop (unroll 64)
-# stalled at 256 in session 16's throughput benchmark, and both loops hang at 1024; 128 and 64
-# ran through. Recovery hung at 256 (twice, once alone) and ran 1.64M steps at 128, at the
-# same speed (benchmarks/results/recovery_ant_cpu.md, train_throughput_cpu.md).
+# The largest ant batch that ran through on XLA's CPU runtime (jax 0.10.2) with XLA's
+# concurrency-optimized scheduler on (its default): above it, training and recovery programs
+# deadlocked in their first period (benchmarks/results/train_throughput_cpu.md,
+# recovery_ant_cpu.md). lamour_jax turns that scheduler off on import (xla_runtime.py), which
+# avoids the deadlock; the limit matters only where a user turns it back on.
 ANT_CPU_SAFE_ENVS = 128
 
 
-def cpu_hang_warning(env_name: str, num_envs: int, backend: str, job: str = "train"
-                     ) -> str | None:
-    """A known hang, not understood yet: the ant's compiled program stops in its first period
-    with every thread asleep. The watchdog ends such a run; this warns before it starts."""
+def cpu_hang_warning(env_name: str, num_envs: int, backend: str, job: str = "train",
+                     deadlock_avoided: bool | None = None) -> str | None:
+    """Warns before a run that is known to deadlock: a large ant program on the CPU with the
+    XLA setting that avoids it turned back on (`deadlock_avoided` defaults to what XLA_FLAGS
+    says). The watchdog ends such a run; this says why before it starts."""
+    if deadlock_avoided is None:
+        deadlock_avoided = xla_runtime.deadlock_avoided()
     safe = ANT_CPU_SAFE_ENVS
-    if backend == "cpu" and env_name == "ant" and num_envs > safe:
-        return (f"warning: ant {job} programs with more than {safe} envs on the CPU have hung "
-                f"in their first period (an XLA CPU runtime deadlock, jax 0.10.2); {safe} ran "
-                f"through: --num-envs {safe}")
+    if backend == "cpu" and env_name == "ant" and num_envs > safe and not deadlock_avoided:
+        return (f"warning: XLA_FLAGS sets {xla_runtime.SCHEDULER_FLAG} to true: with it, ant "
+                f"{job} programs with more than {safe} envs on the CPU have deadlocked in their "
+                f"first period (jax 0.10.2). Drop that flag (lamour_jax sets it to false) or "
+                f"use --num-envs {safe}")
     return None

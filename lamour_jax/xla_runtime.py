@@ -1,0 +1,37 @@
+"""The XLA setting that keeps the ant's programs from deadlocking on the CPU backend.
+
+On jax 0.10.2's CPU runtime, large MJX programs hung in their first execution with every
+thread asleep and the host waiting forever: the ant's training program at 1024 envs every
+time, its recovery program at 256, settling the 512-state diverse OOD bank every time
+(benchmarks/results/deadlock_cpu.md). XLA's "concurrency optimized" HLO scheduler, on by
+default for the CPU, orders the program so that independent thunks run at once on the
+intra-op thread pool; with the MJX solver's nested while loops on a 2-thread pool that
+ordering is what deadlocks. Turning that scheduler off ran every one of those programs to
+the end, at the same speed on the configurations that never hung (hopper x 256).
+
+XLA reads XLA_FLAGS once, when jax creates its first backend, so the flag is added when
+`lamour_jax` is imported, before any computation. A user's own setting of the same flag,
+either way, is left alone. The flag is CPU-only: GPU compilation ignores it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+
+SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
+
+
+def avoid_cpu_deadlock(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Add `SCHEDULER_FLAG=false` to XLA_FLAGS unless the flag is there already."""
+    flags = environ.get("XLA_FLAGS", "")
+    if SCHEDULER_FLAG not in flags:
+        environ["XLA_FLAGS"] = f"{flags} {SCHEDULER_FLAG}=false".strip()
+
+
+def deadlock_avoided(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Whether XLA_FLAGS turns the concurrency-optimized scheduler off (the last setting of a
+    repeated flag is the one XLA keeps)."""
+    settings = [word.partition("=")[2].lower() for word in environ.get("XLA_FLAGS", "").split()
+                if word.partition("=")[0] == SCHEDULER_FLAG]
+    return bool(settings) and settings[-1] in ("false", "0")
