@@ -28,7 +28,7 @@ from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.policy import LoadedPolicy, load
 from lamour_jax.learner.ppo import evaluate_episodes
 from lamour_jax.learner.run import RunResult, run_training
-from lamour_jax.learner.stall import ANT_CPU_SAFE_ENVS, cpu_hang_warning
+from lamour_jax.learner.stall import cpu_hang_warning
 from lamour_jax.recovery.objectives import Objective, Original, coefficients
 from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidate
 from lamour_jax.recovery.trainer import RecoveryTrainer
@@ -61,9 +61,9 @@ EXPLORE_HARDER = {"init_std": 1.0, "entropy_coef": 0.01}
 # The ant's original now trains with sample reuse (64 envs x 64 steps, 10 epochs of 32
 # minibatches, evaluations every 409,600 steps); its recovery keeps the loop every ant
 # recovery result was measured with: 128 envs (the largest that ran through on XLA's CPU
-# runtime, see learner/stall.py) x 20 steps, 4 epochs of 8 minibatches, an evaluation every
-# 204,800 steps.
-ANT_RECOVERY_LOOP = {"num_envs": ANT_CPU_SAFE_ENVS, "unroll_length": 20, "update_epochs": 4,
+# runtime before lamour_jax/xla_runtime.py avoided its deadlock; 256 run now too) x 20 steps,
+# 4 epochs of 8 minibatches, an evaluation every 204,800 steps.
+ANT_RECOVERY_LOOP = {"num_envs": 128, "unroll_length": 20, "update_epochs": 4,
                      "num_minibatches": 8, "eval_every": 204_800}
 RETRAIN_PPO_PER_ENV: dict[str, dict[str, float]] = {
     **{name: EXPLORE_HARDER for name in ("halfcheetah", "hopper", "walker2d")},
