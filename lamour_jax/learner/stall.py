@@ -117,8 +117,8 @@ def cpu_hang_warning(env_name: str, num_envs: int, backend: str, job: str = "tra
         deadlock_avoided = xla_runtime.deadlock_avoided()
     safe = ANT_CPU_SAFE_ENVS
     if backend == "cpu" and env_name == "ant" and num_envs > safe and not deadlock_avoided:
-        return (f"warning: XLA_FLAGS sets {xla_runtime.SCHEDULER_FLAG} to true: with it, ant "
-                f"{job} programs with more than {safe} envs on the CPU have deadlocked in their "
-                f"first period (jax 0.10.2). Drop that flag (lamour_jax sets it to false) or "
-                f"use --num-envs {safe}")
+        return (f"warning: XLA_FLAGS does not set {xla_runtime.SCHEDULER_FLAG}=false: without "
+                f"it, ant {job} programs with more than {safe} envs on the CPU have deadlocked "
+                f"in their first period (jax 0.10.2). Drop your setting of that flag (lamour_jax "
+                f"sets it to false) or use --num-envs {safe}")
     return None
