@@ -10,8 +10,10 @@ ordering is what deadlocks. Turning that scheduler off ran every one of those pr
 the end, at the same speed on the configurations that never hung (hopper x 256).
 
 XLA reads XLA_FLAGS once, when jax creates its first backend, so the flag is added when
-`lamour_jax` is imported, before any computation. A user's own setting of the same flag,
-either way, is left alone. The flag is CPU-only: GPU compilation ignores it.
+`lamour_jax` is imported, before any computation. A script that runs jax computations before
+importing lamour_jax has started its backend without it: export
+XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false there. A user's own setting
+of the same flag, either way, is left alone. The flag is CPU-only: GPU compilation ignores it.
 """
 
 from __future__ import annotations
