@@ -20,8 +20,9 @@ with the PPO settings of our NAME: the same-env half of benchmarks/brax_ppo.py.
 Writes benchmarks/results/train_throughput_<tag>.{json,md}. Steps/s: best of --repeats rounds.
 
 On the CPU each measurement runs under the trainer's stall watchdog: a program that deadlocks
-in XLA's CPU runtime (the ant at 1024 envs did, until lamour_jax/xla_runtime.py) is skipped after LAMOUR_STALL_TIMEOUT seconds
-without CPU use (default 300) instead of holding the whole table for --timeout.
+in XLA's CPU runtime (the ant at 1024 envs did, until lamour_jax/xla_runtime.py) is skipped
+after LAMOUR_STALL_TIMEOUT seconds without CPU use (default 300) instead of holding the whole
+table for --timeout.
 """
 
 from __future__ import annotations

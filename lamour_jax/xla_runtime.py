@@ -5,9 +5,9 @@ thread asleep and the host waiting forever: the ant's training program at 1024 e
 time, its recovery program at 256, settling the 512-state diverse OOD bank every time
 (benchmarks/results/deadlock_cpu.md). XLA's "concurrency optimized" HLO scheduler, on by
 default for the CPU, orders the program so that independent thunks run at once on the
-intra-op thread pool; with the MJX solver's nested while loops on a 2-thread pool that
-ordering is what deadlocks. Turning that scheduler off ran every one of those programs to
-the end, at the same speed on the configurations that never hung (hopper x 256).
+intra-op thread pool (two threads here). Turning that scheduler off ran every one of those
+programs to the end, at the same speed on the configurations that never hung (hopper x 256).
+Why that ordering deadlocks with the MJX solver's nested while loops is not established.
 
 XLA reads XLA_FLAGS once, when jax creates its first backend, so the flag is added when
 `lamour_jax` is imported, before any computation. A script that runs jax computations before
@@ -24,16 +24,21 @@ from collections.abc import MutableMapping
 SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
 
 
+def _settings(environ: MutableMapping[str, str]) -> list[str]:
+    """The values XLA_FLAGS gives the scheduler flag, in order."""
+    return [word.partition("=")[2].lower() for word in environ.get("XLA_FLAGS", "").split()
+            if word.partition("=")[0] == SCHEDULER_FLAG]
+
+
 def avoid_cpu_deadlock(environ: MutableMapping[str, str] = os.environ) -> None:
     """Add `SCHEDULER_FLAG=false` to XLA_FLAGS unless the flag is there already."""
-    flags = environ.get("XLA_FLAGS", "")
-    if SCHEDULER_FLAG not in flags:
+    if not _settings(environ):
+        flags = environ.get("XLA_FLAGS", "")
         environ["XLA_FLAGS"] = f"{flags} {SCHEDULER_FLAG}=false".strip()
 
 
 def deadlock_avoided(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Whether XLA_FLAGS turns the concurrency-optimized scheduler off (the last setting of a
     repeated flag is the one XLA keeps)."""
-    settings = [word.partition("=")[2].lower() for word in environ.get("XLA_FLAGS", "").split()
-                if word.partition("=")[0] == SCHEDULER_FLAG]
+    settings = _settings(environ)
     return bool(settings) and settings[-1] in ("false", "0")
