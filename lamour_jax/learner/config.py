@@ -238,7 +238,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
                       entropy_coef=1e-3, gamma=0.97),
     "hopper": dict(_LOCOMOTION, total_steps=3_000_000),
     "walker2d": dict(_LOCOMOTION, **_SAMPLE_REUSE, total_steps=3_072_000),
-    "halfcheetah": dict(_LOCOMOTION, **_SAMPLE_REUSE, total_steps=3_072_000),
+    # 8.19M: 3,436.8 against 3,130.8 at 3.07M; the curve flattens on the CPU-sized loop.
+    "halfcheetah": dict(_LOCOMOTION, **_SAMPLE_REUSE, total_steps=8_192_000),
     # Twice the budget, and a small entropy bonus: the ant was still improving at 3.07M (2,071.9)
     # with its policy entropy falling fast; 6.14M with entropy_coef 1e-3 reached 2,768.5.
     "ant": {**_LOCOMOTION, **_SAMPLE_REUSE, "total_steps": 6_144_000, "entropy_coef": 1e-3,
