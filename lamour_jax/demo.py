@@ -66,8 +66,15 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
     recovered_seeds = sum(row["recovery_rate"] > 0
                           for row in last_rows(history, best_members(summary)))
     chosen = best_seed(summary, history)
-    after = evaluate_policy(env_name, "ood", spec.mode, load(rec / "best").act_fn(chosen),
-                            BEFORE_EPISODES, spec.seed + 1, 1000)
+    films = []
+    if video:  # the films evaluate the batch the table needs: no second evaluation
+        from lamour_jax.recover_commands import write_videos
+
+        films = write_videos(rec, spec, policy_dir, chosen)
+        after = next(film.stats for film in films if film.name == "after")
+    else:
+        after = evaluate_policy(env_name, "ood", spec.mode, load(rec / "best").act_fn(chosen),
+                                BEFORE_EPISODES, spec.seed + 1, 1000)
     before = summary["before"]["ood"]
     figure = plot(env_name, {"lamour": (summary, history)}, summary["before"],
                   out / "curves.png")
@@ -81,12 +88,7 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
         lines.append(f"| {name} | {_pct(r['recovery_rate'])} | {r['return_mean']:.1f} ± "
                      f"{r['return_std']:.1f} | {'-' if median is None else f'{median:.0f}'} |")
     table = "\n".join(lines)
-    videos = ""
-    if video:
-        from lamour_jax.recover_commands import write_videos
-
-        videos = "".join(f"\nvideo: {path} ({shows})"
-                         for path, shows in write_videos(rec, spec, policy_dir, chosen))
+    videos = "".join(f"\nvideo: {film.path} ({film.shows})" for film in films)
     minutes = (time.perf_counter() - t0) / 60
     (out / "summary.md").write_text(
         f"# lamour demo: {env_name}\n\nbehaviour: {result.behaviour}\n\n{table}\n\n"

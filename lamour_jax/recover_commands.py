@@ -10,7 +10,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lamour_jax.commands import UserError
 from lamour_jax.envs import ENV_NAMES
@@ -206,12 +206,19 @@ def before_after_table(summary: dict[str, Any], history: list[dict[str, Any]]) -
     return "\n".join(lines)
 
 
+class Film(NamedTuple):
+    name: str  # before, after or peak
+    path: Path
+    shows: str  # which episode it shows, for a person
+    stats: dict[str, Any]  # the evaluation of the whole batch the episode belongs to
+
+
 def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_seed: int = 0,
-                 peak_seed: int | None = None) -> list[tuple[Path, str]]:
-    """before.gif / after.gif (and peak.gif, given the seed of DIR/peak to film), each with a
-    line saying which episode it shows: the original, the retrained policy (seed `after_seed`
-    of DIR/best) and the best evaluation's, each in the first episode of the batch before.json
-    was evaluated on, so all start from the same OOD state."""
+                 peak_seed: int | None = None) -> list[Film]:
+    """before.gif / after.gif (and peak.gif, given the seed of DIR/peak to film): the original,
+    the retrained policy (seed `after_seed` of DIR/best) and the best evaluation's, each in the
+    first episode of the batch before.json was evaluated on, so all start from the same OOD
+    state. Each film carries its batch's statistics, so a caller need not evaluate again."""
     from lamour_jax import render
     from lamour_jax.envs import make
     from lamour_jax.learner.policy import load
@@ -225,10 +232,10 @@ def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_seed: in
         films.append(("peak", load(out / "peak"), peak_seed))
     videos = []
     for name, policy, index in films:
-        _, trace = evaluate_and_trace(env, policy.act_fn(index), BEFORE_EPISODES,
-                                      spec.seed + 1)
+        stats, trace = evaluate_and_trace(env, policy.act_fn(index), BEFORE_EPISODES,
+                                          spec.seed + 1)
         path = render.save_episode_gif(env, trace.qpos, out / f"{name}.gif", stride=4)
-        videos.append((path, trace.describe(BEFORE_EPISODES)))
+        videos.append(Film(name, path, trace.describe(BEFORE_EPISODES), stats))
     return videos
 
 
@@ -269,10 +276,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
     peak_is_earlier = bool(peak) and peak["step"] != summary["steps"]
     if args.video:
         history = read_history(out)
-        for path, shows in write_videos(
-                out, spec, policy, best_seed(summary, history),
-                peak_seed(summary, history) if peak_is_earlier else None):
-            print(f"video: {path} ({shows})")
+        for film in write_videos(out, spec, policy, best_seed(summary, history),
+                                 peak_seed(summary, history) if peak_is_earlier else None):
+            print(f"video: {film.path} ({film.shows})")
     also = (f"; its best evaluation, at {peak['step']:,} steps: {out / 'peak'}"
             if peak_is_earlier else "")
     print(f"run folder: {out} (best policy: {out / 'best'}{also})")
