@@ -72,9 +72,11 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
 
         films = write_videos(rec, spec, policy_dir, chosen)
         after = next(film.stats for film in films if film.name == "after")
-    else:
-        after = evaluate_policy(env_name, "ood", spec.mode, load(rec / "best").act_fn(chosen),
-                                BEFORE_EPISODES, spec.seed + 1, 1000)
+    else:  # the batch the films would evaluate: same starts, the policy's episode length
+        best = load(rec / "best")
+        after = evaluate_policy(env_name, "ood", spec.mode, best.act_fn(chosen),
+                                BEFORE_EPISODES, spec.seed + 1,
+                                best.meta.get("episode_length", 1000))
     before = summary["before"]["ood"]
     figure = plot(env_name, {"lamour": (summary, history)}, summary["before"],
                   out / "curves.png")
