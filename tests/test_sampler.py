@@ -76,7 +76,8 @@ def test_auto_reset_draws_fresh_ood_states(mode, env_factory):
         assert np.isfinite(np.asarray(prev_obs)).all()
         starts.append(np.asarray(state.data.qpos))
     starts = np.stack(starts)  # (episodes + 1, envs, nq)
-    # Each restart is a new draw: no env sees the same start twice, envs differ from each other.
+    # Each restart is a new draw: no batch of starts repeats an earlier one (with a 4-state bank
+    # one env may draw the same state twice), and envs differ from each other.
     for i in range(len(starts)):
         for j in range(i + 1, len(starts)):
             assert not np.allclose(starts[i], starts[j])
