@@ -65,8 +65,14 @@ EXPLORE_HARDER = {"init_std": 1.0, "entropy_coef": 0.01}
 # 4 epochs of 8 minibatches, an evaluation every 204,800 steps.
 ANT_RECOVERY_LOOP = {"num_envs": 128, "unroll_length": 20, "update_epochs": 4,
                      "num_minibatches": 8, "eval_every": 204_800}
-RETRAIN_PPO_PER_ENV: dict[str, dict[str, float]] = {
-    **{name: EXPLORE_HARDER for name in ("halfcheetah", "hopper", "walker2d")},
+# Likewise the hopper (its original trains with sample reuse and an entropy bonus on the
+# squashed action since session 22): its recovery keeps the 256 x 20 loop with 4 epochs of 8
+# minibatches and the pre-tanh bonus that every hopper recovery result was measured with.
+HOPPER_RECOVERY_LOOP = {"num_envs": 256, "unroll_length": 20, "update_epochs": 4,
+                        "num_minibatches": 8, "entropy_space": "pre_tanh"}
+RETRAIN_PPO_PER_ENV: dict[str, dict[str, float | int | str]] = {
+    **{name: EXPLORE_HARDER for name in ("halfcheetah", "walker2d")},
+    "hopper": {**EXPLORE_HARDER, **HOPPER_RECOVERY_LOOP},
     "ant": {**EXPLORE_HARDER, **ANT_RECOVERY_LOOP}}
 
 
