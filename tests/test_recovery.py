@@ -185,6 +185,20 @@ def test_recovery_explores_harder_by_default(env_name, original):
     assert (plain.init_std, plain.entropy_coef) == (0.0, default_config("pointmass").entropy_coef)
 
 
+@pytest.mark.parametrize("env_name", ["ant", "hopper"])
+def test_recovery_keeps_its_measured_loop_when_the_original_trains_on_another(env_name):
+    """The ant's and hopper's originals train with sample reuse (64-step rollouts, 10 epochs);
+    their recovery results were measured on 20-step rollouts and 4 epochs of 8 minibatches
+    (and for the hopper, the pre-tanh entropy bonus), which retraining must keep."""
+    trained = default_config(env_name)
+    assert (trained.unroll_length, trained.update_epochs) == (64, 10)
+    config = recovery_config(RecoverySpec(env_name, "lamour", steps=4096),
+                             load(shipped_policy(env_name)))
+    assert (config.unroll_length, config.update_epochs, config.num_minibatches) == (20, 4, 8)
+    assert config.entropy_space == "pre_tanh"
+    assert config.num_envs == {"ant": 128, "hopper": 256}[env_name]
+
+
 def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys):
     rundir = tmp_path / "generated"
     (rundir / "candidates").mkdir(parents=True)
