@@ -30,11 +30,11 @@ import numpy as np
 from lamour_jax.envs import ENV_NAMES, make
 from lamour_jax.learner import default_config, make_train
 from lamour_jax.recovery.objectives import coefficients
+from lamour_jax.recovery.run import BATCH_LOOP
 from lamour_jax.rewards import reference_source
 from lamour_jax.transpile import candidate_set, transpile
 
 RESULTS = Path(__file__).parent / "results"
-RECOVERY_UNROLL = 20  # rollout length of a timed training iteration
 PI6 = math.pi / 6
 
 
@@ -113,8 +113,8 @@ def _time_training(name, num_envs, iterations, rounds):
     # Every env on the loop the results file was measured on (the hopper's and ant's recovery
     # loop): 20-step rollouts, 4 epochs of 8 minibatches.
     config = default_config(name).replace(
-        num_envs=num_envs, unroll_length=RECOVERY_UNROLL, update_epochs=4, num_minibatches=8,
-        eval_every=num_envs * RECOVERY_UNROLL * iterations)
+        num_envs=num_envs, **BATCH_LOOP,
+        eval_every=num_envs * BATCH_LOOP["unroll_length"] * iterations)
     runs = []
     for aux in (lambda s, a: candidates.calculate_reward(jnp.int32(0), s, a), HAND_WRITTEN[name]):
         trainer = make_train(env, config, reward_fn=_lamour_reward(aux, lam))
@@ -182,12 +182,13 @@ def main():
               f"{r['ratio']:.3f} |" for r in rows]
     if training:
         lines += ["", "Inside PPO: one training iteration (rollout of unroll_length steps on "
-                  "num_envs OOD envs, GAE, 4 epochs x 8 minibatch updates) with the LaMOuR "
+                  f"num_envs OOD envs, GAE, {BATCH_LOOP['update_epochs']} epochs x "
+                  f"{BATCH_LOOP['num_minibatches']} minibatch updates) with the LaMOuR "
                   f"reward, best of {args.train_rounds} interleaved rounds of "
                   f"{args.train_iterations} iterations.", "",
                   "| env | num_envs x unroll | transpiled (ms/iter) | hand-written (ms/iter) "
                   "| ratio |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['env']} | {r['num_envs']} x {RECOVERY_UNROLL} | "
+        lines += [f"| {r['env']} | {r['num_envs']} x {BATCH_LOOP['unroll_length']} | "
                   f"{r['transpiled_ms']:.1f} | {r['hand_written_ms']:.1f} | {r['ratio']:.3f} |"
                   for r in training]
     lines += ["", "Goal: transpiled <= 1.05x hand-written. Where a transpiled program is much "

@@ -58,18 +58,16 @@ RETRAIN_PPO = {"lr_schedule": "adaptive", "critic_warmup_steps": 51_200,
 # first run (100 % at 717k steps, one seed), and the ant's recovery was measured with them
 # (benchmarks/results/recovery_ant_cpu.md).
 EXPLORE_HARDER = {"init_std": 1.0, "entropy_coef": 0.01}
-# The ant's original now trains with sample reuse (64 envs x 64 steps, 10 epochs of 32
-# minibatches, evaluations every 409,600 steps); its recovery keeps the loop every ant
-# recovery result was measured with: 128 envs (the largest that ran through on XLA's CPU
-# runtime before lamour_jax/xla_runtime.py avoided its deadlock; 256 run now too) x 20 steps,
-# 4 epochs of 8 minibatches, an evaluation every 204,800 steps.
-ANT_RECOVERY_LOOP = {"num_envs": 128, "unroll_length": 20, "update_epochs": 4,
-                     "num_minibatches": 8, "eval_every": 204_800}
-# Likewise the hopper (its original trains with sample reuse and an entropy bonus on the
-# squashed action since session 22): its recovery keeps the 256 x 20 loop with 4 epochs of 8
-# minibatches and the pre-tanh bonus that every hopper recovery result was measured with.
-HOPPER_RECOVERY_LOOP = {"num_envs": 256, "unroll_length": 20, "update_epochs": 4,
-                        "num_minibatches": 8, "entropy_space": "pre_tanh"}
+# The ant's and hopper's originals now train with sample reuse (64 envs x 64 steps, 10 epochs
+# of 32 minibatches; the hopper with a bonus on the squashed action's entropy since session
+# 22); their recoveries keep the loop every one of their recovery results was measured with:
+# 20-step rollouts, 4 epochs of 8 minibatches.
+BATCH_LOOP = {"unroll_length": 20, "update_epochs": 4, "num_minibatches": 8}
+# The ant on 128 envs (the largest that ran through on XLA's CPU runtime before
+# lamour_jax/xla_runtime.py avoided its deadlock; 256 run now too), an evaluation every
+# 204,800 steps; the hopper on 256 envs with the pre-tanh entropy bonus.
+ANT_RECOVERY_LOOP = {**BATCH_LOOP, "num_envs": 128, "eval_every": 204_800}
+HOPPER_RECOVERY_LOOP = {**BATCH_LOOP, "num_envs": 256, "entropy_space": "pre_tanh"}
 RETRAIN_PPO_PER_ENV: dict[str, dict[str, float | int | str]] = {
     **{name: EXPLORE_HARDER for name in ("halfcheetah", "walker2d")},
     "hopper": {**EXPLORE_HARDER, **HOPPER_RECOVERY_LOOP},
