@@ -170,6 +170,23 @@ def test_recovery_config_fine_tunes_with_per_episode_restarts(original):
                                      overrides=["policy_hidden=8,8"]), policy)
 
 
+def test_sero_retrains_without_dropout_yet_measures_the_originals(original, tmp_path):
+    """`--set policy_dropout=0` turns the masks off in the recovering actor only: its export
+    has no dropout, while SeRO's U still comes from the original's MC dropout (weight < 1)."""
+    policy = load(original)
+    assert policy.meta["policy_dropout"] == 0.1
+    spec = RecoverySpec("pointmass", "sero", steps=4096, overrides=["policy_dropout=0"])
+    assert recovery_config(spec, policy).policy_dropout == 0.0
+    out = tmp_path / "sero"
+    assert main(["recover", "pointmass", "--policy", str(original), "--method", "sero",
+                 "--steps", "4096", "--out", str(out), "--set", "policy_dropout=0",
+                 *FAST]) == 0
+    assert json.loads((out / "best" / "policy.json").read_text())["policy_dropout"] == 0.0
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["dropout_var_max"] == [0.0, 0.0]  # no masks in the recovering actor
+    assert 0.0 < row["consolidation_weight"] < 1.0
+
+
 @pytest.mark.parametrize("env_name", ["ant", "halfcheetah", "hopper", "walker2d"])
 def test_recovery_explores_harder_by_default(env_name, original):
     """The Gym envs' per-env fine-tuning defaults (a fresh std, a larger entropy bonus) sit

@@ -110,7 +110,12 @@ def reward_sources(path: Path) -> list[tuple[str, str]]:
 
 
 def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
-    """The env's PPO defaults, the original actor's architecture, then the user's --set."""
+    """The env's PPO defaults, the original actor's architecture, then the user's --set.
+
+    The architecture is locked; the dropout rate is not part of it (dropout has no weights),
+    so `--set policy_dropout=0` retrains a SeRO-ready original without masks in its rollouts
+    and updates. SeRO's uncertainty and consolidation read the frozen original with its own
+    dropout either way (`objectives.Original`)."""
     meta = policy.meta
     config = default_config(spec.env).replace(
         policy_hidden=tuple(meta["policy_hidden"]), activation=meta["activation"],
@@ -122,8 +127,7 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
     if spec.num_envs is not None:
         config = config.replace(num_envs=spec.num_envs)
     original = {name: getattr(config, name) for name in
-                ("policy_hidden", "activation", "policy_dropout", "normalize_observations",
-                 "obs_std_floor")}
+                ("policy_hidden", "activation", "normalize_observations", "obs_std_floor")}
     config = config.override(spec.overrides)
     for name, value in original.items():
         if getattr(config, name) != value:
@@ -290,7 +294,8 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     initial = None if resume else jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(
         keys, None, jnp.arange(members))
     meta = {**policy.meta, "variant": "ood", "seeds": members, "recovered_with": spec.method,
-            "candidates": names, "obs_clip": config.obs_clip}
+            "candidates": names, "obs_clip": config.obs_clip,
+            "policy_dropout": config.policy_dropout}
     log(f"recovering {spec.env} with {spec.method} ({len(names)} candidate(s) x {spec.seeds} "
         f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs, "
         f"{config.num_evals * config.steps_per_eval:,} steps) -> {out}")
