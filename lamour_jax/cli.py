@@ -45,6 +45,23 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _cpu_devices(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count >= 1 or 'auto', got {text!r}") from None
+
+
+def _cpu_devices_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cpu-devices", type=_cpu_devices, metavar="N|auto",
+                   help="on the CPU backend, split the CPU into N JAX devices and shard the env "
+                        "batch over them ('auto': one per core); about 1.6x faster training on "
+                        "2 cores. Default 1 (JAX's), what the shipped results were measured "
+                        "on; other counts train along another float path. No effect on a GPU")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lamour",
@@ -147,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in DIR exactly from its latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _tensorboard_arg(p)
+    _cpu_devices_arg(p)
     multi = p.add_argument_group(
         "several processes/hosts (jax.distributed): every process runs the same command")
     multi.add_argument("--distributed", action="store_true",
@@ -201,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         _mode_arg(p)
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         _tensorboard_arg(p)
+        _cpu_devices_arg(p)
 
     p = sub.add_parser("recover", help="retrain an original policy to recover from OOD states "
                                        "(lamour, or a baseline: zero, env, sero)")
@@ -232,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a PPO config field of the retraining (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-video", action="store_true", help="skip the before/after GIFs")
+    _cpu_devices_arg(p)
 
     p = sub.add_parser("tour", help="a look at every env: sample and render OOD states, "
                                     "random-policy recovery, one summary table")
@@ -257,8 +277,16 @@ def main(argv: list[str] | None = None) -> int:
     stop_on_sigterm()
     parser = build_parser()
     args = parser.parse_args(argv)
-    from lamour_jax import commands, xla_cache  # heavy imports only after parsing
+    from lamour_jax import commands, xla_cache, xla_runtime  # heavy imports only after parsing
 
+    cpu_devices = getattr(args, "cpu_devices", None)
+    if cpu_devices is not None:
+        try:
+            xla_runtime.use_cpu_devices(None if cpu_devices == "auto" else cpu_devices)
+        except RuntimeError:  # only in-process callers that ran jax already reach this
+            print(f"lamour {args.command}: error: --cpu-devices must be set before JAX starts; "
+                  "this process has run JAX already", file=sys.stderr)
+            return EXIT_USAGE
     xla_cache.enable()
 
     if args.command in ("train", "evaluate"):

@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from lamour_jax import xla_runtime
 from lamour_jax.commands import UserError
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, distributed, make_train
@@ -27,7 +28,7 @@ EXIT_DIVERGED = 3
 def _write_run_config(out: Path, env_name: str, variant: str, seeds: int, seed: int,
                       config: PPOConfig) -> None:
     record = {"env": env_name, "variant": variant, "seeds": seeds, "seed": seed,
-              "ppo": dataclasses.asdict(config)}
+              "devices": jax.device_count(), "ppo": dataclasses.asdict(config)}
     # Written whole or not at all: in a multi-process resume process 0 rewrites this file
     # while the others read it, and a half-written file would stop them.
     tmp = out / "config.json.tmp"
@@ -67,6 +68,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         seeds, seed, config = record["seeds"], record["seed"], record["ppo"]
         if args.env != env_name:
             raise UserError(f"{out} trains {env_name}, not {args.env}")
+        note = xla_runtime.device_change_note(record.get("devices"), jax.device_count())
+        if note and primary:
+            print(note, file=sys.stderr)
         if args.steps is not None:
             note = config.budget_change_note(args.steps)
             if note and primary:

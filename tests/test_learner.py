@@ -21,6 +21,7 @@ from lamour_jax.learner import PPOConfig, default_config, make_train
 from lamour_jax.learner.checkpoint import RunCheckpoints, load_policy
 from lamour_jax.learner.networks import gaussian_entropy, gaussian_log_prob, squashed_entropy
 from lamour_jax.learner.run import TrainingDiverged, over_seeds, run_training
+from lamour_jax.xla_runtime import available_cores
 
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
         "eval_every=256", "eval_envs=4", "episode_length=20", "value_hidden=32,32"]
@@ -407,6 +408,31 @@ def test_one_and_four_devices_agree(tmp_path):
     for name in one.files:
         if name != "devices":
             np.testing.assert_allclose(one[name], four[name], rtol=2e-3, atol=2e-4)
+
+
+def test_cpu_devices_flag_shards_a_run_and_its_resume_says_when_the_count_changes(tmp_path):
+    cores = available_cores()
+    run = tmp_path / "run"
+    sets = [a for s in [*TINY, f"num_envs={8 * cores}"] for a in ("--set", s)]
+    out = cli("train", "pointmass", "--steps", "256", "--out", str(run), "--no-progress",
+              "--cpu-devices", "auto", *sets)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"{8 * cores} envs, {cores} device(s)" in out.stderr
+    assert json.loads((run / "config.json").read_text())["devices"] == cores
+    out = cli("train", "pointmass", "--resume", str(run), "--steps", "512", "--no-progress",
+              "--cpu-devices", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    if cores > 1:
+        assert f"trained on {cores} device(s) so far and continues on 1" in out.stderr
+    assert json.loads((run / "config.json").read_text())["devices"] == 1
+    checkpoints = RunCheckpoints(run)
+    assert checkpoints.latest() == 2
+    checkpoints.close()
+    # Bad counts: refused before any work, with the reason.
+    out = cli("train", "pointmass", "--cpu-devices", "0")
+    assert out.returncode == 2 and "--cpu-devices: must be >= 1" in out.stderr
+    out = cli("train", "pointmass", "--cpu-devices", "3", *[a for s in TINY for a in ("--set", s)])
+    assert out.returncode == 2 and "num_envs=16 must be a multiple of the 3 devices" in out.stderr
 
 
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])

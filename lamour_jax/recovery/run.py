@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lamour_jax import xla_runtime
 from lamour_jax.envs import Env, make
 from lamour_jax.learner import PPOConfig, default_config
 from lamour_jax.learner.checkpoint import RunCheckpoints
@@ -222,15 +223,22 @@ def _resumed_config(path: Path, steps: int, log: Any) -> PPOConfig:
     """The PPO config a run was started with (its config.json), with the budget raised to
     `steps`. Not rebuilt from today's defaults: a default changed since the run started (an
     env's evaluation period, say) would make the checkpoints mean other steps, or the rest of
-    the run train differently. A raised budget is written back, so that a later resume (and
-    the reports) continue from it."""
+    the run train differently. A raised budget (and a new device count) is written back, so
+    that a later resume (and the reports) continue from it."""
     record, config = read_run_record(path)
+    changed = False
+    note = xla_runtime.device_change_note(record.get("devices"), jax.device_count())
+    if note:
+        log(note)
+        record["devices"], changed = jax.device_count(), True
     if record["steps"] != steps:
         note = config.budget_change_note(steps)
         if note:
             log(note)
         config = config.replace(total_steps=steps)
         record["steps"], record["ppo"]["total_steps"] = steps, steps
+        changed = True
+    if changed:
         path.write_text(json.dumps(record, indent=2))
     return config.validate()
 
@@ -274,7 +282,7 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
         record = {"kind": "recovery", **dataclasses.asdict(spec), "lambda": lam, "c": c,
                   "policy": str(Path(policy_dir).absolute()), "candidates": names,
                   "reward_sha256": [p.sha256 for p in programs],
-                  "ppo": dataclasses.asdict(config)}
+                  "devices": jax.device_count(), "ppo": dataclasses.asdict(config)}
         (out / "config.json").write_text(json.dumps(record, indent=2))
     before_path = out / "before.json"
     if before_path.exists():
@@ -297,8 +305,8 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
             "candidates": names, "obs_clip": config.obs_clip,
             "policy_dropout": config.policy_dropout}
     log(f"recovering {spec.env} with {spec.method} ({len(names)} candidate(s) x {spec.seeds} "
-        f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs, "
-        f"{config.num_evals * config.steps_per_eval:,} steps) -> {out}")
+        f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs on {jax.device_count()} "
+        f"device(s), {config.num_evals * config.steps_per_eval:,} steps) -> {out}")
     resumed_from = 0
     if resume:  # the evaluation the run continues from (run_training restores it)
         checkpoints = RunCheckpoints(out)
