@@ -244,8 +244,10 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "hopper": {**_LOCOMOTION, **_SAMPLE_REUSE, "total_steps": 1_228_800, "entropy_coef": 1e-3,
                "entropy_space": "action"},
     "walker2d": dict(_LOCOMOTION, **_SAMPLE_REUSE, total_steps=3_072_000),
-    # 8.19M: 3,436.8 against 3,130.8 at 3.07M; the curve flattens on the CPU-sized loop.
-    "halfcheetah": dict(_LOCOMOTION, **_SAMPLE_REUSE, total_steps=8_192_000),
+    # 8.19M: 3,436.8 against 3,130.8 at 3.07M; the curve flattens on the CPU-sized loop. A
+    # shorter horizon (discount 0.97, as brax's cheetah trains with 0.95) reached 3,945.3 in the
+    # same budget (one seed each; 0.95 trailed both over its first 1.4M steps).
+    "halfcheetah": dict(_LOCOMOTION, **_SAMPLE_REUSE, total_steps=8_192_000, gamma=0.97),
     # Twice the budget, and a small entropy bonus: the ant was still improving at 3.07M (2,071.9)
     # with its policy entropy falling fast; 6.14M with entropy_coef 1e-3 reached 2,768.5.
     "ant": {**_LOCOMOTION, **_SAMPLE_REUSE, "total_steps": 6_144_000, "entropy_coef": 1e-3,
