@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES
 from lamour_jax.interrupt import Terminated, stop_on_sigterm
+from lamour_jax.xla_runtime import available_cores
 
 EXIT_USAGE = 2
 DEMO_STEPS = 614_400  # sized so `make demo` fits in 15 minutes on a 2-core CPU
@@ -45,9 +46,9 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _cpu_devices(text: str) -> int | str:
+def _cpu_devices(text: str) -> int:
     if text == "auto":
-        return text
+        return available_cores()
     try:
         return _positive(text)
     except ValueError:
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_devices = getattr(args, "cpu_devices", None)
     if cpu_devices is not None:
         try:
-            xla_runtime.use_cpu_devices(None if cpu_devices == "auto" else cpu_devices)
+            xla_runtime.use_cpu_devices(cpu_devices)
         except RuntimeError:  # only in-process callers that ran jax already reach this
             print(f"lamour {args.command}: error: --cpu-devices must be set before JAX starts; "
                   "this process has run JAX already", file=sys.stderr)

@@ -52,27 +52,25 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def use_cpu_devices(count: int | None) -> int:
-    """Split the CPU backend into `count` JAX devices (None: one per available core), so the
-    learner's env-batch sharding runs on that many cores.
+def use_cpu_devices(count: int) -> None:
+    """Split the CPU backend into `count` JAX devices, so the learner's env-batch sharding
+    runs on that many cores (`available_cores()` for one per core).
 
     With the concurrency-optimised scheduler off (above), one XLA:CPU device keeps about one
     core busy; two devices trained the hopper and the ant 1.5-1.7x faster on a 2-core CPU
     (benchmarks/results/cpu_two_devices_cpu.md). Must run before jax starts its backends;
-    RuntimeError otherwise. No effect on the GPU or TPU backends. Returns the count set."""
+    RuntimeError otherwise. No effect on the GPU or TPU backends."""
     import jax
 
-    count = available_cores() if count is None else count
     if count < 1:
         raise ValueError(f"the CPU device count must be >= 1, got {count}")
     jax.config.update("jax_num_cpu_devices", count)
-    return count
 
 
 def device_change_note(recorded: int | None, now: int) -> str | None:
-    """What resuming a run on another device count than it started on does, when it does:
-    the gradient becomes a mean over another split of the env batch, so the rest of the run
-    is not the one an unbroken run would have trained (runs from before the count was
+    """What resuming a run on another device count than it last trained on does, when it
+    does: the gradient becomes a mean over another split of the env batch, so the rest of the
+    run is not the one an unbroken run would have trained (runs from before the count was
     recorded say nothing)."""
     if recorded is None or recorded == now:
         return None
