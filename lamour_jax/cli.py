@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config field, e.g. --set learning_rate=1e-3 "
                         "--set policy_hidden=128,128 (repeatable)")
+    p.add_argument("--sweep", action="append", metavar="KEY=V1,V2,...",
+                   help="train every value of a scalar hyperparameter side by side in one "
+                        "program, --seeds seeds each, e.g. --sweep learning_rate=3e-4,1e-3 "
+                        "(repeatable: the grid of all combinations)")
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the run in DIR exactly from its latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

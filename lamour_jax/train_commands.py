@@ -21,14 +21,17 @@ from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.curves import plot_learning_curve
 from lamour_jax.learner.run import TrainingDiverged, run_training
 from lamour_jax.learner.stall import cpu_hang_warning
+from lamour_jax.learner.sweep import Sweep, format_point, summary_table
 
 EXIT_DIVERGED = 3
 
 
 def _write_run_config(out: Path, env_name: str, variant: str, seeds: int, seed: int,
-                      config: PPOConfig) -> None:
+                      config: PPOConfig, sweep: Sweep | None) -> None:
     record = {"env": env_name, "variant": variant, "seeds": seeds, "seed": seed,
               "devices": jax.device_count(), "ppo": dataclasses.asdict(config)}
+    if sweep is not None:  # seeds is then per grid point
+        record["sweep"] = sweep.to_record()
     # Written whole or not at all: in a multi-process resume process 0 rewrites this file
     # while the others read it, and a half-written file would stop them.
     tmp = out / "config.json.tmp"
@@ -45,6 +48,16 @@ def _read_run_config(run_dir: Path) -> dict:
     except ValueError as err:
         raise UserError(str(err)) from None
     return {**record, "ppo": ppo}
+
+
+def _parse_sweep(args: argparse.Namespace, seeds: int, config: PPOConfig) -> Sweep | None:
+    if not args.sweep:
+        return None
+    sweep = Sweep.parse(args.sweep, seeds, config)
+    both = sorted(set(sweep.values) & {item.partition("=")[0] for item in args.set or []})
+    if both:
+        raise ValueError(f"{', '.join(both)}: given to both --set and --sweep; keep one")
+    return sweep
 
 
 def _join_processes(args: argparse.Namespace) -> None:
@@ -68,6 +81,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         seeds, seed, config = record["seeds"], record["seed"], record["ppo"]
         if args.env != env_name:
             raise UserError(f"{out} trains {env_name}, not {args.env}")
+        if args.sweep:
+            raise UserError(f"--sweep cannot change on --resume: {out} goes on with the sweep "
+                            "it started with (its config.json)")
+        sweep = Sweep.from_record(record["sweep"], seeds) if record.get("sweep") else None
         note = xla_runtime.device_change_note(record.get("devices"), jax.device_count())
         if note and primary:
             print(note, file=sys.stderr)
@@ -85,6 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             if args.num_envs is not None:
                 config = config.replace(num_envs=args.num_envs)
             config = config.validate()
+            sweep = _parse_sweep(args, seeds, config)
         except ValueError as err:
             raise UserError(str(err)) from None
         out = args.out or Path("runs") / f"{env_name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -93,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                             "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     if primary:
-        _write_run_config(out, env_name, variant, seeds, seed, config)
+        _write_run_config(out, env_name, variant, seeds, seed, config, sweep)
     hang = cpu_hang_warning(env_name, config.num_envs, jax.default_backend())
     if hang and primary:
         print(hang, file=sys.stderr)
@@ -102,7 +120,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = make_train(env, config)
     except ValueError as err:
         raise UserError(str(err)) from None
-    meta = {"env": env_name, "variant": variant, "seeds": seeds,
+    members = sweep.size if sweep is not None else seeds
+    meta = {"env": env_name, "variant": variant, "seeds": members,
             "observation_size": env.observation_size, "action_size": env.action_size,
             "policy_hidden": list(config.policy_hidden), "activation": config.activation,
             "policy_dropout": config.policy_dropout,
@@ -110,15 +129,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             "obs_clip": config.obs_clip,
             "obs_std_floor": config.obs_std_floor,
             "episode_length": config.episode_length}
+    if sweep is not None:  # what each policy index (`lamour evaluate --seed-index`) trained with
+        meta["sweep"] = [sweep.member(m) for m in range(members)]
+    grid = "" if sweep is None else (f" x {len(sweep.points)} grid points "
+                                     f"({', '.join(sweep.values)})")
     if primary:
         print(f"training {env_name} ({variant}) for "
-              f"{config.num_evals * config.steps_per_eval:,} steps x {seeds} seed(s), "
+              f"{config.num_evals * config.steps_per_eval:,} steps x {seeds} seed(s){grid}, "
               f"{config.num_envs} envs, {jax.device_count()} device(s) in "
               f"{jax.process_count()} process(es) -> {out}", file=sys.stderr)
     try:
         result = run_training(trainer, out, seeds=seeds, seed=seed,
                               resume=args.resume is not None, progress=not args.no_progress,
-                              policy_meta=meta, tensorboard=args.tensorboard)
+                              policy_meta=meta, tensorboard=args.tensorboard, sweep=sweep)
     except CheckpointError as err:
         raise UserError(str(err)) from None
     except TrainingDiverged as err:
@@ -130,7 +153,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     curve = plot_learning_curve(out)
     print(f"compile {result.compile_s:.1f} s; metrics in {out / 'metrics.jsonl'}"
           + (f"; learning curve {curve}" if curve else ""))
-    if last:
+    if last and sweep is not None:
+        print(f"{env_name}, {last[0]['step']:,} steps, {last[0]['sps']:,.0f} steps/s in all:\n"
+              + summary_table(sweep, last))
+    elif last:
         returns = np.array([row["return_mean"] for row in last])
         sps = last[0]["sps"]
         print(f"| env | steps | seeds | return (mean ± std over seeds) | steps/s |\n"
@@ -153,7 +179,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"the policy in {args.run_dir} was trained on {policy.meta['env']}")
     variant = args.variant or policy.meta["variant"]
     episode_length = policy.meta.get("episode_length", 1000)
-    act = policy.act_fn(args.seed_index)
+    try:
+        act = policy.act_fn(args.seed_index)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if policy.meta.get("sweep"):  # a sweep's policy index is a grid point and seed
+        print(f"policy {args.seed_index} of the sweep: "
+              f"{format_point(policy.meta['sweep'][args.seed_index])}")
     if args.video is None:
         out = evaluate_policy(env_name, variant, args.mode, act, args.episodes, args.seed,
                               episode_length)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from lamour_jax.learner.sweep import format_point
 
 
 def plot_learning_curve(run_dir: Path, path: Path | None = None) -> Path | None:
     """Evaluation return (deterministic policy, mean ± std over seeds) and the training
-    episodes' return against env steps. None when the run has no evaluation yet."""
+    episodes' return against env steps; for a sweep, the evaluation return of each grid point.
+    None when the run has no evaluation yet."""
     run_dir = Path(run_dir)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
             if line.strip()]
@@ -31,16 +35,31 @@ def plot_learning_curve(run_dir: Path, path: Path | None = None) -> Path | None:
 
     config = json.loads((run_dir / "config.json").read_text()) \
         if (run_dir / "config.json").is_file() else {}
+    title = f"{config.get('env', run_dir.name)} ({config.get('variant', '')})"
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for key, label, color in (("return_mean", "evaluation (deterministic)", "tab:blue"),
-                              ("train_return", "training episodes (sampled)", "tab:orange")):
-        values = per_step(key)
+
+    def band(values: np.ndarray, label: str, color: Any) -> None:  # mean ± std over seeds
         mean, sd = np.nanmean(values, axis=1), np.nanstd(values, axis=1)
         ax.plot(steps, mean, color=color, label=label)
-        if len(seeds) > 1:
+        if values.shape[1] > 1:
             ax.fill_between(steps, mean - sd, mean + sd, color=color, alpha=0.2)
-    ax.set(title=f"{config.get('env', run_dir.name)} ({config.get('variant', '')}), "
-                 f"{len(seeds)} seed(s)", xlabel="env steps", ylabel="episode return")
+
+    points = {json.dumps(r["hp"]): r["hp"] for r in rows if "hp" in r}
+    if points:  # a sweep: one evaluation curve per grid point, over its seeds
+        member_point = {r["seed"]: json.dumps(r["hp"]) for r in rows}
+        evaluation = per_step("return_mean")
+        colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(points)))
+        for color, (name, point) in zip(colors, points.items(), strict=True):
+            columns = [i for i, k in enumerate(seeds) if member_point[k] == name]
+            band(evaluation[:, columns], format_point(point), color)
+        title += f", {len(points)} grid points x {len(seeds) // len(points)} seed(s)"
+        ylabel = "evaluation return (deterministic)"
+    else:
+        band(per_step("return_mean"), "evaluation (deterministic)", "tab:blue")
+        band(per_step("train_return"), "training episodes (sampled)", "tab:orange")
+        title += f", {len(seeds)} seed(s)"
+        ylabel = "episode return"
+    ax.set(title=title, xlabel="env steps", ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

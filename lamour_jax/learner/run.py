@@ -2,8 +2,9 @@
 
 The device runs one compiled `run_chunk` per evaluation period; between them the host checks
 for NaN/inf, saves a checkpoint, exports the policy, appends to metrics.jsonl and moves the
-progress bar. Several seeds are one program (vmap over the TrainState); the state always
-carries a leading seed axis, also for one seed, so checkpoints and metrics look the same.
+progress bar. Several seeds are one program (vmap over the TrainState), and so is a
+hyperparameter sweep (vmap over the TrainState and the PPOConfig's scalar leaves); the state
+always carries a leading seed axis, also for one seed, so checkpoints and metrics look the same.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from tqdm import tqdm
 
 from lamour_jax.interrupt import deferred_stop
 from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
+from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.distributed import is_primary
 from lamour_jax.learner.ppo import Trainer, TrainState
 from lamour_jax.learner.stall import STALL_EXIT, StallWatchdog, timeout_from_env
+from lamour_jax.learner.sweep import Sweep
 
 
 class TrainingDiverged(RuntimeError):
@@ -98,8 +101,12 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                  initial_state: TrainState | None = None, tensorboard: bool = False,
                  run_names: Sequence[str] | None = None,
                  after_eval: Callable[[int, TrainState, list[dict[str, Any]]], None] | None = None,
-                 ) -> RunResult:
+                 sweep: Sweep | None = None) -> RunResult:
     """Train `seeds` seeds of `trainer` in one program, writing everything to `run_dir`.
+
+    With a `sweep`, the program trains its members instead (grid points x the sweep's seeds,
+    `seeds` unused), each with its own hyperparameters, and every metrics row says which
+    (`hp`); "seed" in the rows is the member's index on the batch axis, as everywhere else.
 
     `after_eval(evaluation, state, rows)` runs in every process after each evaluation period
     is checkpointed and logged (recovery keeps its best evaluation's policy with it).
@@ -113,7 +120,13 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     init = jax.jit(jax.vmap(trainer.init))  # once per run: no need for over_seeds
-    keys = jax.random.split(jax.random.key(seed), seeds)
+    if sweep is not None:
+        seeds = sweep.size
+        keys = sweep.keys(seed)
+        hparams: tuple[PPOConfig, ...] = (sweep.hparams(cfg),)  # a second vmapped argument
+    else:
+        keys = jax.random.split(jax.random.key(seed), seeds)
+        hparams = ()
     checkpoints = RunCheckpoints(run_dir)
     metrics_path = run_dir / "metrics.jsonl"
     start_eval = 0
@@ -125,7 +138,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     backfill = tensorboard and not board_dir.is_dir()
     if resume:
         # A fresh state as the template: its shardings say where each restored leaf goes.
-        start_eval, state = checkpoints.restore(init(keys))
+        start_eval, state = checkpoints.restore(init(keys, *hparams))
         # Drop metric lines written after the checkpoint we resume from.
         if primary and metrics_path.exists():
             kept = [line for line in metrics_path.read_text().splitlines()
@@ -135,14 +148,15 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
             if kept_rows:
                 wall_before = float(kept_rows[-1]["wall_s"])
     else:
-        state = initial_state if initial_state is not None else init(keys)
+        state = initial_state if initial_state is not None else init(keys, *hparams)
         if primary:
             metrics_path.write_text("")
 
     t0 = time.perf_counter()
     # No buffer donation: after a NaN the previous state must still be intact.
-    chunk = jax.jit(over_seeds(trainer.run_chunk, seeds))
-    compiled = chunk.lower(state).compile()
+    chunk = jax.jit(jax.vmap(trainer.run_chunk) if sweep is not None
+                    else over_seeds(trainer.run_chunk, seeds))
+    compiled = chunk.lower(state, *hparams).compile()
     result = RunResult(state=state, compile_s=time.perf_counter() - t0, evals_done=start_eval)
     total_evals = cfg.num_evals
     bar = tqdm(total=total_evals * cfg.steps_per_eval, initial=start_eval * cfg.steps_per_eval,
@@ -153,7 +167,9 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     if tensorboard and primary:
         from lamour_jax.learner.tensorboard import TensorBoardLog
 
-        board = TensorBoardLog(run_dir, run_names or [f"seed_{s}" for s in range(seeds)],
+        names = run_names or (sweep.run_names() if sweep is not None
+                              else [f"seed_{s}" for s in range(seeds)])
+        board = TensorBoardLog(run_dir, names,
                                first_step=start_eval * cfg.steps_per_eval)
         if backfill:  # --tensorboard first given on a resume: the evaluations so far too
             board.write(kept_rows)
@@ -173,7 +189,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                 period = k + 1
                 tick = time.perf_counter()
                 with watchdog.watch():
-                    new_state, metrics = compiled(result.state)
+                    new_state, metrics = compiled(result.state, *hparams)
                     metrics = jax.device_get(metrics)
                 elapsed = time.perf_counter() - tick
                 if not bool(np.all(metrics["finite"])):
@@ -201,6 +217,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                 for s in range(seeds):
                     row = {"eval": k + 1, "step": step, "seed": s, "wall_s": round(wall, 3),
                            "sps": round(seeds * cfg.steps_per_eval / elapsed, 1),
+                           **({"hp": sweep.member(s)} if sweep is not None else {}),
                            **_scalar_metrics(metrics, s)}
                     row.pop("finite", None)
                     rows.append(row)
