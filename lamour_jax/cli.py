@@ -202,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--policy", type=Path, metavar="DIR",
                        help="the original policy: a `lamour train` run directory (default: "
                             "the one shipped for ENV, if any)")
+        p.add_argument("--policy-index", type=int, default=0, metavar="I",
+                       help="which of the --policy run's policies to retrain when it has "
+                            "several (its seeds, or a sweep's members: the index `lamour "
+                            "train` ranks them by); default 0")
         p.add_argument("--reward", type=Path, metavar="FILE|RUNDIR",
                        help="reward program(s) for lamour: a .py file or a `lamour generate` "
                             "folder (all its candidates train together). Default: the env's "

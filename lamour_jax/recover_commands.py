@@ -34,7 +34,8 @@ def _spec(args: argparse.Namespace, method: str) -> Any:
     return RecoverySpec(env=args.env, method=method, steps=args.steps or DEFAULT_STEPS,
                         seeds=args.seeds,
                         seed=args.seed, num_envs=args.num_envs, mode=args.mode,
-                        switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [])
+                        switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
+                        policy_seed=args.policy_index)
 
 
 def _recorded_spec(out: Path) -> tuple[Any, dict[str, Any]]:
@@ -168,13 +169,20 @@ def _policy_dir(args: argparse.Namespace, methods: list[str]) -> Path:
     return policy
 
 
-def _check_policy(path: Path) -> dict[str, Any]:
+def _check_policy(path: Path, index: int) -> dict[str, Any]:
+    """The policy run's metadata, once its policy number `index` is known to load."""
     from lamour_jax.learner.policy import load
+    from lamour_jax.learner.sweep import format_point
 
     try:
-        return load(path).meta
-    except CheckpointError as err:
-        raise UserError(str(err)) from None
+        policy = load(path)
+        policy.seed(index)
+    except (CheckpointError, ValueError) as err:
+        raise UserError(f"--policy {path}: {err}") from None
+    if policy.meta.get("sweep"):
+        _log(f"retraining policy {index} of the sweep in {path}: "
+             f"{format_point(policy.meta['sweep'][index])}")
+    return policy.meta
 
 
 def _fresh_out(path: Path) -> Path:
@@ -255,7 +263,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     else:
         spec = _spec(args, args.method)
         policy = _policy_dir(args, [args.method])
-        _check_policy(policy)
+        _check_policy(policy, spec.policy_seed)
         sources = _sources(args, args.method)
         out = _fresh_out(args.out or Path("runs") / (
             f"recover-{args.env}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"))
@@ -294,7 +302,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if unknown or not methods:
         raise UserError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
     policy = _policy_dir(args, methods)
-    meta = _check_policy(policy)
+    meta = _check_policy(policy, args.policy_index)
     if "sero" in methods and meta["policy_dropout"] <= 0:
         raise UserError("sero needs an original policy trained with dropout (`lamour train "
                         f"{args.env} --set policy_dropout=0.1`); {policy} has none")

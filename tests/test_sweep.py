@@ -107,6 +107,8 @@ def test_sweep_cli_resumes_exactly_and_reports_each_grid_point(tmp_path):
     assert meta["seeds"] == 4 and meta["sweep"][3] == {"learning_rate": RATES[1]}
     out = cli("evaluate", str(run), "--seed-index", "3", "--episodes", "2")
     assert out.returncode == 0 and "policy 3 of the sweep: learning_rate=0.01" in out.stdout
+    out = cli("recover", "pointmass", "--policy", str(run), "--policy-index", "4")
+    assert out.returncode == 2 and "policy index 4 out of range" in out.stderr
     # Refused with exit 2 and the reason, before any training.
     out = cli("train", "pointmass", "--resume", str(run), "--sweep", "gamma=0.9,0.99")
     assert out.returncode == 2 and "cannot change on --resume" in out.stderr

@@ -30,7 +30,7 @@ class LoadedPolicy:
     def seed(self, index: int) -> dict[str, Any]:
         """One seed's policy in the form `make_train(init_actor=...)` takes."""
         if not 0 <= index < self.seeds:
-            raise ValueError(f"seed index {index} out of range: the run has {self.seeds} "
+            raise ValueError(f"policy index {index} out of range: the run has {self.seeds} "
                              f"policies (indices 0 to {self.seeds - 1})")
         pick = lambda tree: jax.tree.map(lambda x: x[index], tree)  # noqa: E731
         return {"actor": pick(self.actor_params), "obs_stats": pick(self.obs_stats),
