@@ -15,7 +15,7 @@ from lamour_jax.envs import make
 from lamour_jax.learner import default_config, make_train
 from lamour_jax.learner.checkpoint import load_policy
 from lamour_jax.learner.run import run_training
-from lamour_jax.learner.sweep import Sweep
+from lamour_jax.learner.sweep import Sweep, summary_table
 
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
         "eval_every=256", "eval_envs=4", "episode_length=20", "value_hidden=32,32"]
@@ -63,6 +63,7 @@ def test_grid_order_and_bad_sweeps_are_refused_with_the_reason():
                           (["gamma=0.99"], "two or more different values"),
                           (["gamma=0.9,0.9"], "two or more different values"),
                           (["gamma=0.9,high"], "comma-separated numbers"),
+                          (["max_grad_norm=0.5,inf"], "must be finite"),
                           (["gamma=0.9,0.99", "gamma=0.5,0.6"], "given twice")):
         with pytest.raises(ValueError, match=reason):
             Sweep.parse(specs, 1, base)
@@ -82,6 +83,26 @@ def test_each_member_trains_like_a_plain_run_of_its_values(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["seed"], r["hp"]["learning_rate"]) for r in rows if r["eval"] == 2] == [
         (0, RATES[0]), (1, RATES[0]), (2, RATES[1]), (3, RATES[1])]
+
+
+def test_a_diverging_member_is_frozen_and_the_rest_of_the_sweep_trains_on(tmp_path, capsys):
+    config = tiny_config(512)
+    # Rewards x 1e30 overflow the value loss: that grid point goes NaN in its first period.
+    sweep = Sweep.parse(["reward_scaling=1,1e30"], 1, config)
+    trainer = make_train(make("pointmass", episode_length=20), config)
+    result = run_training(trainer, tmp_path, sweep=sweep, progress=False)
+    assert "sweep member 1 (reward_scaling=1e+30, seed 0) diverged" in capsys.readouterr().err
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("diverged", False) for r in rows] == [False, True, False, True]
+    assert "return_mean" in rows[2] and "return_mean" not in rows[3]
+    chex.assert_tree_all_finite(result.state.params)
+    fresh = jax.jit(jax.vmap(trainer.init))(sweep.keys(0), sweep.hparams(config))
+    frozen = jax.tree.map(lambda x: x[1], (result.state.params, fresh.params))
+    chex.assert_trees_all_equal(*frozen)  # member 1 kept its state from before the NaN
+    assert not np.allclose(jax.tree.leaves(result.state.params)[0][0],
+                           jax.tree.leaves(fresh.params)[0][0])  # member 0 trained
+    table = summary_table(sweep, rows[2:])
+    assert table.splitlines()[2].startswith("| 1 | 1 | ") and "| 1e+30 | 1 | diverged |" in table
 
 
 def test_sweep_cli_resumes_exactly_and_reports_each_grid_point(tmp_path):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
@@ -28,7 +29,7 @@ from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.distributed import is_primary
 from lamour_jax.learner.ppo import Trainer, TrainState
 from lamour_jax.learner.stall import STALL_EXIT, StallWatchdog, timeout_from_env
-from lamour_jax.learner.sweep import Sweep
+from lamour_jax.learner.sweep import Sweep, format_point
 
 
 class TrainingDiverged(RuntimeError):
@@ -86,6 +87,15 @@ def over_seeds(fn: Callable[[TrainState], Any], seeds: int) -> Callable[[TrainSt
         return jax.tree.map(lambda x: x[None], out)
 
     return single
+
+
+@jax.jit
+def _keep_members(keep: jax.Array, new: TrainState, old: TrainState) -> TrainState:
+    """`new` where `keep` (one flag per member of the leading axis), else `old`."""
+    def pick(a: jax.Array, b: jax.Array) -> jax.Array:
+        return jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, new, old)
 
 
 def policy_export(state: TrainState) -> dict[str, Any]:
@@ -163,6 +173,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                unit="step", unit_scale=True, disable=not (progress and primary), file=sys.stderr,
                desc=f"{trainer.env.name} x{seeds}")
     saved_eval = start_eval
+    diverged: set[int] = set()  # sweep members that went NaN, frozen at their last good state
     board = None
     if tensorboard and primary:
         from lamour_jax.learner.tensorboard import TensorBoardLog
@@ -192,7 +203,19 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                     new_state, metrics = compiled(result.state, *hparams)
                     metrics = jax.device_get(metrics)
                 elapsed = time.perf_counter() - tick
-                if not bool(np.all(metrics["finite"])):
+                finite = np.asarray(metrics["finite"], dtype=bool)
+                if sweep is not None and finite.any() and not finite.all():
+                    # A sweep goes on without the members that diverged (an aggressive grid
+                    # point should not cost the others): each keeps its last good state.
+                    new_state = _keep_members(jnp.asarray(finite), new_state, result.state)
+                    for m in np.flatnonzero(~finite):
+                        if m not in diverged and primary:
+                            print(f"\nsweep member {m} ({format_point(sweep.member(m))}, seed "
+                                  f"{sweep.member_seed(m)}) diverged (NaN/inf) in evaluation "
+                                  f"period {k + 1}; it keeps its state from before it, the "
+                                  "others go on", file=sys.stderr, flush=True)
+                        diverged.add(int(m))
+                elif not finite.all():
                     bad = sorted(n for n, v in metrics.items()
                                  if np.issubdtype(np.asarray(v).dtype, np.floating)
                                  and not np.all(np.isfinite(v)))
@@ -216,10 +239,14 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                 rows = []
                 for s in range(seeds):
                     row = {"eval": k + 1, "step": step, "seed": s, "wall_s": round(wall, 3),
-                           "sps": round(seeds * cfg.steps_per_eval / elapsed, 1),
-                           **({"hp": sweep.member(s)} if sweep is not None else {}),
-                           **_scalar_metrics(metrics, s)}
-                    row.pop("finite", None)
+                           "sps": round(seeds * cfg.steps_per_eval / elapsed, 1)}
+                    if sweep is not None:
+                        row["hp"] = sweep.member(s)
+                    if finite[s]:
+                        row.update(_scalar_metrics(metrics, s))
+                        row.pop("finite", None)
+                    else:  # a diverged sweep member: its metrics measure a NaN network
+                        row["diverged"] = True
                     rows.append(row)
                 result.history.extend(rows)
                 if primary:

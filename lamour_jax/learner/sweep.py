@@ -53,6 +53,8 @@ class Sweep:
             except ValueError:
                 raise ValueError(f"--sweep {key}={text!r}: expected comma-separated numbers, "
                                  "e.g. 3e-4,1e-3") from None
+            if not all(np.isfinite(numbers)):
+                raise ValueError(f"--sweep {key}={text!r}: the values must be finite")
             if len(numbers) < 2 or len(set(numbers)) != len(numbers):
                 raise ValueError(f"--sweep {key}={text!r}: give two or more different values "
                                  f"(one value is --set {key}=...)")
@@ -113,19 +115,28 @@ def format_point(point: dict[str, Any], sep: str = ", ") -> str:
 
 
 def summary_table(sweep: Sweep, last_rows: list[dict[str, Any]]) -> str:
-    """The last evaluation per grid point, best mean return first, as a Markdown table."""
+    """The last evaluation per grid point, best mean return first (over the seeds that did not
+    diverge), as a Markdown table."""
     by_point: dict[int, list[dict[str, Any]]] = {}
     for row in last_rows:
         by_point.setdefault(row["seed"] // sweep.seeds, []).append(row)
     names = list(sweep.values)
     lines = [f"| {' | '.join(names)} | seeds | return (mean ± std over seeds) | best "
              f"--seed-index |", "|" + "---:|" * (len(names) + 3)]
-    ranked = sorted(by_point.items(),
-                    key=lambda item: -np.mean([r["return_mean"] for r in item[1]]))
+    def rank(item: tuple[int, list[dict[str, Any]]]) -> float:  # diverged points last
+        returns = [r["return_mean"] for r in item[1] if not r.get("diverged")]
+        return -float(np.mean(returns)) if returns else np.inf
+
+    ranked = sorted(by_point.items(), key=rank)
     for point_index, rows in ranked:
-        returns = np.array([r["return_mean"] for r in rows])
-        best = rows[int(np.argmax(returns))]["seed"]
         point = sweep.points[point_index]
-        lines.append(f"| {' | '.join(f'{point[n]:g}' for n in names)} | {len(rows)} | "
-                     f"{returns.mean():.1f} ± {returns.std():.1f} | {best} |")
+        cells = f"| {' | '.join(f'{point[n]:g}' for n in names)} | {len(rows)} | "
+        trained = [r for r in rows if not r.get("diverged")]
+        lost = f" ({len(rows) - len(trained)} diverged)" if len(trained) < len(rows) else ""
+        if not trained:
+            lines.append(cells + "diverged | - |")
+            continue
+        returns = np.array([r["return_mean"] for r in trained])
+        best = trained[int(np.argmax(returns))]["seed"]
+        lines.append(cells + f"{returns.mean():.1f} ± {returns.std():.1f}{lost} | {best} |")
     return "\n".join(lines)
