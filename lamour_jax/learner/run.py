@@ -21,6 +21,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from lamour_jax.interrupt import deferred_stop
@@ -89,6 +91,26 @@ def over_seeds(fn: Callable[[TrainState], Any], seeds: int) -> Callable[[TrainSt
     return single
 
 
+def member_sharding(members: int) -> NamedSharding | None:
+    """How a program with several members (seeds, sweep points) spreads over the devices: whole
+    members per device when they divide evenly among the devices of one process, so each
+    device trains its own members start to end and the learner's minibatch gradients never
+    cross devices (a member's numbers are then those of a one-device run). None: each
+    member's env batch is sharded over all devices instead (the Trainer's own layout)."""
+    devices = jax.devices()
+    if members < 2 or len(devices) < 2 or members % len(devices) or jax.process_count() > 1:
+        return None
+    return NamedSharding(Mesh(np.array(devices), ("members",)), P("members"))
+
+
+def device_layout(members: int) -> str:
+    """How a run of `members` policies spreads over the devices, for its start line."""
+    devices = jax.device_count()
+    if member_sharding(members) is None:
+        return f"{devices} device(s)"
+    return f"{devices} device(s), each training {members // devices} of the {members} policies"
+
+
 @jax.jit
 def _keep_members(keep: jax.Array, new: TrainState, old: TrainState) -> TrainState:
     """`new` where `keep` (one flag per member of the leading axis), else `old`."""
@@ -129,7 +151,6 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     primary = is_primary()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    init = jax.jit(jax.vmap(trainer.init))  # once per run: no need for over_seeds
     if sweep is not None:
         seeds = sweep.size
         keys = sweep.keys(seed)
@@ -137,6 +158,13 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     else:
         keys = jax.random.split(jax.random.key(seed), seeds)
         hparams = ()
+    layout = member_sharding(seeds)
+    placed: dict[str, Any] = {}
+    if layout is not None:  # whole members per device; every array of the run lives there
+        trainer = trainer.whole_members()
+        keys, hparams = jax.device_put((keys, hparams), layout)
+        placed = {"out_shardings": layout}
+    init = jax.jit(jax.vmap(trainer.init), **placed)  # once per run: no need for over_seeds
     checkpoints = RunCheckpoints(run_dir)
     metrics_path = run_dir / "metrics.jsonl"
     start_eval = 0
@@ -158,14 +186,15 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
             if kept_rows:
                 wall_before = float(kept_rows[-1]["wall_s"])
     else:
-        state = initial_state if initial_state is not None else init(keys, *hparams)
+        state = init(keys, *hparams) if initial_state is None else (
+            initial_state if layout is None else jax.device_put(initial_state, layout))
         if primary:
             metrics_path.write_text("")
 
     t0 = time.perf_counter()
     # No buffer donation: after a NaN the previous state must still be intact.
     chunk = jax.jit(jax.vmap(trainer.run_chunk) if sweep is not None
-                    else over_seeds(trainer.run_chunk, seeds))
+                    else over_seeds(trainer.run_chunk, seeds), **placed)
     compiled = chunk.lower(state, *hparams).compile()
     result = RunResult(state=state, compile_s=time.perf_counter() - t0, evals_done=start_eval)
     total_evals = cfg.num_evals
@@ -208,6 +237,8 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                     # A sweep goes on without the members that diverged (an aggressive grid
                     # point should not cost the others): each keeps its last good state.
                     new_state = _keep_members(jnp.asarray(finite), new_state, result.state)
+                    if layout is not None:  # where the compiled program expects it
+                        new_state = jax.device_put(new_state, layout)
                     for m in np.flatnonzero(~finite):
                         if m not in diverged and primary:
                             print(f"\nsweep member {m} ({format_point(sweep.member(m))}, seed "
