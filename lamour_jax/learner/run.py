@@ -133,12 +133,15 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                  initial_state: TrainState | None = None, tensorboard: bool = False,
                  run_names: Sequence[str] | None = None,
                  after_eval: Callable[[int, TrainState, list[dict[str, Any]]], None] | None = None,
-                 sweep: Sweep | None = None) -> RunResult:
+                 sweep: Sweep | None = None, layout: str = "auto") -> RunResult:
     """Train `seeds` seeds of `trainer` in one program, writing everything to `run_dir`.
 
     With a `sweep`, the program trains its members instead (grid points x the sweep's seeds,
     `seeds` unused), each with its own hyperparameters, and every metrics row says which
     (`hp`); "seed" in the rows is the member's index on the batch axis, as everywhere else.
+
+    `layout`: "auto" places whole policies on each device when their number divides by the
+    device count (`member_sharding`); "envs" always shards each policy's env batch instead.
 
     `after_eval(evaluation, state, rows)` runs in every process after each evaluation period
     is checkpointed and logged (recovery keeps its best evaluation's policy with it).
@@ -158,12 +161,14 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     else:
         keys = jax.random.split(jax.random.key(seed), seeds)
         hparams = ()
-    layout = member_sharding(seeds)
+    if layout not in ("auto", "envs"):
+        raise ValueError(f"layout must be 'auto' or 'envs', not {layout!r}")
+    by_member = member_sharding(seeds) if layout == "auto" else None
     placed: dict[str, Any] = {}
-    if layout is not None:  # whole members per device; every array of the run lives there
+    if by_member is not None:  # whole members per device; every array of the run lives there
         trainer = trainer.whole_members()
-        keys, hparams = jax.device_put((keys, hparams), layout)
-        placed = {"out_shardings": layout}
+        keys, hparams = jax.device_put((keys, hparams), by_member)
+        placed = {"out_shardings": by_member}
     init = jax.jit(jax.vmap(trainer.init), **placed)  # once per run: no need for over_seeds
     checkpoints = RunCheckpoints(run_dir)
     metrics_path = run_dir / "metrics.jsonl"
@@ -187,7 +192,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                 wall_before = float(kept_rows[-1]["wall_s"])
     else:
         state = init(keys, *hparams) if initial_state is None else (
-            initial_state if layout is None else jax.device_put(initial_state, layout))
+            initial_state if by_member is None else jax.device_put(initial_state, by_member))
         if primary:
             metrics_path.write_text("")
 
@@ -237,8 +242,8 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                     # A sweep goes on without the members that diverged (an aggressive grid
                     # point should not cost the others): each keeps its last good state.
                     new_state = _keep_members(jnp.asarray(finite), new_state, result.state)
-                    if layout is not None:  # where the compiled program expects it
-                        new_state = jax.device_put(new_state, layout)
+                    if by_member is not None:  # where the compiled program expects it
+                        new_state = jax.device_put(new_state, by_member)
                     for m in np.flatnonzero(~finite):
                         if m not in diverged and primary:
                             print(f"\nsweep member {m} ({format_point(sweep.member(m))}, seed "
