@@ -1,10 +1,10 @@
 """How a multi-seed run spreads over several devices: whole seeds per device or sharded envs.
 
-`lamour train ENV --seeds S` on D devices places whole seeds on each device when S divides by D
-(`lamour_jax.learner.run.member_sharding`): every device trains its own seeds, and the
-learner's minibatch gradients never cross devices. The other layout shards each seed's env
-batch over all D devices, which averages every minibatch gradient across them. This times
-both through `run_training` (what `lamour train` runs, evaluation included), each in a fresh
+`lamour train ENV --seeds S` on D devices shards each seed's env batch over all D devices,
+which averages every minibatch gradient across them. `run_training(layout="members")` places
+whole seeds on each device instead (`lamour_jax.learner.run.member_sharding`, S must divide by
+D): every device trains its own seeds and no gradient crosses devices. This times both
+through `run_training` (what `lamour train` runs, evaluation included), each in a fresh
 process with D forced host devices, next to the same run on one device:
 
     python benchmarks/policy_layout.py [--env hopper] [--seeds 2] [--devices 2] [--periods 4]
@@ -26,8 +26,8 @@ import tempfile
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-CASES = (("one device", 1, "auto"), ("sharded envs", None, "envs"),
-         ("whole seeds per device", None, "auto"))
+CASES = (("one device", 1, "envs"), ("sharded envs", None, "envs"),
+         ("whole seeds per device", None, "members"))
 
 
 def measure(env_name: str, seeds: int, periods: int, iterations: int, layout: str) -> dict:

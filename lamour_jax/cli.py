@@ -57,12 +57,10 @@ def _cpu_devices(text: str) -> int:
 
 def _cpu_devices_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-devices", type=_cpu_devices, metavar="N|auto",
-                   help="on the CPU backend, split the CPU into N JAX devices ('auto': one per "
-                        "core) and spread the run over them: whole seeds (or sweep points) per "
-                        "device when their number divides by N, else each env batch sharded "
-                        "over all N (about 1.6x faster training on 2 cores). Default 1 (JAX's), "
-                        "what the shipped results were measured on; other counts train along "
-                        "another float path. No effect on a GPU")
+                   help="on the CPU backend, split the CPU into N JAX devices and shard the env "
+                        "batch over them ('auto': one per core); about 1.6x faster training on "
+                        "2 cores. Default 1 (JAX's), what the shipped results were measured "
+                        "on; other counts train along another float path. No effect on a GPU")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from lamour_jax.learner import PPOConfig, default_config, distributed, make_trai
 from lamour_jax.learner.checkpoint import CheckpointError
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.curves import plot_learning_curve
-from lamour_jax.learner.run import TrainingDiverged, device_layout, run_training
+from lamour_jax.learner.run import TrainingDiverged, run_training
 from lamour_jax.learner.stall import cpu_hang_warning
 from lamour_jax.learner.sweep import Sweep, format_point, summary_table
 
@@ -136,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if primary:
         print(f"training {env_name} ({variant}) for "
               f"{config.num_evals * config.steps_per_eval:,} steps x {seeds} seed(s){grid}, "
-              f"{config.num_envs} envs, {device_layout(members)} in "
+              f"{config.num_envs} envs, {jax.device_count()} device(s) in "
               f"{jax.process_count()} process(es) -> {out}", file=sys.stderr)
     try:
         result = run_training(trainer, out, seeds=seeds, seed=seed,

@@ -417,7 +417,8 @@ from lamour_jax.learner import default_config, make_train
 from lamour_jax.learner.run import member_sharding, run_training
 cfg = default_config("pointmass").override({sets!r}).replace(total_steps=512)
 trainer = make_train(make("pointmass", episode_length=20), cfg)
-result = run_training(trainer, sys.argv[2], seeds=2, progress=False)
+layout = "members" if jax.device_count() > 1 else "envs"
+result = run_training(trainer, sys.argv[2], seeds=2, progress=False, layout=layout)
 shards = sorted(s.data.shape for s in result.state.env_state.obs.addressable_shards)
 # The member layout's program: no collective between the devices.
 layout = member_sharding(2)
@@ -428,8 +429,9 @@ np.savez(sys.argv[1], *[np.asarray(x) for x in jax.tree.leaves(result.state.para
 """
 
 
-def test_seeds_that_divide_over_the_devices_train_whole_on_one_device_each(tmp_path):
-    """2 seeds on 2 devices: one seed per device, no collective, one device's numbers."""
+def test_member_layout_trains_whole_seeds_on_one_device_each(tmp_path):
+    """run_training(layout="members"), 2 seeds on 2 devices: one seed per device, no
+    collective, one device's numbers."""
     script = MEMBERS_SCRIPT.format(sets=TINY)
     results = []
     for devices in (1, 2):

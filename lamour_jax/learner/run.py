@@ -103,14 +103,6 @@ def member_sharding(members: int) -> NamedSharding | None:
     return NamedSharding(Mesh(np.array(devices), ("members",)), P("members"))
 
 
-def device_layout(members: int) -> str:
-    """How a run of `members` policies spreads over the devices, for its start line."""
-    devices = jax.device_count()
-    if member_sharding(members) is None:
-        return f"{devices} device(s)"
-    return f"{devices} device(s), each training {members // devices} of the {members} policies"
-
-
 @jax.jit
 def _keep_members(keep: jax.Array, new: TrainState, old: TrainState) -> TrainState:
     """`new` where `keep` (one flag per member of the leading axis), else `old`."""
@@ -133,15 +125,17 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                  initial_state: TrainState | None = None, tensorboard: bool = False,
                  run_names: Sequence[str] | None = None,
                  after_eval: Callable[[int, TrainState, list[dict[str, Any]]], None] | None = None,
-                 sweep: Sweep | None = None, layout: str = "auto") -> RunResult:
+                 sweep: Sweep | None = None, layout: str = "envs") -> RunResult:
     """Train `seeds` seeds of `trainer` in one program, writing everything to `run_dir`.
 
     With a `sweep`, the program trains its members instead (grid points x the sweep's seeds,
     `seeds` unused), each with its own hyperparameters, and every metrics row says which
     (`hp`); "seed" in the rows is the member's index on the batch axis, as everywhere else.
 
-    `layout`: "auto" places whole policies on each device when their number divides by the
-    device count (`member_sharding`); "envs" always shards each policy's env batch instead.
+    `layout`: "envs" shards each policy's env batch over all devices (the Trainer's own
+    layout); "members" places whole policies on each device instead (`member_sharding`; their
+    number must divide by the device count). On a 2-core CPU "members" ran 0.70x as fast as "envs"
+    (benchmarks/results/policy_layout_cpu.md), so nothing chooses it by default.
 
     `after_eval(evaluation, state, rows)` runs in every process after each evaluation period
     is checkpointed and logged (recovery keeps its best evaluation's policy with it).
@@ -161,9 +155,12 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     else:
         keys = jax.random.split(jax.random.key(seed), seeds)
         hparams = ()
-    if layout not in ("auto", "envs"):
-        raise ValueError(f"layout must be 'auto' or 'envs', not {layout!r}")
-    by_member = member_sharding(seeds) if layout == "auto" else None
+    if layout not in ("envs", "members"):
+        raise ValueError(f"layout must be 'envs' or 'members', not {layout!r}")
+    by_member = member_sharding(seeds) if layout == "members" else None
+    if layout == "members" and by_member is None:
+        raise ValueError(f"layout='members' needs several policies that divide among the "
+                         f"{jax.device_count()} devices of one process; this run has {seeds}")
     placed: dict[str, Any] = {}
     if by_member is not None:  # whole members per device; every array of the run lives there
         trainer = trainer.whole_members()

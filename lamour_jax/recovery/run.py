@@ -28,7 +28,7 @@ from lamour_jax.learner.checkpoint import RunCheckpoints
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.policy import LoadedPolicy, load
 from lamour_jax.learner.ppo import evaluate_episodes
-from lamour_jax.learner.run import RunResult, device_layout, run_training
+from lamour_jax.learner.run import RunResult, run_training
 from lamour_jax.learner.stall import cpu_hang_warning
 from lamour_jax.recovery.objectives import Objective, Original, coefficients
 from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidate
@@ -305,8 +305,8 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
             "candidates": names, "obs_clip": config.obs_clip,
             "policy_dropout": config.policy_dropout}
     log(f"recovering {spec.env} with {spec.method} ({len(names)} candidate(s) x {spec.seeds} "
-        f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs on {device_layout(members)}, "
-        f"{config.num_evals * config.steps_per_eval:,} steps) -> {out}")
+        f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs on {jax.device_count()} "
+        f"device(s), {config.num_evals * config.steps_per_eval:,} steps) -> {out}")
     resumed_from = 0
     if resume:  # the evaluation the run continues from (run_training restores it)
         checkpoints = RunCheckpoints(out)
