@@ -92,11 +92,10 @@ def over_seeds(fn: Callable[[TrainState], Any], seeds: int) -> Callable[[TrainSt
 
 
 def member_sharding(members: int) -> NamedSharding | None:
-    """How a program with several members (seeds, sweep points) spreads over the devices: whole
-    members per device when they divide evenly among the devices of one process, so each
-    device trains its own members start to end and the learner's minibatch gradients never
-    cross devices (a member's numbers are then those of a one-device run). None: each
-    member's env batch is sharded over all devices instead (the Trainer's own layout)."""
+    """The sharding of `run_training(layout="members")`: whole members (seeds, sweep points)
+    per device, so each device trains its own members start to end and the learner's minibatch
+    gradients never cross devices (a member's numbers match a one-device run's within float
+    tolerance). None where the members do not divide among the devices of one process."""
     devices = jax.devices()
     if members < 2 or len(devices) < 2 or members % len(devices) or jax.process_count() > 1:
         return None
