@@ -149,9 +149,10 @@ def cmd_tour(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from lamour_jax.demo import run_demo
+    from lamour_jax.learner.run_lock import RunDirInUse
 
     try:
         return run_demo(args.env, args.steps, args.out, args.set or [],
                         progress=not args.no_progress, video=not args.no_video)
-    except ValueError as err:
+    except (ValueError, RunDirInUse) as err:
         raise UserError(str(err)) from None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lamour_jax.generate import GenerateOptions, OfflineModel, generate
 from lamour_jax.learner.policy import load
+from lamour_jax.learner.run_lock import holds_run_dir
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import RecoverySpec, read_history, run_recovery
 from lamour_jax.recovery.report import best_members, best_seed, last_rows, plot
@@ -38,6 +39,8 @@ DEMO_NUM_ENVS = 128
 DEMO_PPO = ["num_minibatches=4", "eval_every=102400", "eval_envs=8"]
 
 
+# Held whole: a second demo on the same folder must not delete this one's output below.
+@holds_run_dir("out")
 def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
              progress: bool = True, video: bool = True) -> int:
     t0 = time.perf_counter()

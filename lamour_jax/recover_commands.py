@@ -139,6 +139,7 @@ def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
 
 def _run(spec: Any, policy: Path, sources: list, out: Path, resume: bool,
          args: argparse.Namespace) -> dict[str, Any]:
+    from lamour_jax.learner.run_lock import RunDirInUse
     from lamour_jax.recovery import run_recovery
     from lamour_jax.transpile import RewardCodeError
 
@@ -148,7 +149,7 @@ def _run(spec: Any, policy: Path, sources: list, out: Path, resume: bool,
                             log=_log)
     except RewardCodeError as err:
         raise UserError(f"a reward candidate was rejected: {err}") from None
-    except (ValueError, CheckpointError) as err:
+    except (ValueError, CheckpointError, RunDirInUse) as err:
         raise UserError(str(err)) from None
 
 

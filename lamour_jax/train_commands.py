@@ -20,6 +20,7 @@ from lamour_jax.learner.checkpoint import CheckpointError
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.curves import plot_learning_curve
 from lamour_jax.learner.run import TrainingDiverged, run_training
+from lamour_jax.learner.run_lock import RunDirInUse, hold_run_dir
 from lamour_jax.learner.stall import cpu_hang_warning
 from lamour_jax.learner.sweep import Sweep, format_point, summary_table
 
@@ -106,10 +107,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise UserError(str(err)) from None
         out = args.out or Path("runs") / f"{env_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
-            raise UserError(f"{out} already holds a run; continue it with --resume {out} or "
-                            "choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    # Held from here on, so that a second command on the same folder can neither start over
+    # this run's files nor pass the check below while this one is writing its first checkpoint.
+    try:
+        with hold_run_dir(out):
+            if args.resume is None and (out / "checkpoints").exists() and any(
+                    (out / "checkpoints").iterdir()):
+                raise UserError(f"{out} already holds a run; continue it with --resume {out} "
+                                "or choose another --out")
+            return _train(args, out, env_name, variant, seeds, seed, config, sweep)
+    except RunDirInUse as err:
+        raise UserError(str(err)) from None
+
+
+def _train(args: argparse.Namespace, out: Path, env_name: str, variant: str, seeds: int,
+           seed: int, config: PPOConfig, sweep: Sweep | None) -> int:
+    """Everything `lamour train` does once its run folder is settled and held."""
+    primary = distributed.is_primary()
     if primary:
         _write_run_config(out, env_name, variant, seeds, seed, config, sweep)
     hang = cpu_hang_warning(env_name, config.num_envs, jax.default_backend())

@@ -30,6 +30,7 @@ from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
 from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.distributed import is_primary
 from lamour_jax.learner.ppo import Trainer, TrainState
+from lamour_jax.learner.run_lock import holds_run_dir
 from lamour_jax.learner.stall import STALL_EXIT, StallWatchdog, timeout_from_env
 from lamour_jax.learner.sweep import Sweep, format_point
 
@@ -118,6 +119,7 @@ def policy_export(state: TrainState) -> dict[str, Any]:
             "dropout_var_max": state.dropout_var_max}
 
 
+@holds_run_dir("run_dir")
 def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int = 0,
                  resume: bool = False, progress: bool = True,
                  policy_meta: dict[str, Any] | None = None,
@@ -142,7 +144,8 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     `tensorboard` also writes the metrics as TensorBoard event files, one run per seed
     named by `run_names` (default seed_0, seed_1, ...).
     In a multi-process run every process calls this; process 0 alone writes metrics.jsonl
-    and shows progress, checkpoints are written by all (see `distributed`)."""
+    and shows progress, checkpoints are written by all (see `distributed`). No other process
+    may write `run_dir` meanwhile: RunDirInUse (`run_lock`) if one does."""
     cfg = trainer.config
     primary = is_primary()
     run_dir = Path(run_dir)

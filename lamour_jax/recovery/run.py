@@ -29,6 +29,7 @@ from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.policy import LoadedPolicy, load
 from lamour_jax.learner.ppo import evaluate_episodes
 from lamour_jax.learner.run import RunResult, run_training
+from lamour_jax.learner.run_lock import holds_run_dir
 from lamour_jax.learner.stall import cpu_hang_warning
 from lamour_jax.recovery.objectives import Objective, Original, coefficients
 from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidate
@@ -250,11 +251,13 @@ def _member_names(candidates: list[str], seeds: int) -> list[str]:
     return [f"{Path(name).stem}-seed_{s}" for name in candidates for s in range(seeds)]
 
 
+@holds_run_dir("out")
 def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, str]],
                  out: Path, *, resume: bool = False, progress: bool = True,
                  tensorboard: bool = False, log: Any = print) -> dict[str, Any]:
     """Train, rank, keep the best; returns (and writes) the summary. Raises ValueError on a
-    policy/env mismatch, CheckpointError on an unreadable policy, TrainingDiverged on NaN."""
+    policy/env mismatch, CheckpointError on an unreadable policy, TrainingDiverged on NaN,
+    RunDirInUse when another process is writing `out`."""
     policy = load(policy_dir)
     if policy.meta["env"] != spec.env:
         raise ValueError(f"the original policy was trained on {policy.meta['env']}, "

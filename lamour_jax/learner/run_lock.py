@@ -1,0 +1,105 @@
+"""One process at a time per run folder.
+
+Two commands writing one folder (a second `--resume DIR` started while the first still runs,
+or two runs given the same `--out`) would interleave their checkpoints, truncate each other's
+metrics.jsonl and overwrite config.json: what the first produced would be lost without a word.
+So a command that writes a run folder holds an exclusive `flock` on `DIR/.lock` while it runs;
+the kernel drops it when the process ends, however it ends, so a crashed or killed run never
+leaves a stale lock behind. Reading a folder (`lamour evaluate`, plotting) takes no lock.
+
+In a multi-process run (`jax.distributed`) all processes write the same folder by design:
+process 0 holds the lock for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import inspect
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lamour_jax.learner.distributed import is_primary
+
+LOCK_NAME = ".lock"
+
+# Folders this process holds: a command that holds its folder and then calls run_training on
+# it must not lock itself out (flock locks per open file, not per process).
+_held: set[Path] = set()
+_unsupported_warned = False
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RunDirInUse(RuntimeError):
+    """Another process is writing the run folder."""
+
+
+def _holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 4096).decode(errors="replace").strip()
+    except OSError:
+        text = ""
+    return text or "an unknown process"
+
+
+@contextlib.contextmanager
+def hold_run_dir(run_dir: Path | str) -> Iterator[None]:
+    """Within the block this process alone writes `run_dir` (created if missing); RunDirInUse
+    at once, naming the holder, when another process holds it."""
+    global _unsupported_warned
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = run_dir.resolve()
+    if not is_primary() or key in _held:  # process 0 holds it, or this block's caller does
+        yield
+        return
+    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunDirInUse(
+                    f"{run_dir} is in use by another process ({_holder(fd)}); two processes "
+                    "writing one run folder would corrupt its checkpoints and metrics. Let it "
+                    "finish (Ctrl-C there saves a checkpoint), then --resume it, or choose "
+                    "another folder") from None
+            # Some network filesystems refuse locks: run unguarded rather than not at all.
+            if not _unsupported_warned:
+                print(f"warning: {run_dir} cannot be locked ({err.strerror}); make sure no "
+                      "other process writes it", file=sys.stderr)
+                _unsupported_warned = True
+        else:
+            os.ftruncate(fd, 0)
+            command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "?"
+            os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, `{command}`, since "
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        _held.add(key)
+        try:
+            yield
+        finally:
+            _held.discard(key)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def holds_run_dir(param: str) -> Callable[[F], F]:
+    """Decorator: the call holds the run folder given as its argument `param`."""
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with hold_run_dir(signature.bind(*args, **kwargs).arguments[param]):
+                return fn(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorate
