@@ -66,16 +66,10 @@ def _planned_steps(record: dict[str, Any], steps: int) -> int:
 
 
 def _steps_done(out: Path, record: dict[str, Any]) -> int:
-    """Steps per seed in the run's latest checkpoint, where a resume continues from (not
-    metrics.jsonl, which can hold one period more when a run stopped while saving)."""
-    from lamour_jax.learner.checkpoint import RunCheckpoints
+    """Steps per seed in the run's latest checkpoint, where a resume continues from."""
+    from lamour_jax.learner.checkpoint import saved_periods
 
-    checkpoints = RunCheckpoints(out)
-    try:
-        periods = checkpoints.latest() or 0
-    finally:
-        checkpoints.close()
-    return periods * _recorded_ppo(record).steps_per_eval
+    return saved_periods(out) * _recorded_ppo(record).steps_per_eval
 
 
 def _budget(out: Path, record: dict[str, Any], steps: int) -> tuple[int, int]:

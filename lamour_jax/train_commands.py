@@ -16,7 +16,7 @@ from lamour_jax import xla_runtime
 from lamour_jax.commands import UserError
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, distributed, make_train
-from lamour_jax.learner.checkpoint import CheckpointError
+from lamour_jax.learner.checkpoint import CheckpointError, saved_periods
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.curves import plot_learning_curve
 from lamour_jax.learner.run import TrainingDiverged, run_training
@@ -86,6 +86,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"--sweep cannot change on --resume: {out} goes on with the sweep "
                             "it started with (its config.json)")
         sweep = Sweep.from_record(record["sweep"], seeds) if record.get("sweep") else None
+        done = saved_periods(out) * config.steps_per_eval
+        wanted = config if args.steps is None else config.replace(total_steps=args.steps)
+        if done > wanted.num_evals * wanted.steps_per_eval:
+            raise UserError(f"{out} has already trained {done:,} steps per seed, more than "
+                            f"the {wanted.total_steps:,} asked for; a run only continues: give "
+                            "--steps of more than that to train it further")
+        if done and done == wanted.num_evals * wanted.steps_per_eval:
+            # Nothing left: say so rather than compile a program that would not run.
+            if primary:
+                print(f"{out} has trained all of its {done:,} steps per seed; nothing to do "
+                      "(--steps N with N above that trains it further)", file=sys.stderr)
+            return 0
         note = xla_runtime.device_change_note(record.get("devices"), jax.device_count())
         if note and primary:
             print(note, file=sys.stderr)

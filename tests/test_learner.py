@@ -343,16 +343,25 @@ def test_resume_errors_are_clear(tmp_path):
     assert out.returncode == 2 and "not a run directory" in out.stderr
     run = tmp_path / "run"
     sets = [a for s in TINY for a in ("--set", s)]
-    assert cli("train", "pointmass", "--steps", "256", "--out", str(run), "--no-progress",
+    assert cli("train", "pointmass", "--steps", "512", "--out", str(run), "--no-progress",
                *sets).returncode == 0
     out = cli("train", "pointmass", "--steps", "256", "--out", str(run), *sets)
     assert out.returncode == 2 and "already holds a run" in out.stderr
-    for f in (run / "checkpoints" / "1").rglob("*"):
+    # A budget below what the run has done is refused; its own budget, done, is nothing to do.
+    # Neither rewrites config.json (a smaller total there would mislead the next resume).
+    recorded = (run / "config.json").read_text()
+    out = cli("train", "pointmass", "--resume", str(run), "--steps", "256")
+    assert out.returncode == 2 and "already trained 512 steps" in out.stderr, out.stderr
+    out = cli("train", "pointmass", "--resume", str(run))
+    assert out.returncode == 0 and "nothing to do" in out.stderr, out.stderr
+    assert "compile" not in out.stdout
+    assert (run / "config.json").read_text() == recorded
+    for f in (run / "checkpoints" / "2").rglob("*"):
         if f.is_file():
             f.write_bytes(b"garbage")
-    out = cli("train", "pointmass", "--resume", str(run), "--steps", "512")
+    out = cli("train", "pointmass", "--resume", str(run), "--steps", "1024")
     assert out.returncode == 2 and "cannot be restored" in out.stderr
-    assert (run / "checkpoints" / "1").exists()  # nothing the user had was deleted
+    assert (run / "checkpoints" / "2").exists()  # nothing the user had was deleted
     # A run config cut short (a half-written file): a clear error, the file left as it was.
     (run / "config.json").write_text('{"env": "pointmass", "var')
     out = cli("train", "pointmass", "--resume", str(run), "--steps", "512")

@@ -51,12 +51,10 @@ def test_the_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_pat
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(RunDirInUse, match=f"pid {holder.pid} "):
-            with hold_run_dir(run_dir):
-                pass
+        with pytest.raises(RunDirInUse, match=f"pid {holder.pid} "), hold_run_dir(run_dir):
+            pass
     finally:
         holder.send_signal(signal.SIGKILL)  # no clean-up code runs: the kernel drops the lock
         holder.wait()
-    with hold_run_dir(run_dir):  # free again; and nested holds in one process are fine
-        with hold_run_dir(run_dir):
-            pass
+    with hold_run_dir(run_dir), hold_run_dir(run_dir):  # free again; nested holds are fine
+        pass

@@ -117,6 +117,16 @@ class RunCheckpoints:
         self.manager.close()
 
 
+def saved_periods(run_dir: Path) -> int:
+    """Evaluation periods in the run's latest checkpoint (0: none), where a resume continues
+    from (not metrics.jsonl, which can hold one period more when a run stopped while saving)."""
+    checkpoints = RunCheckpoints(run_dir)
+    try:
+        return checkpoints.latest() or 0
+    finally:
+        checkpoints.close()
+
+
 def save_policy(run_dir: Path, policy: dict[str, Any], meta: dict[str, Any]) -> None:
     """The policy alone (small: what gets committed and what recovery starts from). Every
     process of a multi-process run calls it (orbax saves collectively); process 0 writes
