@@ -136,6 +136,8 @@ def _train(args: argparse.Namespace, out: Path, env_name: str, variant: str, see
            seed: int, config: PPOConfig, sweep: Sweep | None) -> int:
     """Everything `lamour train` does once its run folder is settled and held."""
     primary = distributed.is_primary()
+    # A resume that cannot restore its checkpoint leaves the record as it found it.
+    recorded = (out / "config.json").read_text() if args.resume is not None else None
     if primary:
         _write_run_config(out, env_name, variant, seeds, seed, config, sweep)
     hang = cpu_hang_warning(env_name, config.num_envs, jax.default_backend())
@@ -169,6 +171,8 @@ def _train(args: argparse.Namespace, out: Path, env_name: str, variant: str, see
                               resume=args.resume is not None, progress=not args.no_progress,
                               policy_meta=meta, tensorboard=args.tensorboard, sweep=sweep)
     except CheckpointError as err:
+        if recorded is not None and primary:
+            (out / "config.json").write_text(recorded)
         raise UserError(str(err)) from None
     except TrainingDiverged as err:
         print(f"lamour train: {err}", file=sys.stderr)

@@ -361,7 +361,8 @@ def test_resume_errors_are_clear(tmp_path):
             f.write_bytes(b"garbage")
     out = cli("train", "pointmass", "--resume", str(run), "--steps", "1024")
     assert out.returncode == 2 and "cannot be restored" in out.stderr
-    assert (run / "checkpoints" / "2").exists()  # nothing the user had was deleted
+    assert (run / "checkpoints" / "2").exists()  # nothing the user had was deleted or changed
+    assert (run / "config.json").read_text() == recorded
     # A run config cut short (a half-written file): a clear error, the file left as it was.
     (run / "config.json").write_text('{"env": "pointmass", "var')
     out = cli("train", "pointmass", "--resume", str(run), "--steps", "512")
