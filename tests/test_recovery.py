@@ -275,6 +275,18 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
     assert "config.json is damaged" in capsys.readouterr().err
     assert config_path.read_text() == damaged
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 8
+    # A checkpoint that cannot be restored: a clear error, and a larger --steps is not written
+    # into config.json, which stays as the run left it.
+    config_path.write_text(json.dumps({**record, "ppo": {
+        k: v for k, v in record["ppo"].items() if k != "no_such_field"}}))
+    intact = config_path.read_text()
+    for f in (out / "checkpoints" / "2").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"garbage")
+    assert main(["recover", "pointmass", "--resume", str(out), "--steps", "16384",
+                 "--no-progress"]) == 2
+    assert "cannot be restored" in capsys.readouterr().err
+    assert config_path.read_text() == intact
 
 
 def test_peak_keeps_the_best_evaluations_policy_across_resumes(tmp_path):

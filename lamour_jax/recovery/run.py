@@ -24,7 +24,7 @@ import numpy as np
 from lamour_jax import xla_runtime
 from lamour_jax.envs import Env, make
 from lamour_jax.learner import PPOConfig, default_config
-from lamour_jax.learner.checkpoint import RunCheckpoints
+from lamour_jax.learner.checkpoint import CheckpointError, saved_periods
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.policy import LoadedPolicy, load
 from lamour_jax.learner.ppo import evaluate_episodes
@@ -263,6 +263,8 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
         raise ValueError(f"the original policy was trained on {policy.meta['env']}, "
                          f"not {spec.env}")
     out = Path(out)
+    # A resume that cannot restore its checkpoint leaves the record as it found it.
+    recorded = (out / "config.json").read_text() if resume else None
     config = (_resumed_config(out / "config.json", spec.steps, log) if resume
               else recovery_config(spec, policy))
     hang = cpu_hang_warning(spec.env, config.num_envs, jax.default_backend(), job="recover")
@@ -310,17 +312,18 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     log(f"recovering {spec.env} with {spec.method} ({len(names)} candidate(s) x {spec.seeds} "
         f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs on {jax.device_count()} "
         f"device(s), {config.num_evals * config.steps_per_eval:,} steps) -> {out}")
-    resumed_from = 0
-    if resume:  # the evaluation the run continues from (run_training restores it)
-        checkpoints = RunCheckpoints(out)
-        resumed_from = checkpoints.latest() or 0
-        checkpoints.close()
+    # The evaluation the run continues from (run_training restores it).
+    resumed_from = saved_periods(out) if resume else 0
     peak = PeakKeeper(out, names, spec.seeds, meta, resumed_from)
-    result: RunResult = run_training(trainer, out, seeds=members, seed=spec.seed, resume=resume,
-                                     progress=progress, policy_meta=meta,
-                                     initial_state=initial, tensorboard=tensorboard,
-                                     run_names=_member_names(names, spec.seeds),
-                                     after_eval=peak)
+    try:
+        result: RunResult = run_training(
+            trainer, out, seeds=members, seed=spec.seed, resume=resume, progress=progress,
+            policy_meta=meta, initial_state=initial, tensorboard=tensorboard,
+            run_names=_member_names(names, spec.seeds), after_eval=peak)
+    except CheckpointError:
+        if recorded is not None:
+            (out / "config.json").write_text(recorded)
+        raise
     ranking = rank_candidates(read_history(out), names, spec.seeds)
     best = ranking[0]["index"]
     save_candidate(out / "best", result.state, best, spec.seeds, names, meta)
