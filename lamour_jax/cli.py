@@ -39,6 +39,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _policy_index(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return _non_negative(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an index >= 0 or 'all', got {text!r}"
+                                         ) from None
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -189,8 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     _mode_arg(p)
     p.add_argument("--episodes", type=_positive, default=20)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seed-index", type=int, default=0,
-                   help="which seed's policy of a multi-seed run (default 0)")
+    p.add_argument("--seed-index", type=_policy_index, default=0, metavar="I|all",
+                   help="which policy of a multi-seed or sweep run (default 0); 'all': each "
+                        "of them on the same episodes, a row each and their mean ± std")
     p.add_argument("--video", type=Path,
                    help="write a GIF of the first evaluated episode here (one the table counts)")
     p.add_argument("--video-stride", type=_positive, default=2,

@@ -19,6 +19,7 @@ from lamour_jax.learner import PPOConfig, default_config, distributed, make_trai
 from lamour_jax.learner.checkpoint import CheckpointError, saved_periods
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.curves import plot_learning_curve
+from lamour_jax.learner.policy import LoadedPolicy
 from lamour_jax.learner.run import TrainingDiverged, run_training
 from lamour_jax.learner.run_lock import RunDirInUse, hold_run_dir
 from lamour_jax.learner.stall import cpu_hang_warning
@@ -209,6 +210,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"the policy in {args.run_dir} was trained on {policy.meta['env']}")
     variant = args.variant or policy.meta["variant"]
     episode_length = policy.meta.get("episode_length", 1000)
+    if args.seed_index == "all":
+        if args.video is not None:
+            raise UserError("--video films one policy: give --seed-index I with it")
+        print(_all_policies_table(policy, env_name, variant, args.mode, args.episodes,
+                                  args.seed, episode_length))
+        return 0
     try:
         act = policy.act_fn(args.seed_index)
     except ValueError as err:
@@ -230,3 +237,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         path = render.save_episode_gif(env, trace.qpos, args.video, args.video_stride)
         print(f"video: {path} ({trace.describe(args.episodes)})")
     return 0
+
+
+def _all_policies_table(policy: LoadedPolicy, env_name: str, variant: str, mode: str, episodes: int,
+                        seed: int, episode_length: int) -> str:
+    """`lamour evaluate --seed-index all`: a row per policy (with its sweep point, if any),
+    then the spread over policies, the figure a multi-seed run is reported by."""
+    from lamour_jax.recovery.run import evaluate_policies
+
+    results = evaluate_policies(env_name, variant, mode, policy, episodes, seed, episode_length)
+    points = policy.meta.get("sweep")
+    hp_head, hp_rule = ("hyperparameters | ", "---|") if points else ("", "")
+    lines = [f"{env_name} ({variant}), {episodes} episodes per policy, the same starts for each:",
+             f"| policy | {hp_head}return mean | return std | episode length | reached a valid "
+             f"state |", f"|---:|{hp_rule}---:|---:|---:|---:|"]
+    for index, out in enumerate(results):
+        hp = f"{format_point(points[index])} | " if points else ""
+        lines.append(f"| {index} | {hp}{out['return_mean']:.1f} | {out['return_std']:.1f} | "
+                     f"{out['length_mean']:.0f} | {out['recovery_rate']:.0%} |")
+    # The spread over seeds; a sweep's per grid point, as its points are not seeds of one.
+    groups: dict[str, list[float]] = {}
+    for index, out in enumerate(results):
+        label = format_point(points[index]) if points else f"the {len(results)} policies"
+        groups.setdefault(label, []).append(out["return_mean"])
+    lines.append("")
+    for label, means in groups.items():
+        lines.append(f"return over {label} (mean ± std of {len(means)} policies' means): "
+                     f"{np.mean(means):.1f} ± {np.std(means):.1f}")
+    return "\n".join(lines)

@@ -126,8 +126,23 @@ def test_sweep_cli_resumes_exactly_and_reports_each_grid_point(tmp_path):
         members = jax.tree.map(lambda x, p=point: x[2 * p:2 * p + 2], params["actor"])
         chex.assert_trees_all_close(members, plain["actor"], rtol=1e-5, atol=1e-6)
     assert meta["seeds"] == 4 and meta["sweep"][3] == {"learning_rate": RATES[1]}
-    out = cli("evaluate", str(run), "--seed-index", "3", "--episodes", "2")
-    assert out.returncode == 0 and "policy 3 of the sweep: learning_rate=0.01" in out.stdout
+    single = {}
+    for index in (0, 3):
+        out = cli("evaluate", str(run), "--seed-index", str(index), "--episodes", "2")
+        assert out.returncode == 0, out.stderr[-2000:]
+        row = out.stdout.strip().splitlines()[-1].split("|")[4:8]  # return mean ... valid
+        single[index] = [cell.strip() for cell in row]
+    assert "policy 3 of the sweep: learning_rate=0.01" in out.stdout
+    assert single[0] != single[3]  # else the rows below could come from one policy
+    # Every policy at once, on the same starts: each row is what it scores on its own.
+    out = cli("evaluate", str(run), "--seed-index", "all", "--episodes", "2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = {int(line.split("|")[1]): [c.strip() for c in line.split("|")[3:7]]
+            for line in out.stdout.splitlines() if line[:4] in ("| 0 ", "| 3 ")}
+    assert rows == single
+    assert "return over learning_rate=0.01 (mean ± std of 2 policies' means)" in out.stdout
+    out = cli("evaluate", str(run), "--seed-index", "all", "--video", str(tmp_path / "v.gif"))
+    assert out.returncode == 2 and "--video films one policy" in out.stderr
     out = cli("recover", "pointmass", "--policy", str(run), "--policy-index", "4")
     assert out.returncode == 2 and "policy index 4 out of range" in out.stderr
     # Refused with exit 2 and the reason, before any training.

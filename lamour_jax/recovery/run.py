@@ -187,6 +187,23 @@ def evaluate_policy(env_name: str, variant: str, mode: str, act: Any, episodes: 
     return _summary(out, episodes)
 
 
+def evaluate_policies(env_name: str, variant: str, mode: str, policy: LoadedPolicy,
+                      episodes: int, seed: int, episode_length: int) -> list[dict[str, Any]]:
+    """`evaluate_policy` for every policy of a run (its seeds, sweep members or candidates),
+    all on the same starts, in one compiled program that maps over the policies: each one is
+    evaluated by the same computation as on its own, not a batch of them under vmap."""
+    env = make(env_name, variant, mode, episode_length=episode_length)
+
+    def one(member: tuple[Any, Any]) -> dict[str, jax.Array]:
+        params, stats = member
+        return evaluate_episodes(env, lambda obs: policy.fns.act(params, stats, obs),
+                                 jax.random.key(seed), episodes)
+
+    out = jax.device_get(jax.jit(lambda members: jax.lax.map(one, members))(
+        (policy.actor_params, policy.obs_stats)))
+    return [_summary({k: v[m] for k, v in out.items()}, episodes) for m in range(policy.seeds)]
+
+
 def evaluate_original(spec: RecoverySpec, policy: LoadedPolicy, episode_length: int
                       ) -> dict[str, Any]:
     act = policy.act_fn(spec.policy_seed)
