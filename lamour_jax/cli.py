@@ -273,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-video", action="store_true", help="skip the before/after GIFs")
     _cpu_devices_arg(p)
 
+    p = sub.add_parser("runs", help="the run folders under a directory: what each trains, "
+                                    "how far it got, running / finished / stopped")
+    p.add_argument("root", type=Path, nargs="?", default=Path("runs"), metavar="DIR",
+                   help="where to look, subfolders included (default: runs)")
+    p.add_argument("--json", action="store_true", help="print the states as JSON")
+
     p = sub.add_parser("tour", help="a look at every env: sample and render OOD states, "
                                     "random-policy recovery, one summary table")
     p.add_argument("--out", type=Path, default=Path("out/tour"))

@@ -156,3 +156,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
                         progress=not args.no_progress, video=not args.no_video)
     except (ValueError, RunDirInUse) as err:
         raise UserError(str(err)) from None
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from lamour_jax.run_status import find_runs, run_status, status_table
+
+    if not args.root.is_dir():
+        raise UserError(f"{args.root} is not a folder (runs go to runs/ unless --out says "
+                        "otherwise)")
+    statuses = [run_status(run) for run in find_runs(args.root)]
+    if args.json:
+        print(json.dumps(statuses, indent=2))
+    elif statuses:
+        print(status_table(statuses, args.root))
+    else:
+        print(f"no run folders under {args.root}")
+    return 0

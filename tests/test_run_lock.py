@@ -3,7 +3,9 @@ and the lock goes with its holder, however the holder ends."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,3 +60,50 @@ def test_the_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_pat
         holder.wait()
     with hold_run_dir(run_dir), hold_run_dir(run_dir):  # free again; nested holds are fine
         pass
+
+
+def test_lamour_runs_tells_running_finished_and_stopped_runs_apart(tmp_path):
+    root = tmp_path / "runs"
+    finished = root / "finished"
+    sets = [a for s in ["num_envs=16", "unroll_length=8", "num_minibatches=2", "eval_every=256",
+                        "eval_envs=4", "episode_length=20"] for a in ("--set", s)]
+    out = subprocess.run([*LAMOUR, "train", "pointmass", "--steps", "512", "--seeds", "2",
+                          "--out", str(finished), "--no-progress", *sets],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+    def copy_with_budget(name: str, total_steps: int) -> Path:
+        run = root / name
+        shutil.copytree(finished, run)
+        record = json.loads((run / "config.json").read_text())
+        record["ppo"]["total_steps"] = total_steps  # as a run stopped short of its budget
+        (run / "config.json").write_text(json.dumps(record))
+        return run
+
+    copy_with_budget("interrupted", 1024)
+    diverged = copy_with_budget("diverged", 1024)
+    (diverged / "nan_report.json").write_text(json.dumps({"eval": 3,
+                                                          "last_good_checkpoint": 2}))
+    running = copy_with_budget("running", 1024)
+    with hold_run_dir(running):
+        proc = subprocess.run([*LAMOUR, "runs", str(root), "--json"], capture_output=True,
+                              text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    states = {Path(s["run"]).name: s for s in json.loads(proc.stdout)}
+    assert sorted(states) == ["diverged", "finished", "interrupted", "running"]
+    assert states["finished"]["state"] == "finished"
+    assert states["interrupted"]["state"] == "stopped (--resume continues it)"
+    assert states["diverged"]["state"].startswith("stopped: NaN/inf")
+    assert states["running"]["state"].startswith(f"running (pid {os.getpid()} on ")
+    rows = [json.loads(line) for line in (finished / "metrics.jsonl").read_text().splitlines()]
+    last = [r["return_mean"] for r in rows if r["eval"] == 2]
+    assert states["finished"]["return_mean"] == pytest.approx(sum(last) / 2)
+    assert (states["finished"]["steps_done"], states["finished"]["steps_planned"],
+            states["finished"]["policies"]) == (512, 512, 2)
+    assert states["interrupted"]["steps_planned"] == 1024
+    # The table, and a folder of exported policies (the shipped ones): no checkpoints.
+    proc = subprocess.run([*LAMOUR, "runs", str(Path(__file__).parents[1] / "lamour_jax"
+                                                / "policies")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "| hopper | train hopper | - / " in proc.stdout
+    assert "policy only (no checkpoints)" in proc.stdout

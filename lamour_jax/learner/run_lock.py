@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 from lamour_jax.learner.distributed import is_primary
 
 LOCK_NAME = ".lock"
+PROBE_RETRIES, PROBE_WAIT_S = 20, 0.05
+_BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 
 # Folders this process holds: a command that holds its folder and then calls run_training on
 # it must not lock itself out (flock locks per open file, not per process).
@@ -51,6 +53,39 @@ def _holder(fd: int) -> str:
     return text or "an unknown process"
 
 
+def _lock_waiting_out_probes(fd: int) -> None:
+    """An exclusive lock on `fd`; a brief refusal is retried for a second, as it can be a
+    `holder()` probe (`lamour runs`) rather than a writer."""
+    for _ in range(PROBE_RETRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as err:
+            if err.errno not in _BUSY:
+                raise
+            time.sleep(PROBE_WAIT_S)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def holder(run_dir: Path | str) -> str | None:
+    """Who is writing `run_dir` now, as "pid N on HOST, `command`, since T"; None if nobody
+    is (or the filesystem cannot tell). A shared lock held for an instant: it never blocks a
+    writer, whose lock waits such probes out."""
+    path = Path(run_dir) / LOCK_NAME
+    if not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as err:
+            return _holder(fd) if err.errno in _BUSY else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def hold_run_dir(run_dir: Path | str) -> Iterator[None]:
     """Within the block this process alone writes `run_dir` (created if missing); RunDirInUse
@@ -65,9 +100,9 @@ def hold_run_dir(run_dir: Path | str) -> Iterator[None]:
     fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_waiting_out_probes(fd)
         except OSError as err:
-            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if err.errno in _BUSY:
                 raise RunDirInUse(
                     f"{run_dir} is in use by another process ({_holder(fd)}); two processes "
                     "writing one run folder would corrupt its checkpoints and metrics. Let it "
