@@ -18,7 +18,7 @@ from tensorboard_events import read_tensorboard
 
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, make_train
-from lamour_jax.learner.checkpoint import RunCheckpoints, load_policy
+from lamour_jax.learner.checkpoint import CheckpointError, RunCheckpoints, load_policy, save_policy
 from lamour_jax.learner.networks import gaussian_entropy, gaussian_log_prob, squashed_entropy
 from lamour_jax.learner.run import TrainingDiverged, over_seeds, run_training
 from lamour_jax.xla_runtime import available_cores
@@ -370,6 +370,26 @@ def test_resume_errors_are_clear(tmp_path):
     assert (run / "config.json").read_text() == '{"env": "pointmass", "var'
     out = cli("train", "pointmass", "--set", "learning_rat=1")
     assert out.returncode == 2 and "learning_rate" in out.stderr
+
+
+def test_policy_export_is_swapped_in_whole_and_a_damaged_one_is_a_clear_error(tmp_path):
+    def policy(value: float) -> dict:
+        return {"actor": {"w": jnp.full((3, 2), value)}, "dropout_var_max": jnp.zeros(3)}
+
+    save_policy(tmp_path, policy(1.0), {"seeds": 3})
+    save_policy(tmp_path, policy(2.0), {"seeds": 3})  # replaces it, leaving nothing beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy", "policy.json"]
+    loaded, meta = load_policy(tmp_path)
+    assert float(loaded["actor"]["w"][0, 0]) == 2.0 and meta == {"seeds": 3}
+    # A run killed between save_policy's two renames leaves the previous policy whole.
+    (tmp_path / "policy").rename(tmp_path / "policy.prev")
+    assert float(load_policy(tmp_path)[0]["actor"]["w"][0, 0]) == 2.0
+    save_policy(tmp_path, policy(3.0), {"seeds": 3})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy", "policy.json"]
+    assert float(load_policy(tmp_path)[0]["actor"]["w"][0, 0]) == 3.0
+    (tmp_path / "policy.json").write_text('{"seeds": ')  # cut short
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_policy(tmp_path)
 
 
 def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path):

@@ -3,7 +3,8 @@
 Layout of a run directory:
     config.json        what was trained (env, PPO config, seeds): enough to rebuild the program
     checkpoints/<k>/   the full TrainState after evaluation k (orbax CheckpointManager)
-    policy/            the latest good policy alone (actor params, obs stats, dropout maxima)
+    policy/            the latest good policy alone (actor params, obs stats, dropout maxima),
+                       swapped in whole (save_policy)
     metrics.jsonl      one line per evaluation and seed
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -129,32 +131,49 @@ def saved_periods(run_dir: Path) -> int:
 
 def save_policy(run_dir: Path, policy: dict[str, Any], meta: dict[str, Any]) -> None:
     """The policy alone (small: what gets committed and what recovery starts from). Every
-    process of a multi-process run calls it (orbax saves collectively); process 0 writes
-    the JSON."""
+    process of a multi-process run calls it (orbax saves collectively); process 0 swaps it
+    in and writes the JSON.
+
+    Orbax overwrites a folder by deleting it first, so the policy is written beside the
+    current one (policy.next) and swapped in by two renames: a reader (`lamour evaluate` or a
+    recovery's `--policy` on a run still training) never finds it missing or half-written,
+    and a run killed between the renames leaves policy.prev, which `load_policy` reads."""
     run_dir = Path(run_dir).absolute()
+    final, staged, previous = (run_dir / name for name in ("policy", "policy.next",
+                                                           "policy.prev"))
     with ocp.StandardCheckpointer() as ckpt:
-        ckpt.save(run_dir / "policy", policy, force=True)
+        ckpt.save(staged, policy, force=True)
     if is_primary():
-        (run_dir / "policy.json").write_text(json.dumps(meta, indent=2))
+        shutil.rmtree(previous, ignore_errors=True)
+        if final.exists():
+            final.rename(previous)
+        staged.rename(final)
+        shutil.rmtree(previous, ignore_errors=True)
+        tmp = run_dir / "policy.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=2))
+        tmp.replace(run_dir / "policy.json")
 
 
 def load_policy(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     run_dir = Path(run_dir).absolute()
     meta_path = run_dir / "policy.json"
-    if not meta_path.is_file() or not (run_dir / "policy").is_dir():
+    folder = run_dir / "policy"
+    if not folder.is_dir() and (run_dir / "policy.prev").is_dir():  # see save_policy
+        folder = run_dir / "policy.prev"
+    if not meta_path.is_file() or not folder.is_dir():
         raise CheckpointError(f"{run_dir} holds no exported policy (policy/ and policy.json); "
                               "train one with `lamour train` or point at a run directory")
-    meta = json.loads(meta_path.read_text())
     try:
+        meta = json.loads(meta_path.read_text())
         with ocp.StandardCheckpointer() as ckpt:
             # Onto this process's first device, whatever the saving run's topology was (a
             # policy trained over 8 GPUs or 2 processes loads on a laptop).
             device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
             target = jax.tree.map(
                 lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-                ckpt.metadata(run_dir / "policy").item_metadata.tree)
-            policy = ckpt.restore(run_dir / "policy", target)
+                ckpt.metadata(folder).item_metadata.tree)
+            policy = ckpt.restore(folder, target)
     except Exception as exc:
-        raise CheckpointError(f"{run_dir / 'policy'} cannot be read ({type(exc).__name__}: "
+        raise CheckpointError(f"the policy in {run_dir} cannot be read ({type(exc).__name__}: "
                               f"{str(exc)[:300]})") from None
     return policy, meta
