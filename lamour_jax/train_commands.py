@@ -142,8 +142,9 @@ def _train(args: argparse.Namespace, out: Path, env_name: str, variant: str, see
     if primary:
         _write_run_config(out, env_name, variant, seeds, seed, config, sweep)
     hang = cpu_hang_warning(env_name, config.num_envs, jax.default_backend())
-    if hang and primary:
-        print(hang, file=sys.stderr)
+    for note in (hang, config.few_iterations_note()):
+        if note and primary:
+            print(note, file=sys.stderr)
     env = make(env_name, variant, episode_length=config.episode_length)
     try:
         trainer = make_train(env, config)

@@ -336,6 +336,14 @@ def test_a_new_total_is_flagged_only_where_it_changes_the_schedule():
     assert "linear learning-rate and entropy-bonus schedules are stretched" in both
 
 
+def test_a_budget_of_few_iterations_is_pointed_out():
+    for name in ("hopper", "walker2d", "halfcheetah", "ant", "humanoid", "pointmass"):
+        assert default_config(name).few_iterations_note() is None
+    # The CPU-sized ant loop on a GPU's env count: 24 iterations of 64 steps x 4,096 envs.
+    note = default_config("ant").replace(num_envs=4096).few_iterations_note()
+    assert note.startswith("note: 24 PPO iteration(s) of 262,144 env steps each")
+
+
 def test_resume_errors_are_clear(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -118,6 +118,16 @@ class PPOConfig:
         spans."""
         return self.num_evals * self.iterations_per_eval
 
+    def few_iterations_note(self) -> str | None:
+        """A budget that leaves PPO only a few iterations (many envs x a long unroll on few
+        steps, say the CPU defaults with --num-envs 4096 on a GPU) learns little: say so."""
+        if self.num_iterations >= FEW_ITERATIONS:
+            return None
+        return (f"note: {self.num_iterations} PPO iteration(s) of {self.steps_per_iteration:,} "
+                f"env steps each (num_envs {self.num_envs} x unroll_length "
+                f"{self.unroll_length}); PPO usually runs a hundred or more: raise --steps, or "
+                "lower num_envs or unroll_length (--set unroll_length=...)")
+
     def budget_change_note(self, total_steps: int) -> str | None:
         """What giving a run in progress a new total does to it, when it matters: a linear
         schedule (learning rate, entropy bonus) is laid over the total, so it stretches (or
@@ -210,6 +220,9 @@ def read_run_record(path: Path) -> tuple[dict[str, Any], PPOConfig]:
                          "run was trained, so the run cannot be resumed without it") from None
 
 
+# Below this many iterations in a run, `lamour train` warns (few_iterations_note). The
+# shipped originals trained with 300 (hopper) to 2,000 (halfcheetah).
+FEW_ITERATIONS = 50
 ACTIVATIONS = ("tanh", "relu", "swish", "elu")
 LR_SCHEDULES = ("constant", "linear", "adaptive")
 ENTROPY_SCHEDULES = ("constant", "linear")
