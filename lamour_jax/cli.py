@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config field, e.g. --set learning_rate=1e-3 "
                         "--set policy_hidden=128,128 (repeatable)")
+    p.add_argument("--init-policy", type=Path, metavar="DIR",
+                   help="start every seed's actor from the policy in DIR (a run or a shipped "
+                        "original: its architecture and observation statistics) with a fresh "
+                        "critic, which learns alone for its first critic_warmup_steps (default "
+                        "51,200 here); e.g. to train an original further")
+    p.add_argument("--init-policy-index", type=_non_negative, default=0, metavar="I",
+                   help="which policy of a multi-seed or sweep DIR (default 0)")
     p.add_argument("--sweep", action="append", metavar="KEY=V1,V2,...",
                    help="train every value of a scalar hyperparameter side by side in one "
                         "program, --seeds seeds each, e.g. --sweep learning_rate=3e-4,1e-3 "

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -17,9 +18,9 @@ from lamour_jax.commands import UserError
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, distributed, make_train
 from lamour_jax.learner.checkpoint import CheckpointError, saved_periods
-from lamour_jax.learner.config import read_run_record
+from lamour_jax.learner.config import FRESH_CRITIC_WARMUP_STEPS, read_run_record
 from lamour_jax.learner.curves import plot_learning_curve
-from lamour_jax.learner.policy import LoadedPolicy
+from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architecture, load
 from lamour_jax.learner.run import TrainingDiverged, run_training
 from lamour_jax.learner.run_lock import RunDirInUse, hold_run_dir
 from lamour_jax.learner.stall import cpu_hang_warning
@@ -29,11 +30,14 @@ EXIT_DIVERGED = 3
 
 
 def _write_run_config(out: Path, env_name: str, variant: str, seeds: int, seed: int,
-                      config: PPOConfig, sweep: Sweep | None) -> None:
+                      config: PPOConfig, sweep: Sweep | None,
+                      init_policy: dict[str, Any] | None) -> None:
     record = {"env": env_name, "variant": variant, "seeds": seeds, "seed": seed,
               "devices": jax.device_count(), "ppo": dataclasses.asdict(config)}
     if sweep is not None:  # seeds is then per grid point
         record["sweep"] = sweep.to_record()
+    if init_policy is not None:  # where the actors started (a resume does not need it)
+        record["init_policy"] = init_policy
     # Written whole or not at all: in a multi-process resume process 0 rewrites this file
     # while the others read it, and a half-written file would stop them.
     tmp = out / "config.json.tmp"
@@ -62,6 +66,20 @@ def _parse_sweep(args: argparse.Namespace, seeds: int, config: PPOConfig) -> Swe
     return sweep
 
 
+def _init_policy(args: argparse.Namespace) -> LoadedPolicy:
+    """--init-policy DIR, once its policy number --init-policy-index is known to load and to
+    fit ENV."""
+    try:
+        policy = load(args.init_policy)
+        policy.seed(args.init_policy_index)
+    except (CheckpointError, ValueError) as err:
+        raise UserError(f"--init-policy {args.init_policy}: {err}") from None
+    if policy.meta["env"] != args.env:
+        raise UserError(f"--init-policy {args.init_policy} was trained on "
+                        f"{policy.meta['env']}, not {args.env}")
+    return policy
+
+
 def _join_processes(args: argparse.Namespace) -> None:
     """`--distributed` / `--coordinator ...`: become one process of a multi-process run."""
     explicit = (args.coordinator, args.num_processes, args.process_id)
@@ -86,6 +104,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.sweep:
             raise UserError(f"--sweep cannot change on --resume: {out} goes on with the sweep "
                             "it started with (its config.json)")
+        if args.init_policy is not None:
+            raise UserError(f"--init-policy starts a run; {out} continues from its checkpoint")
+        init = None
         sweep = Sweep.from_record(record["sweep"], seeds) if record.get("sweep") else None
         done = saved_periods(out) * config.steps_per_eval
         wanted = config if args.steps is None else config.replace(total_steps=args.steps)
@@ -109,8 +130,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             config = config.replace(total_steps=args.steps)
     else:
         env_name, variant, seeds, seed = args.env, args.variant, args.seeds, args.seed
+        init = _init_policy(args) if args.init_policy is not None else None
         try:
-            config = default_config(env_name).override(args.set or [])
+            config = default_config(env_name)
+            if init is not None:  # its architecture, under the user's --set
+                config = config.replace(**architecture(init),
+                                        policy_dropout=init.meta["policy_dropout"],
+                                        obs_clip=init.meta.get("obs_clip", config.obs_clip),
+                                        critic_warmup_steps=FRESH_CRITIC_WARMUP_STEPS)
+            config = config.override(args.set or [])
+            if init is not None:
+                check_architecture(config, init, "the actor of --init-policy")
             if args.steps is not None:
                 config = config.replace(total_steps=args.steps)
             if args.num_envs is not None:
@@ -128,26 +158,34 @@ def cmd_train(args: argparse.Namespace) -> int:
                     (out / "checkpoints").iterdir()):
                 raise UserError(f"{out} already holds a run; continue it with --resume {out} "
                                 "or choose another --out")
-            return _train(args, out, env_name, variant, seeds, seed, config, sweep)
+            return _train(args, out, env_name, variant, seeds, seed, config, sweep, init)
     except RunDirInUse as err:
         raise UserError(str(err)) from None
 
 
 def _train(args: argparse.Namespace, out: Path, env_name: str, variant: str, seeds: int,
-           seed: int, config: PPOConfig, sweep: Sweep | None) -> int:
-    """Everything `lamour train` does once its run folder is settled and held."""
+           seed: int, config: PPOConfig, sweep: Sweep | None,
+           init: LoadedPolicy | None) -> int:
+    """Everything `lamour train` does once its run folder is settled and held; `init`: the
+    policy a fresh run starts its actors from (a resume restores them instead)."""
     primary = distributed.is_primary()
     # A resume that cannot restore its checkpoint leaves the record as it found it.
     recorded = (out / "config.json").read_text() if args.resume is not None else None
     if primary:
-        _write_run_config(out, env_name, variant, seeds, seed, config, sweep)
+        if init is not None:
+            started_from = {"path": str(Path(args.init_policy).absolute()),
+                            "index": args.init_policy_index}
+        else:  # a resume keeps what the run recorded
+            started_from = json.loads(recorded).get("init_policy") if recorded else None
+        _write_run_config(out, env_name, variant, seeds, seed, config, sweep, started_from)
     hang = cpu_hang_warning(env_name, config.num_envs, jax.default_backend())
     for note in (hang, config.few_iterations_note()):
         if note and primary:
             print(note, file=sys.stderr)
     env = make(env_name, variant, episode_length=config.episode_length)
     try:
-        trainer = make_train(env, config)
+        trainer = make_train(env, config, init_actor=None if init is None
+                             else init.seed(args.init_policy_index))
     except ValueError as err:
         raise UserError(str(err)) from None
     members = sweep.size if sweep is not None else seeds
@@ -199,7 +237,6 @@ def _train(args: argparse.Namespace, out: Path, env_name: str, variant: str, see
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lamour_jax import render
-    from lamour_jax.learner.policy import load
     from lamour_jax.recovery.run import evaluate_and_trace, evaluate_policy
 
     try:

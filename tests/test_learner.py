@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import chex
 import jax
@@ -291,6 +292,45 @@ def test_resume_is_exact(tmp_path):
         assert key in lines[0]
     curve = halves / "learning_curve.png"  # redrawn after the resume, over all 4 evaluations
     assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "learning curve" in out.stdout
+
+
+def test_init_policy_starts_the_actor_from_another_run_with_a_fresh_critic(tmp_path):
+    sets = [a for s in TINY for a in ("--set", s)]
+    first, second = tmp_path / "first", tmp_path / "second"
+    out = cli("train", "pointmass", "--steps", "256", "--out", str(first), "--no-progress",
+              *sets)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # The critic's warm-up outlasts the run: the actor must come out as it went in.
+    out = cli("train", "pointmass", "--steps", "256", "--seeds", "2", "--init-policy",
+              str(first), "--out", str(second), "--no-progress", *sets,
+              "--set", "critic_warmup_steps=100000")
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, _ = load_policy(first)
+    after, _ = load_policy(second)
+    for seed in (0, 1):
+        chex.assert_trees_all_equal(jax.tree.map(lambda x: x[0], before["actor"]),
+                                    jax.tree.map(lambda x, s=seed: x[s], after["actor"]))
+    critics = [RunCheckpoints(run) for run in (first, second)]
+    states = [c.manager.restore(1) for c in critics]
+    for c in critics:
+        c.close()
+    critic_leaves = [[v for k, v in state.items() if "critic" in k] for state in states]
+    assert critic_leaves[0] and not np.allclose(critic_leaves[0][0][0], critic_leaves[1][0][0])
+    record = json.loads((second / "config.json").read_text())
+    assert record["init_policy"] == {"path": str(first.absolute()), "index": 0}
+    out = cli("train", "pointmass", "--resume", str(second), "--steps", "512", "--no-progress")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads((second / "config.json").read_text())["init_policy"] == \
+        record["init_policy"]
+    # Refused before any work, with the reason.
+    for extra, message in [(["--set", "policy_hidden=8,8"], "architecture"),
+                           (["--init-policy-index", "3"], "policy index 3 out of range"),
+                           (["--resume", str(second)], "--init-policy starts a run")]:
+        out = cli("train", "pointmass", "--init-policy", str(first), *extra)
+        assert out.returncode == 2 and message in out.stderr, (extra, out.stderr)
+    hopper = Path(__file__).parents[1] / "lamour_jax" / "policies" / "hopper"
+    out = cli("train", "pointmass", "--init-policy", str(hopper))
+    assert out.returncode == 2 and "was trained on hopper, not pointmass" in out.stderr
 
 
 def test_tensorboard_mirrors_metrics_across_resumes(tmp_path):

@@ -220,6 +220,10 @@ def read_run_record(path: Path) -> tuple[dict[str, Any], PPOConfig]:
                          "run was trained, so the run cannot be resumed without it") from None
 
 
+# A fresh critic beside a trained actor (a recovery, `lamour train --init-policy`) first learns
+# alone for this many env steps, so that its first, meaningless advantages do not move the
+# actor (measured on hopper recoveries: benchmarks/results/recovery_hopper_cpu.md).
+FRESH_CRITIC_WARMUP_STEPS = 51_200
 # Below this many iterations in a run, `lamour train` warns (few_iterations_note). The
 # shipped originals trained with 300 (hopper) to 2,000 (halfcheetah).
 FEW_ITERATIONS = 50

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from lamour_jax.learner.checkpoint import load_policy
+from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.networks import Actor
 from lamour_jax.learner.normalizer import RunningStats
 from lamour_jax.learner.ppo import PolicyFns
@@ -49,3 +50,23 @@ def load(run_dir: Path) -> LoadedPolicy:
     fns = PolicyFns(actor, meta["normalize_observations"], meta.get("obs_clip", 10.0),
                     meta.get("obs_std_floor", 1e-3))
     return LoadedPolicy(meta, fns, raw["actor"], stats, jnp.asarray(raw["dropout_var_max"]))
+
+
+def architecture(policy: LoadedPolicy) -> dict[str, Any]:
+    """The config fields the policy's parameters and inputs depend on: a run that starts from
+    it (`lamour train --init-policy`, a recovery) must keep them. The dropout rate is not
+    among them (dropout has no weights)."""
+    meta = policy.meta
+    return {"policy_hidden": tuple(meta["policy_hidden"]), "activation": meta["activation"],
+            "normalize_observations": meta["normalize_observations"],
+            "obs_std_floor": policy.fns.obs_std_floor}
+
+
+def check_architecture(config: PPOConfig, policy: LoadedPolicy, role: str) -> PPOConfig:
+    """`config`, once it is known to keep `policy`'s architecture (ValueError naming the
+    --set that changed it otherwise); `role` says which actor, for the message."""
+    for name, value in architecture(policy).items():
+        if getattr(config, name) != value:
+            raise ValueError(f"--set {name}: {role} must have the original policy's "
+                             f"architecture ({name}={value})")
+    return config

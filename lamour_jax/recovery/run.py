@@ -25,8 +25,8 @@ from lamour_jax import xla_runtime
 from lamour_jax.envs import Env, make
 from lamour_jax.learner import PPOConfig, default_config
 from lamour_jax.learner.checkpoint import CheckpointError, saved_periods
-from lamour_jax.learner.config import read_run_record
-from lamour_jax.learner.policy import LoadedPolicy, load
+from lamour_jax.learner.config import FRESH_CRITIC_WARMUP_STEPS, read_run_record
+from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architecture, load
 from lamour_jax.learner.ppo import evaluate_episodes
 from lamour_jax.learner.run import RunResult, run_training
 from lamour_jax.learner.run_lock import holds_run_dir
@@ -48,7 +48,7 @@ RETRAIN_OBS_CLIP = 100.0
 # (benchmarks/results/auto_reset_hopper_cpu.md), too few to call, so the recovery default
 # stays put. The faster per-rollout draw is the default of plain training, where 3 seeds
 # showed no difference.
-RETRAIN_PPO = {"lr_schedule": "adaptive", "critic_warmup_steps": 51_200,
+RETRAIN_PPO = {"lr_schedule": "adaptive", "critic_warmup_steps": FRESH_CRITIC_WARMUP_STEPS,
                "auto_reset": "per_episode"}
 # Per-env additions, for originals that cannot explore their way out on the defaults: a fresh
 # std of 1 (init_std) and a 10x entropy bonus. The cheetah on its back flips only by pumping
@@ -118,24 +118,14 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
     so `--set policy_dropout=0` retrains a SeRO-ready original without masks in its rollouts
     and updates. SeRO's uncertainty and consolidation read the frozen original with its own
     dropout either way (`objectives.Original`)."""
-    meta = policy.meta
     config = default_config(spec.env).replace(
-        policy_hidden=tuple(meta["policy_hidden"]), activation=meta["activation"],
-        policy_dropout=meta["policy_dropout"],
-        normalize_observations=meta["normalize_observations"],
-        obs_std_floor=policy.fns.obs_std_floor, freeze_normalizer=True,
-        obs_clip=RETRAIN_OBS_CLIP, total_steps=spec.steps,
+        **architecture(policy), policy_dropout=policy.meta["policy_dropout"],
+        freeze_normalizer=True, obs_clip=RETRAIN_OBS_CLIP, total_steps=spec.steps,
         **{**RETRAIN_PPO, **RETRAIN_PPO_PER_ENV.get(spec.env, {})})
     if spec.num_envs is not None:
         config = config.replace(num_envs=spec.num_envs)
-    original = {name: getattr(config, name) for name in
-                ("policy_hidden", "activation", "normalize_observations", "obs_std_floor")}
     config = config.override(spec.overrides)
-    for name, value in original.items():
-        if getattr(config, name) != value:
-            raise ValueError(f"--set {name}: the recovering actor must have the original "
-                             f"policy's architecture ({name}={value})")
-    return config.validate()
+    return check_architecture(config, policy, "the recovering actor").validate()
 
 
 @dataclass(frozen=True)
