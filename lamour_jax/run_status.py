@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lamour_jax.learner.checkpoint import saved_periods
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.learner.run_lock import holder
 
@@ -36,15 +37,6 @@ def find_runs(root: Path) -> list[Path]:
         if isinstance(record, dict) and "ppo" in record:
             found.append(path.parent)
     return found
-
-
-def _saved_periods(run_dir: Path) -> int:
-    """The latest finished checkpoint, read from the folder names (orbax writes a checkpoint
-    under a temporary name and renames it when complete)."""
-    folder = run_dir / "checkpoints"
-    if not folder.is_dir():
-        return 0
-    return max((int(p.name) for p in folder.iterdir() if p.name.isdigit()), default=0)
 
 
 def _last_evaluation(run_dir: Path) -> list[dict[str, Any]]:
@@ -75,11 +67,12 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     recovery = record.get("kind") == "recovery"
     status["what"] = (f"recover {record['env']} {record.get('method', '')}".strip() if recovery
                       else f"train {record['env']}")
-    periods = _saved_periods(run_dir)
+    periods = saved_periods(run_dir)
     status["steps_done"] = periods * config.steps_per_eval
     status["steps_planned"] = config.num_evals * config.steps_per_eval
-    rows = [row for row in _last_evaluation(run_dir) if not row.get("diverged")]
-    status["policies"] = len(_last_evaluation(run_dir)) or None
+    last = _last_evaluation(run_dir)
+    rows = [row for row in last if not row.get("diverged")]
+    status["policies"] = len(last) or None
     status["return_mean"] = float(np.mean([r["return_mean"] for r in rows])) if rows else None
     if recovery and rows and all("recovery_rate" in r for r in rows):
         status["recovery_rate"] = float(np.mean([r["recovery_rate"] for r in rows]))

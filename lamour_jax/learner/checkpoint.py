@@ -121,7 +121,10 @@ class RunCheckpoints:
 
 def saved_periods(run_dir: Path) -> int:
     """Evaluation periods in the run's latest checkpoint (0: none), where a resume continues
-    from (not metrics.jsonl, which can hold one period more when a run stopped while saving)."""
+    from (not metrics.jsonl, which can hold one period more when a run stopped while saving).
+    Reads only: a folder without checkpoints is left as it is."""
+    if not (Path(run_dir) / "checkpoints").is_dir():
+        return 0
     checkpoints = RunCheckpoints(run_dir)
     try:
         return checkpoints.latest() or 0
