@@ -258,8 +258,12 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
     assert (out / "rewards" / "sample1.py").read_text() == GOOD
     table = capsys.readouterr().out
     assert "| original policy |" in table and "(best)" in table
-    # A finished run resumes to the same place: nothing retrained, videos rendered.
+    # A finished run resumes to the same place: nothing retrained (nor compiled), videos
+    # rendered, the same table.
     assert main(["recover", "pointmass", "--resume", str(out), "--video", "--no-progress"]) == 0
+    resumed = capsys.readouterr()
+    assert "nothing to train" in resumed.err and "recovering pointmass" not in resumed.err
+    assert resumed.out.startswith(table.split("\n\n")[0].splitlines()[0])
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 8
     for name in ("before.gif", "after.gif"):
         assert (out / name).read_bytes()[:3] == b"GIF"

@@ -274,6 +274,13 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     recorded = (out / "config.json").read_text() if resume else None
     config = (_resumed_config(out / "config.json", spec.steps, log) if resume
               else recovery_config(spec, policy))
+    summary_path = out / "summary.json"
+    if resume and summary_path.is_file() and saved_periods(out) >= config.num_evals:
+        # Finished at this budget: its summary stands, and compiling the program would
+        # train nothing (a resume that only wants the videos or the table lands here).
+        log(f"{out} has trained all of its {config.num_evals * config.steps_per_eval:,} steps "
+            "per seed; nothing to train")
+        return json.loads(summary_path.read_text())
     hang = cpu_hang_warning(spec.env, config.num_envs, jax.default_backend(), job="recover")
     if hang:
         log(hang)
@@ -338,7 +345,7 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
                * config.steps_per_eval, "seeds": spec.seeds, "compile_s": result.compile_s,
                "before": before, "candidates": ranking, "best": names[best],
                "peak": peak.record()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary_path.write_text(json.dumps(summary, indent=2))
     return summary
 
 
