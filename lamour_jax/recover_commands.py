@@ -58,29 +58,16 @@ def _recorded_ppo(record: dict[str, Any]) -> Any:
     return PPOConfig.from_json(json.dumps(record["ppo"]))
 
 
-def _planned_steps(record: dict[str, Any], steps: int) -> int:
-    """The steps per seed a run of this config.json trains when asked for `steps`: whole
-    evaluation periods, so it can be a little more."""
-    config = _recorded_ppo(record).replace(total_steps=steps)
-    return config.num_evals * config.steps_per_eval
-
-
-def _steps_done(out: Path, record: dict[str, Any]) -> int:
-    """Steps per seed in the run's latest checkpoint, where a resume continues from."""
-    from lamour_jax.learner.checkpoint import saved_periods
-
-    return saved_periods(out) * _recorded_ppo(record).steps_per_eval
-
-
 def _budget(out: Path, record: dict[str, Any], steps: int) -> tuple[int, int]:
     """(steps done, steps planned) for the run in `out` asked for `steps` per seed; a budget
     below what it has done is refused."""
-    done, planned = _steps_done(out, record), _planned_steps(record, steps)
-    if done > planned:
-        raise UserError(f"{out} has already trained {done:,} steps per seed, more than "
-                        f"--steps {steps:,}; a run only continues, and a comparison compares "
-                        "equal budgets: use --steps of at least that, or another --out")
-    return done, planned
+    from lamour_jax.learner.checkpoint import resume_budget
+
+    try:
+        return resume_budget(out, _recorded_ppo(record), steps)
+    except ValueError as err:
+        raise UserError(f"{err}, and a comparison compares equal budgets: use --steps of at "
+                        "least that, or another --out") from None
 
 
 def _extended(spec: Any, record: dict[str, Any], out: Path, steps: int | None) -> Any:

@@ -17,7 +17,7 @@ from lamour_jax import xla_runtime
 from lamour_jax.commands import UserError
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, distributed, make_train
-from lamour_jax.learner.checkpoint import CheckpointError, saved_periods
+from lamour_jax.learner.checkpoint import CheckpointError, resume_budget
 from lamour_jax.learner.config import FRESH_CRITIC_WARMUP_STEPS, read_run_record
 from lamour_jax.learner.curves import plot_learning_curve
 from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architecture, load
@@ -108,13 +108,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"--init-policy starts a run; {out} continues from its checkpoint")
         init = None
         sweep = Sweep.from_record(record["sweep"], seeds) if record.get("sweep") else None
-        done = saved_periods(out) * config.steps_per_eval
-        wanted = config if args.steps is None else config.replace(total_steps=args.steps)
-        if done > wanted.num_evals * wanted.steps_per_eval:
-            raise UserError(f"{out} has already trained {done:,} steps per seed, more than "
-                            f"the {wanted.total_steps:,} asked for; a run only continues: give "
-                            "--steps of more than that to train it further")
-        if done and done == wanted.num_evals * wanted.steps_per_eval:
+        try:
+            done, planned = resume_budget(out, config, args.steps or config.total_steps)
+        except ValueError as err:
+            raise UserError(f"{err}: give --steps of more than that to train it further"
+                            ) from None
+        if done and done == planned:
             # Nothing left: say so rather than compile a program that would not run.
             if primary:
                 print(f"{out} has trained all of its {done:,} steps per seed; nothing to do "

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.distributed import is_primary
 
 
@@ -130,6 +131,19 @@ def saved_periods(run_dir: Path) -> int:
         return checkpoints.latest() or 0
     finally:
         checkpoints.close()
+
+
+def resume_budget(run_dir: Path, config: PPOConfig, total_steps: int) -> tuple[int, int]:
+    """(steps done, steps planned) per seed when the run in `run_dir`, trained with `config`,
+    is asked for `total_steps` in all: whole evaluation periods, so the plan can be a little
+    more. ValueError when the run has already done more than that: a run only continues."""
+    asked = config.replace(total_steps=total_steps)
+    done = saved_periods(run_dir) * config.steps_per_eval
+    planned = asked.num_evals * asked.steps_per_eval
+    if done > planned:
+        raise ValueError(f"{run_dir} has already trained {done:,} steps per seed, more than "
+                         f"--steps {total_steps:,}; a run only continues")
+    return done, planned
 
 
 def save_policy(run_dir: Path, policy: dict[str, Any], meta: dict[str, Any]) -> None:
