@@ -50,6 +50,22 @@ def _policy_index(text: str) -> int | str:
                                          ) from None
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _guard_arg(p: argparse.ArgumentParser) -> None:
+    from lamour_jax.transpile.budget import LIMITS
+
+    p.add_argument("--guard-seconds", type=_seconds, default=LIMITS.guard_seconds,
+                   metavar="S", help="wall-clock limit for transpiling and first compiling a "
+                   f"program, in a child process (default {LIMITS.guard_seconds:g}; memory "
+                   f"limit {LIMITS.guard_memory_bytes / 2**30:g} GiB)")
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -128,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--n", type=_positive, default=64, help="states per set (default 64)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", action="store_true", help="print the report as JSON")
+    _guard_arg(q)
 
     p = sub.add_parser(
         "generate", help="write a recovery reward program: render the OOD state, then "
@@ -155,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reply cache (default $LAMOUR_LLM_CACHE or ~/.cache/lamour-jax/llm)")
     p.add_argument("--no-check", action="store_true",
                    help="skip the reward check that ranks the candidates")
+    _guard_arg(p)
     _mode_arg(p)
     p.add_argument("--seed", type=int, default=0, help="which OOD state to render (default 0)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/reward-ENV-TIMESTAMP)")

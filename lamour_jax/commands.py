@@ -116,13 +116,15 @@ def cmd_reward(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from lamour_jax.reward_check import check_program
-    from lamour_jax.transpile import RewardCodeError, transpile
+    from lamour_jax.transpile import RewardCodeError
+    from lamour_jax.transpile.guard import transpile_guarded
 
     if not args.file.is_file():
         raise UserError(f"no such file: {args.file}")
     env = make(args.env)
     try:
-        program = transpile(args.file.read_text(), env.observation_size, env.action_size)
+        program = transpile_guarded(args.file.read_bytes(), env.observation_size,
+                                    env.action_size, seconds=args.guard_seconds)
     except RewardCodeError as err:
         print(f"{args.file}: rejected: {err}", file=sys.stderr)
         return 1

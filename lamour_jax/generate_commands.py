@@ -67,7 +67,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                              retries=args.retries, cache=cache)
     opts = GenerateOptions(env=args.env, out=out, samples=args.samples,
                            max_repairs=args.max_repairs, temperature=temperature,
-                           mode=args.mode, seed=args.seed, check=not args.no_check)
+                           mode=args.mode, seed=args.seed, check=not args.no_check,
+                           guard_seconds=args.guard_seconds)
     _log(f"generating a recovery reward for {args.env} with {model.name} -> {out}")
     try:
         result = generate(opts, model, log=_log)

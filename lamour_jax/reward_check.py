@@ -23,7 +23,7 @@ class CheckReport:
     recovered_ood: float  # fraction of OOD states the program calls recovered
     recovered_normal: float
     valid_ood: float  # the env's own test, for comparison
-    always_negative: bool
+    never_positive: bool  # the paper's "always negative", with -0.0 and 0.0 allowed
     max_reward: float
     rise_curve: list[float]  # mean reward along OOD -> Normal interpolation
     rising_fraction: float  # fraction of interpolation steps where the reward did not fall
@@ -34,7 +34,7 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
-        return (self.always_negative and self.rises and self.recovered_normal >= 0.9
+        return (self.never_positive and self.rises and self.recovered_normal >= 0.9
                 and self.recovered_ood <= 0.1)
 
     def table(self) -> str:
@@ -51,7 +51,7 @@ class CheckReport:
             f"| is_recovered on OOD states | {self.recovered_ood:.0%} (want ~0%; env's test "
             f"says valid: {self.valid_ood:.0%}) |",
             f"| is_recovered on Normal starts | {self.recovered_normal:.0%} (want ~100%) |",
-            f"| always negative | {ok[self.always_negative]} (max {self.max_reward:.4g}) |",
+            f"| never positive | {ok[self.never_positive]} (max {self.max_reward:.4g}) |",
             f"| rises toward recovery | {ok[self.rises]} ({self.rising_fraction:.0%} of steps "
             "non-decreasing) |",
             f"| mean reward, OOD -> Normal | {curve} |",
@@ -113,6 +113,8 @@ def check_program(program: RewardProgram, env_name: str, n: int = 64, seed: int 
         recovered_ood=float(np.mean(out["recovered"][:n])),
         recovered_normal=float(np.mean(out["recovered"][n:])),
         valid_ood=float(np.mean(out["valid"])),
-        always_negative=bool(np.all(total < 0)), max_reward=float(np.max(total)),
+        # `<= 0`, not `< 0`: a program that returns -0.0 at a recovered state with zero
+        # action (e.g. `-max(0, 0.7 - h) - 0.1 * sum(a**2)`) gives the paper's sign. NaN fails.
+        never_positive=bool(np.all(total <= 0)), max_reward=float(np.max(total)),
         rise_curve=curve, rising_fraction=float(np.mean(steps >= -1e-6)),
     )

@@ -89,7 +89,7 @@ def test_reward_check_reports_a_reference_program():
                   "--n", "8", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report["passed"] and report["always_negative"] and report["rises"]
+    assert report["passed"] and report["never_positive"] and report["rises"]
     assert report["recovered_normal"] == 1.0 and report["recovered_ood"] == 0.0
     assert report["rise_curve"][-1] > report["rise_curve"][0]
 
@@ -100,7 +100,7 @@ def test_reward_check_flags_a_bad_reward_and_a_rejected_one(tmp_path):
                         "def calculate_reward(state, action):\n    return 1.0 - state[0]\n")
     out = run_cli("reward", "check", str(positive), "--env", "hopper", "--n", "8")
     assert out.returncode == 1
-    assert "always negative | NO" in out.stdout and "overall: FAIL" in out.stdout
+    assert "never positive | NO" in out.stdout and "overall: FAIL" in out.stdout
     hostile = tmp_path / "hostile.py"
     hostile.write_text("import os\ndef is_recovered(state):\n    return 1\n"
                        "def calculate_reward(state, action):\n    return -1.0\n")

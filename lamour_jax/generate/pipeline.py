@@ -30,7 +30,9 @@ from lamour_jax.envs import Env, make
 from lamour_jax.generate.models import ChatModel, ModelError, Reply
 from lamour_jax.generate.prompts import load_prompts
 from lamour_jax.generate.transcript import Transcript
-from lamour_jax.transpile import RewardCodeError, RewardProgram, extract_code, transpile
+from lamour_jax.transpile import RewardCodeError, RewardProgram
+from lamour_jax.transpile.budget import LIMITS
+from lamour_jax.transpile.guard import transpile_guarded
 from lamour_jax.transpile.library import ALLOWED_BUILTINS
 
 # Token limits of the paper's three calls.
@@ -78,6 +80,13 @@ class GenerateOptions:
     check_states: int = 64
     width: int = 640
     height: int = 480
+    guard_seconds: float = LIMITS.guard_seconds  # transpile + first compile, per reply
+
+
+def quoted_reply(reason: str, text: str) -> str:
+    """A rejected reply as it is saved: every line a comment, so the file never runs."""
+    body = "\n".join(f"# {line}" for line in text.splitlines())
+    return f"# rejected: {reason}\n#\n{body}\n"
 
 
 def render_ood_png(env: Env, seed: int, width: int, height: int) -> bytes:
@@ -176,12 +185,12 @@ class _Run:
             reply, entry = self.ask("code", messages, opts.temperature, sample=sample,
                                     repair=attempt)
             try:
-                source = extract_code(reply.text)
-                program = transpile(source, self.env.observation_size, self.env.action_size)
+                program = transpile_guarded(reply.text, self.env.observation_size,
+                                            self.env.action_size, seconds=opts.guard_seconds)
             except RewardCodeError as err:
                 name = f"sample{sample}-try{attempt}"
                 (opts.out / "candidates" / "rejected" / f"{name}.txt").write_text(
-                    f"# rejected: {err}\n\n{reply.text}")
+                    quoted_reply(str(err), reply.text))
                 self.transcript.annotate(entry, verdict="rejected", reason=str(err))
                 self.log(f"  sample {sample}, try {attempt + 1}: rejected: {err}")
                 messages = messages + [
@@ -190,7 +199,7 @@ class _Run:
                         error=str(err), allowed_builtins=", ".join(sorted(ALLOWED_BUILTINS)))}]
                 continue
             path = opts.out / "candidates" / f"sample{sample}.py"
-            path.write_text(source)
+            path.write_text(program.source)  # what was checked, and nothing else
             self.transcript.annotate(entry, verdict="accepted", sha256=program.sha256,
                                      file=str(path.relative_to(opts.out)))
             self.log(f"  sample {sample}, try {attempt + 1}: accepted "

@@ -18,3 +18,9 @@ class RewardCodeError(ValueError):
         self.line = line
         self.reason = message
         super().__init__(f"line {line}: {message}" if line else message)
+
+    def at_line(self, line: int | None) -> RewardCodeError:
+        """This error, placed at `line` (the same object, so a BudgetError stays one)."""
+        self.line = line
+        self.args = (f"line {line}: {self.reason}" if line else self.reason,)
+        return self

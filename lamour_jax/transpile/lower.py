@@ -7,6 +7,15 @@ mask (the conjunction of the enclosing conditions, minus the paths that already 
 left the loop), and assignments under a mask are `jnp.where(mask, new, old)`. Conditions that
 are known at trace time (constants, loop indices) choose a branch directly, as Python would.
 Loops are unrolled; their trip count must be a small constant.
+
+Module constants and default arguments are evaluated afresh inside every trace, like the
+functions, so nothing of the program's is ever computed eagerly. All work is charged to a
+`Budget` (budget.py).
+
+`raise SomeError(...)` (and `assert`) is an input guard: reached on every path it is a
+RewardCodeError at trace time (the program would always fail); under a condition that depends
+on the state it is dropped, and the program carries on, since a reward has no way to fail for
+one state of a batch.
 """
 
 from __future__ import annotations
@@ -21,15 +30,17 @@ from typing import Any
 import jax.numpy as jnp
 
 from lamour_jax.transpile import library as lib
+from lamour_jax.transpile.budget import Budget, BudgetError, check_sequence, leaves, tracing
 from lamour_jax.transpile.errors import RewardCodeError
 from lamour_jax.transpile.validate import ModuleInfo
 
-MAX_STATEMENTS = 50_000  # statements executed per trace, loops unrolled (stops runaway growth)
-MAX_CALL_DEPTH = 32
+MAX_CALL_DEPTH = 16
 _UNSET = object()
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
-           ast.Mod: "%", ast.Pow: "**", ast.MatMult: "@"}
+           ast.Mod: "%", ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|",
+           ast.BitXor: "^"}
+_UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not", ast.Invert: "~"}
 _CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
            ast.NotEq: "!="}
 
@@ -55,7 +66,7 @@ def _located(node: ast.AST, quote: bool) -> Iterator[None]:
         yield
     except RewardCodeError as exc:
         if exc.line is None:
-            raise RewardCodeError(exc.reason, node) from None
+            raise exc.at_line(getattr(node, "lineno", None)) from None
         raise
     except (TypeError, ValueError, IndexError, KeyError, ArithmeticError) as exc:
         message = str(exc).strip().split("\n")[0] or type(exc).__name__
@@ -133,26 +144,48 @@ class Lowering:
 
     def __init__(self, info: ModuleInfo) -> None:
         self.info = info
-        self.statements = 0
         self.depth = 0
+        self.line: int | None = None  # the line being lowered, for errors from below
+        self.budget = Budget()
         self.globals: dict[str, Any] = {}
-        for alias, path in info.modules.items():
+
+    def _module_scope(self) -> None:
+        """Imports, constants and functions with their defaults, evaluated in order as
+        Python would at import time, but inside the current trace."""
+        self.globals = {}
+        for alias, path in self.info.modules.items():
             self.globals[alias] = lib.Module(path)
-        for name, path in info.imported.items():
+        for name, path in self.info.imported.items():
             self.globals[name] = lib.resolve_module_path(path)
-        for name in info.typing_names:
+        for name in self.info.typing_names:
             self.globals[name] = None
         frame = _Frame(env=self.globals)
-        for stmt in info.constants:
+        for stmt in self.info.constants:
             self.exec_stmt(stmt, frame, True)
-        for name, fn in info.functions.items():
+        for name, fn in self.info.functions.items():
             defaults = [self.eval(d, frame) for d in fn.args.defaults]
             self.globals[name] = UserFunction(fn, defaults)
 
     # -- entry ------------------------------------------------------------------------------
     def call(self, name: str, *args: Any, normalise: Callable[[Any], Any] | None = None) -> Any:
-        self.statements = 0
-        return self.call_user(self.globals[name], list(args), {}, None, normalise)
+        """Lower `name(*args)` within a fresh budget; every failure is a RewardCodeError."""
+        self.budget, self.depth, self.line = Budget(), 0, None
+        try:
+            with tracing(self.budget):
+                self._module_scope()
+                return self.call_user(self.globals[name], list(args), {}, None, normalise)
+        except RewardCodeError:
+            raise
+        except RecursionError:
+            raise BudgetError("syntax_depth", "expressions and helper calls nest too deeply "
+                              "to lower", line=self.line) from None
+        except MemoryError:
+            raise RewardCodeError("the program needs more memory than the transpiler has",
+                                  line=self.line) from None
+        except Exception as exc:  # an internal error: the cause is kept for debugging
+            raise RewardCodeError(f"the transpiler failed on this construct ({type(exc).__name__}"
+                                  f": {str(exc).splitlines()[0] if str(exc) else ''}); "
+                                  "rewrite it more plainly", line=self.line) from exc
 
     def call_user(self, fn: UserFunction, args: list, kwargs: dict, node: ast.AST | None,
                   normalise: Callable[[Any], Any] | None = None) -> Any:
@@ -173,6 +206,7 @@ class Lowering:
                     raise RewardCodeError(f"`{fn.node.name}` is missing the argument `{param}`",
                                           node)
                 env[param] = fn.defaults[i - first_default]
+        self.budget.charge_call()
         self.depth += 1
         if self.depth > MAX_CALL_DEPTH:
             raise RewardCodeError("helper functions nest too deeply", node)
@@ -193,11 +227,9 @@ class Lowering:
             self.exec_stmt(stmt, frame, path)
 
     def exec_stmt(self, stmt: ast.stmt, frame: _Frame, path: Any) -> None:
-        self.statements += 1
-        if self.statements > MAX_STATEMENTS:
-            raise RewardCodeError(f"the program runs more than {MAX_STATEMENTS} statements "
-                                  "once loops are unrolled; make it smaller", stmt)
+        self.line = stmt.lineno
         with _located(stmt, quote=False):
+            self.budget.charge_steps()
             self._exec(stmt, frame, path)
 
     def _exec(self, stmt: ast.stmt, frame: _Frame, path: Any) -> None:
@@ -237,6 +269,7 @@ class Lowering:
                     body_mask = frame.active(path)
                     if body_mask is False:
                         break
+                    self.budget.charge_steps()
                     self.assign(stmt.target, item, frame, body_mask)
                     self.exec_block(stmt.body, frame, path)
                     loop.continued = False
@@ -252,10 +285,31 @@ class Lowering:
                 loop.continued = _or(loop.continued, mask)
         elif isinstance(stmt, ast.Expr):
             self._exec_expression_statement(stmt, frame, mask)
+        elif isinstance(stmt, ast.Raise):
+            self._exec_raise(stmt.exc, mask)
+        elif isinstance(stmt, ast.Assert):
+            cond = lib.truthy(self.eval(stmt.test, frame))
+            failing = _and_not(mask, cond) if not isinstance(cond, bool) else (
+                mask if not cond else False)
+            self._exec_raise(ast.Call(ast.Name("AssertionError"), [stmt.msg] if stmt.msg else [],
+                                      []), failing)
         elif isinstance(stmt, ast.Pass):
             pass
         else:  # the checker admits nothing else
             raise RewardCodeError(f"`{type(stmt).__name__}` is not supported")
+
+    @staticmethod
+    def _exec_raise(exc: ast.expr, mask: Any) -> None:
+        """Raised on every path: the program always fails here. Under a state-dependent
+        condition: dropped (see the module docstring)."""
+        if mask is not True:
+            return
+        call = exc if isinstance(exc, ast.Call) else None
+        name = ast.unparse(call.func if call else exc)
+        message = call.args[0].value if call and call.args and isinstance(
+            call.args[0], ast.Constant) else ""
+        raise RewardCodeError(f"the program raises {name}({str(message)[:200]!r}) for every "
+                              "state of this size; it must return a value")
 
     def _exec_expression_statement(self, stmt: ast.Expr, frame: _Frame, mask: Any) -> None:
         call = stmt.value
@@ -273,9 +327,10 @@ class Lowering:
                                       "state; append unconditionally and use np.where")
             if len(call.args) != 1 or call.keywords:
                 raise RewardCodeError("append() takes exactly one argument")
-            if len(target) >= lib.MAX_UNROLL:
-                raise RewardCodeError(f"list longer than {lib.MAX_UNROLL}")
-            frame.env[name] = [*target, self.eval(call.args[0], frame)]
+            item = self.eval(call.args[0], frame)
+            lib.check_loop(len(target) + 1, "a list")
+            check_sequence(leaves(target) + leaves(item))
+            frame.env[name] = [*target, item]
             return
         self.eval(call, frame)  # a pure call whose value is dropped
 
@@ -325,6 +380,7 @@ class Lowering:
 
     # -- expressions --------------------------------------------------------------------------
     def eval(self, node: ast.expr, frame: _Frame) -> Any:
+        self.line = getattr(node, "lineno", self.line)
         with _located(node, quote=True):
             return self._eval(node, frame)
 
@@ -344,8 +400,7 @@ class Lowering:
             return lib.binary(_BINOPS[type(node.op)], self.eval(node.left, frame),
                               self.eval(node.right, frame))
         if isinstance(node, ast.UnaryOp):
-            op = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not"}[type(node.op)]
-            return lib.unary(op, self.eval(node.operand, frame))
+            return lib.unary(_UNARY[type(node.op)], self.eval(node.operand, frame))
         if isinstance(node, ast.BoolOp):
             return self.eval_boolop(node, frame)
         if isinstance(node, ast.Compare):
@@ -363,10 +418,10 @@ class Lowering:
             return lib.select(cond, self.eval(node.body, frame), self.eval(node.orelse, frame))
         if isinstance(node, ast.Subscript):
             return self.getitem(self.eval(node.value, frame), self.eval_index(node.slice, frame))
-        if isinstance(node, ast.Tuple):
-            return tuple(self.eval(e, frame) for e in node.elts)
-        if isinstance(node, ast.List):
-            return [self.eval(e, frame) for e in node.elts]
+        if isinstance(node, ast.Tuple | ast.List):
+            items = [self.eval(e, frame) for e in node.elts]
+            check_sequence(leaves(items))
+            return tuple(items) if isinstance(node, ast.Tuple) else items
         if isinstance(node, ast.Dict):
             out = {}
             for key, value in zip(node.keys, node.values, strict=True):
@@ -374,6 +429,7 @@ class Lowering:
                 if not isinstance(key_value, str):
                     raise RewardCodeError("dict keys must be constant strings", node)
                 out[key_value] = self.eval(value, frame)
+            check_sequence(leaves(out), "a dict")
             return out
         if isinstance(node, ast.ListComp | ast.GeneratorExp):
             return self.eval_comprehension(node, frame)
@@ -447,13 +503,12 @@ class Lowering:
                 cond = keep
                 for test in gen.ifs:
                     cond = _and(cond, lib.truthy(self.eval(test, local)))
+                self.budget.charge_steps()
                 if cond is not False:
                     walk(level + 1, cond)
-                self.statements += 1
-                if self.statements > MAX_STATEMENTS:
-                    raise RewardCodeError("comprehension too large", node)
 
         walk(0, True)
+        check_sequence(leaves(items), "a comprehension")
         if all(k is True for k in keeps):
             return items
         return Masked(items, keeps)

@@ -12,10 +12,11 @@ import jax
 import jax.numpy as jnp
 
 from lamour_jax.transpile import library as lib
+from lamour_jax.transpile.budget import check_program_size, measure_jaxpr
 from lamour_jax.transpile.errors import RewardCodeError
-from lamour_jax.transpile.extract import extract_code
+from lamour_jax.transpile.extract import extract_code, parse
 from lamour_jax.transpile.lower import Lowering
-from lamour_jax.transpile.validate import check_module
+from lamour_jax.transpile.validate import check_module, checked_source
 
 
 def _as_scalar(value: Any, what: str) -> jnp.ndarray:
@@ -37,21 +38,41 @@ def _split_components(value: Any) -> tuple[Any, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RewardProgram:
-    """A checked reward program as single-sample pure JAX functions (vmap them for batches)."""
+    """A checked reward program as single-sample pure JAX functions (vmap them for batches).
+
+    `source` is exactly what was checked (the extracted program, minus any dropped
+    `if __name__ ...` block); `sha256` is its hash.
+    """
 
     source: str
     sha256: str
     _tree: ast.Module = field(repr=False, compare=False)
     _lowering: Lowering = field(repr=False, compare=False)
+    # (obs_dim, action_dim) pairs whose lowered program passed the size checks.
+    _sized: set = field(default_factory=set, repr=False, compare=False)
 
     def _run(self, name: str, *args: Any) -> Any:
         normalise = _split_components if name == "calculate_reward" else None
         return self._lowering.call(name, *args, normalise=normalise)
 
+    def _check_size(self, fn: Callable, *args: Any) -> None:
+        """Before `fn` runs or compiles for new input sizes: lower it on abstract inputs
+        (nothing is computed) and check the per-state program's size and FLOPs."""
+        key = (fn.__name__, *(tuple(a.shape) for a in args))
+        if key in self._sized:
+            return
+        abstract = [jax.ShapeDtypeStruct(a.shape, jnp.float32) for a in args]
+        check_program_size(measure_jaxpr(jax.make_jaxpr(fn)(*abstract)))
+        self._sized.add(key)
+
     def components(self, state: Any, action: Any) -> dict[str, jnp.ndarray]:
         """Every reward component as float32 scalars, with the sum under "total"."""
         state = jnp.asarray(state, jnp.float32)
         action = jnp.asarray(action, jnp.float32)
+        self._check_size(self._components, state, action)
+        return self._components(state, action)
+
+    def _components(self, state: Any, action: Any) -> dict[str, jnp.ndarray]:
         total, parts = self._run("calculate_reward", state, action)
         out = {name: _as_scalar(v, f"component {name!r}").astype(jnp.float32)
                for name, v in parts.items()}
@@ -65,6 +86,10 @@ class RewardProgram:
     def is_recovered(self, state: Any) -> jnp.ndarray:
         """Whether the program calls `state` recovered: a bool scalar."""
         state = jnp.asarray(state, jnp.float32)
+        self._check_size(self._is_recovered, state)
+        return self._is_recovered(state)
+
+    def _is_recovered(self, state: Any) -> jnp.ndarray:
         value = self._run("is_recovered", state)
         if isinstance(value, tuple | list | dict):
             raise RewardCodeError("is_recovered must return a number or bool, got a "
@@ -84,21 +109,24 @@ class RewardProgram:
         jax.eval_shape(self.is_recovered, state)
 
 
-def transpile(source: str, obs_dim: int | None = None,
+def transpile(source: str | bytes, obs_dim: int | None = None,
               action_dim: int | None = None) -> RewardProgram:
     """Check and lower a reward program (a model reply, fences and prose allowed).
 
     The source is parsed and checked against an allow-list, never executed. With `obs_dim` and
-    `action_dim` the program is also traced once for those sizes, so index and shape errors
-    surface here rather than at the first training step.
+    `action_dim` the program is also traced once for those sizes (abstractly: nothing is
+    computed), so index and shape errors and the work budget surface here rather than at the
+    first training step. Every failure is a RewardCodeError.
     """
     code = extract_code(source)
+    tree = parse(code)
     try:
-        tree = ast.parse(code)
-    except SyntaxError as exc:
-        raise RewardCodeError(f"syntax error: {exc.msg}", line=exc.lineno) from None
-    info = check_module(tree)
-    program = RewardProgram(source=code, sha256=hashlib.sha256(code.encode()).hexdigest(),
+        info = check_module(tree)
+    except RecursionError:  # the depth check runs first; this is a last line of defence
+        raise RewardCodeError("the program nests too deeply to check") from None
+    checked = checked_source(code, info)
+    program = RewardProgram(source=checked,
+                            sha256=hashlib.sha256(checked.encode()).hexdigest(),
                             _tree=tree, _lowering=Lowering(info))
     if obs_dim is not None and action_dim is not None:
         program.check_shapes(obs_dim, action_dim)

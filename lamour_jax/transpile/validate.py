@@ -10,10 +10,12 @@ import ast
 import builtins
 from dataclasses import dataclass, field
 
+from lamour_jax.transpile.budget import LIMITS, BudgetError, check_int_bits
 from lamour_jax.transpile.errors import RewardCodeError
 from lamour_jax.transpile.library import (
     ALLOWED_BUILTINS,
     METHODS,
+    ExceptionType,
     resolve_module_path,
 )
 
@@ -29,8 +31,11 @@ _ALLOWED_NODES = (
     ast.Name, ast.ListComp, ast.GeneratorExp, ast.comprehension, ast.keyword, ast.Load,
     ast.Store, ast.And, ast.Or, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod,
     ast.Pow, ast.MatMult, ast.USub, ast.UAdd, ast.Not, ast.Eq, ast.NotEq, ast.Lt, ast.LtE,
-    ast.Gt, ast.GtE,
+    ast.Gt, ast.GtE, ast.Invert, ast.BitAnd, ast.BitOr, ast.BitXor, ast.Raise, ast.Assert,
 )
+# Exceptions a program may raise as an input guard (see `Lowering` for what a raise does).
+ALLOWED_EXCEPTIONS = {name for name, value in ALLOWED_BUILTINS.items()
+                      if isinstance(value, ExceptionType)}
 
 _WHY = {
     ast.ClassDef: "class definitions are not allowed",
@@ -39,8 +44,6 @@ _WHY = {
     ast.Global: "global is not allowed",
     ast.Nonlocal: "nonlocal is not allowed",
     ast.Try: "try/except is not allowed; guard values with np.isfinite / np.nan_to_num",
-    ast.Raise: "raise is not allowed",
-    ast.Assert: "assert is not allowed",
     ast.With: "with-statements are not allowed",
     ast.Delete: "del is not allowed",
     ast.JoinedStr: "string formatting (f-strings) is not allowed",
@@ -53,16 +56,11 @@ _WHY = {
     ast.Set: "sets are not allowed",
     ast.SetComp: "set comprehensions are not allowed",
     ast.DictComp: "dict comprehensions are not allowed",
-    ast.Lambda: "lambda is not allowed; define a helper function with def",
     ast.Match: "match statements are not allowed",
-    ast.Invert: "the ~ operator is not allowed; use `not` or np.logical_not",
     ast.Is: "`is` comparisons are not allowed; compare values with ==",
     ast.IsNot: "`is not` comparisons are not allowed; compare values with !=",
     ast.In: "`in` tests are not allowed",
     ast.NotIn: "`not in` tests are not allowed",
-    ast.BitAnd: "bitwise & is not allowed; use `and` or np.logical_and",
-    ast.BitOr: "bitwise | is not allowed; use `or` or np.logical_or",
-    ast.BitXor: "bitwise ^ is not allowed",
     ast.LShift: "bit shifts are not allowed",
     ast.RShift: "bit shifts are not allowed",
 }
@@ -71,7 +69,7 @@ _FORBIDDEN_CALLS = {
     "exec", "eval", "open", "getattr", "setattr", "delattr", "hasattr", "globals", "locals",
     "vars", "__import__", "compile", "input", "print", "breakpoint", "help", "dir", "type",
     "object", "super", "memoryview", "bytearray", "bytes", "id", "hash", "iter", "next",
-    "isinstance", "issubclass", "callable", "classmethod", "staticmethod", "property", "exit",
+    "issubclass", "callable", "classmethod", "staticmethod", "property", "exit",
     "quit", "format", "repr", "ascii", "chr", "ord", "map", "filter", "sorted", "reversed",
 }
 
@@ -85,6 +83,16 @@ class ModuleInfo:
     modules: dict[str, str] = field(default_factory=dict)  # alias -> dotted module path
     imported: dict[str, str] = field(default_factory=dict)  # name -> dotted attribute path
     typing_names: set[str] = field(default_factory=set)
+    dropped: list[tuple[int, int]] = field(default_factory=list)  # first, last line
+
+
+def checked_source(code: str, info: ModuleInfo) -> str:
+    """`code` without the lines the checker dropped: exactly what was checked."""
+    lines = code.split("\n")
+    for first, last in sorted(info.dropped, reverse=True):
+        lines[first - 1:last] = ["# (an `if __name__ ...` block was removed here: reward "
+                                 "programs are never run as scripts)"]
+    return "\n".join(lines)
 
 
 def _is_main_guard(stmt: ast.stmt) -> bool:
@@ -145,29 +153,72 @@ def _attribute_path(node: ast.expr, info: ModuleInfo) -> str | None:
 class _Checker(ast.NodeVisitor):
     def __init__(self, info: ModuleInfo) -> None:
         self.info = info
+        self.line: int | None = None  # the last line seen: operators carry none of their own
+
+    def fail(self, message: str, node: ast.AST) -> RewardCodeError:
+        return RewardCodeError(message, line=getattr(node, "lineno", None) or self.line)
+
+    def visit(self, node: ast.AST) -> None:
+        self.line = getattr(node, "lineno", self.line)
+        super().visit(node)
 
     def generic_visit(self, node: ast.AST) -> None:
         if not isinstance(node, _ALLOWED_NODES):
             why = _WHY.get(type(node), f"`{type(node).__name__}` is not allowed in reward code")
-            raise RewardCodeError(why, node)
+            raise self.fail(why, node)
+        line = self.line
         super().generic_visit(node)
+        self.line = line
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         if node.decorator_list:
-            raise RewardCodeError("decorators are not allowed", node)
+            raise self.fail("decorators are not allowed", node)
         args = node.args
         if args.vararg or args.kwarg or args.posonlyargs or args.kwonlyargs:
-            raise RewardCodeError(f"function `{node.name}`: only plain parameters (with optional "
-                                  "defaults) are allowed, no *args/**kwargs", node)
+            raise self.fail(f"function `{node.name}`: only plain parameters (with optional "
+                            "defaults) are allowed, no *args/**kwargs", node)
+        for arg in args.args:
+            self.visit_annotation(arg.annotation, arg)
+        self.visit_annotation(node.returns, node)
         for stmt in node.body:
             self.visit(stmt)
         for default in args.defaults:
             self.visit(default)
-        # Annotations are never evaluated, so they are not checked.
+
+    def visit_annotation(self, annotation: ast.expr | None, owner: ast.AST,
+                         depth: int = 0) -> None:
+        """Annotations are never evaluated, but they are part of the saved program, so they
+        too must be plain type expressions: names, dotted names, subscripts, `X | None`."""
+        if annotation is None:
+            return
+        line = getattr(owner, "lineno", self.line)
+        for node in ast.walk(annotation):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if depth > 0 or len(node.value) > 200:
+                    raise RewardCodeError("a string annotation must be a short type name",
+                                          line=line)
+                try:
+                    inner = ast.parse(node.value, mode="eval").body
+                except (SyntaxError, ValueError, RecursionError, MemoryError):
+                    raise RewardCodeError(f"the annotation {node.value!r} is not a type",
+                                          line=line) from None
+                self.visit_annotation(inner, owner, depth + 1)
+            elif not isinstance(node, _ANNOTATION_NODES) or (
+                    isinstance(node, ast.BinOp) and not isinstance(node.op, ast.BitOr)) or (
+                    isinstance(node, ast.Constant) and node.value not in (None, Ellipsis)
+                    and not isinstance(node.value, str)):
+                raise RewardCodeError("type annotations may only name types (e.g. `float`, "
+                                      "`np.ndarray`, `tuple[float, dict]`)", line=line)
+            elif isinstance(node, ast.Name) and (node.id.startswith("__")
+                                                 or node.id in _FORBIDDEN_CALLS):
+                raise RewardCodeError(f"the name `{node.id}` is not allowed", line=line)
+            elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+                raise RewardCodeError(f"the attribute `{node.attr}` is not allowed", line=line)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if not isinstance(node.target, ast.Name):
-            raise RewardCodeError("annotated assignment must target a plain name", node)
+            raise self.fail("annotated assignment must target a plain name", node)
+        self.visit_annotation(node.annotation, node)
         if node.value is not None:
             self.visit(node.value)
 
@@ -176,41 +227,51 @@ class _Checker(ast.NodeVisitor):
             return
         if not isinstance(node.value, ast.Call):
             why = _WHY.get(type(node.value), "an expression statement does nothing; remove it")
-            raise RewardCodeError(why, node)
+            raise self.fail(why, node)
         self.visit(node.value)
 
     def visit_For(self, node: ast.For) -> None:
         if node.orelse:
-            raise RewardCodeError("for-else is not allowed", node)
+            raise self.fail("for-else is not allowed", node)
         self.generic_visit(node)
 
+    def visit_Raise(self, node: ast.Raise) -> None:
+        exc = node.exc
+        name = exc.func if isinstance(exc, ast.Call) else exc
+        if node.cause is not None or not isinstance(name, ast.Name) or (
+                name.id not in ALLOWED_EXCEPTIONS):
+            raise self.fail("only `raise ValueError(\"...\")` (or TypeError, RuntimeError, "
+                            "...) is allowed, as an input guard", node)
+        if isinstance(exc, ast.Call):
+            self.generic_visit(exc)
+
     def visit_Import(self, node: ast.Import) -> None:
-        raise RewardCodeError("imports are only allowed at the top of the module", node)
+        raise self.fail("imports are only allowed at the top of the module", node)
 
     visit_ImportFrom = visit_Import
 
     def visit_Name(self, node: ast.Name) -> None:
         name = node.id
         if name.startswith("__"):
-            raise RewardCodeError(f"the name `{name}` is not allowed (dunder names)", node)
+            raise self.fail(f"the name `{name}` is not allowed (dunder names)", node)
         if name in _FORBIDDEN_CALLS:
-            raise RewardCodeError(f"`{name}` is not allowed in reward code", node)
+            raise self.fail(f"`{name}` is not allowed in reward code", node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr.startswith("_"):
-            raise RewardCodeError(f"the attribute `{node.attr}` is not allowed (private or "
-                                  "dunder attribute)", node)
+            raise self.fail(f"the attribute `{node.attr}` is not allowed (private or dunder "
+                            "attribute)", node)
         path = _attribute_path(node, self.info)
         if path is not None:
             if path in self.info.modules.values() or path == "numpy.linalg":
                 return
             if resolve_module_path(path) is None:
-                raise RewardCodeError(f"`{path}` is not on the allow-list of numpy/math "
-                                      "functions", node)
+                raise self.fail(f"`{path}` is not on the allow-list of numpy/math functions",
+                                node)
             return
         self.visit(node.value)  # report `open(...).write` as `open`, not as `.write`
         if node.attr not in METHODS:
-            raise RewardCodeError(f"the attribute or method `.{node.attr}` is not allowed", node)
+            raise self.fail(f"the attribute or method `.{node.attr}` is not allowed", node)
 
     def visit_Call(self, node: ast.Call) -> None:
         # `f(*values)` with a sequence of constant length is fine; stars elsewhere are not.
@@ -219,20 +280,42 @@ class _Checker(ast.NodeVisitor):
             self.visit(arg.value if isinstance(arg, ast.Starred) else arg)
         for keyword in node.keywords:
             if keyword.arg is None:
-                raise RewardCodeError("**kwargs in calls are not allowed", node)
+                raise self.fail("**kwargs in calls are not allowed", node)
             self.visit(keyword.value)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, bytes | complex) or node.value is Ellipsis:
-            raise RewardCodeError(f"the constant {node.value!r} is not allowed", node)
-        if isinstance(node.value, str) and len(node.value) > 10_000:
-            raise RewardCodeError("string constant too long", node)
+        value = node.value
+        if isinstance(value, bytes | complex) or value is Ellipsis:
+            raise self.fail(f"the constant {value!r} is not allowed", node)
+        if isinstance(value, str) and len(value) > 10_000:
+            raise self.fail("string constant too long", node)
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                check_int_bits(value.bit_length(), "an integer literal")
+            except RewardCodeError as exc:
+                raise exc.at_line(node.lineno) from None
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
         if isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) and isinstance(
                 node.left.value, str):
-            raise RewardCodeError("string formatting with % is not allowed", node)
+            raise self.fail("string formatting with % is not allowed", node)
         self.generic_visit(node)
+
+
+_ANNOTATION_NODES = (ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.List, ast.Constant,
+                     ast.BinOp, ast.BitOr, ast.Load, ast.Slice)
+
+
+def _check_depth(tree: ast.AST) -> None:
+    """Refuse deeply nested trees before any recursive walk (checker, lowering) meets them."""
+    stack = [(tree, 1, None)]
+    while stack:
+        node, depth, line = stack.pop()
+        line = getattr(node, "lineno", line)
+        if depth > LIMITS.syntax_depth:
+            raise BudgetError("syntax_depth", "an expression or block nested too deeply; "
+                              "split it into several statements", line=line)
+        stack.extend((child, depth + 1, line) for child in ast.iter_child_nodes(node))
 
 
 def _calls(fn: ast.FunctionDef, names: set[str]) -> set[str]:
@@ -285,9 +368,12 @@ def _check_signature(name: str, fn: ast.FunctionDef | None, arity: int) -> None:
 
 def check_module(tree: ast.Module) -> ModuleInfo:
     """Check a parsed program against the allow-list and collect what it defines."""
+    _check_depth(tree)
     info = ModuleInfo()
     checker = _Checker(info)
-    # A `if __name__ == "__main__":` demo block is dropped unseen: it is never run.
+    # A `if __name__ == "__main__":` demo block is dropped unseen: it is never run, and the
+    # saved program leaves it out (`checked_source`), so nothing unchecked is kept.
+    info.dropped = [(s.lineno, s.end_lineno or s.lineno) for s in tree.body if _is_main_guard(s)]
     tree = ast.Module(body=[s for s in tree.body if not _is_main_guard(s)], type_ignores=[])
     for stmt in tree.body:
         if isinstance(stmt, ast.Import | ast.ImportFrom):
