@@ -134,6 +134,27 @@ def test_rejected_program_is_repaired_with_the_error_quoted(tmp_path, capsys):
     assert "| sample0.py (chosen) | 2 |" in capsys.readouterr().out
 
 
+# Within every work budget, but about 4,800 operations that take XLA seconds to compile.
+SLOW_TO_COMPILE = ("import numpy as np\n\ndef is_recovered(state):\n    return 1\n\n"
+                   "def calculate_reward(state, action):\n    t = state[0]\n"
+                   + "    for i in range(600):\n        t = np.sin(t) * 1.01 + np.cos(t)\n" * 2
+                   + "    return -t\n")
+
+
+def test_a_reply_that_outlasts_the_guard_is_rejected_and_repaired(tmp_path, capsys):
+    with ChatServer(scripted([SLOW_TO_COMPILE, GOOD])) as server:
+        assert generate(server, tmp_path / "run", "--no-cache", "--guard-seconds", "1") == 0
+    assert [stage_of(r) for r in server.requests] == ["describe", "reason", "code", "repair"]
+    assert "guard_seconds" in server.requests[-1]["messages"][-1]["content"]
+    rejected = (tmp_path / "run" / "candidates" / "rejected" / "sample0-try0.txt").read_text()
+    assert "took longer than 1 s" in rejected
+    # Saved as comments only: the file never runs as Python.
+    assert all(line.startswith("#") for line in rejected.splitlines())
+    assert (tmp_path / "run" / "reward.py").read_text() == GOOD
+    verdicts = [e.get("verdict") for e in transcript(tmp_path / "run")["exchanges"]]
+    assert verdicts == [None, None, "rejected", "accepted"]
+
+
 def test_hopeless_model_fails_clearly_and_keeps_the_transcript(tmp_path, capsys):
     with ChatServer(scripted(["I cannot write code today."])) as server:
         assert generate(server, tmp_path / "run", "--no-cache", "--max-repairs", "1",

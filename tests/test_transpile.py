@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import time
 from pathlib import Path
 
 import chex
@@ -24,7 +23,6 @@ from lamour_jax.transpile import RewardCodeError, candidate_set, extract_code, t
 
 CORPUS = Path(__file__).parent / "reward_corpus"
 GOOD = sorted((CORPUS / "good").glob("*.py"))
-HOSTILE = sorted((CORPUS / "hostile").glob("*.py"))
 DIMS = {name: (make(name).observation_size, make(name).action_size) for name in ENV_NAMES}
 THRESHOLDS = np.array([0.7, 0.8, 0.25, 0.1, -0.1, 1.4, 0.9, 2.0, -0.3, 0.3, math.pi / 6, 1.0],
                       np.float32)
@@ -153,22 +151,6 @@ def test_candidate_set_switches_by_index() -> None:
         expected = jax.vmap(program.calculate_reward)(states, actions)
         np.testing.assert_allclose(fn(index, states, actions), expected, rtol=1e-6)
         np.testing.assert_array_equal(rec(index, states), jax.vmap(program.is_recovered)(states))
-
-
-@pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
-def test_hostile_program_rejected_and_nothing_runs(path: Path, tmp_path: Path) -> None:
-    canary = tmp_path / "canary"
-    source = path.read_text().replace("CANARY", str(canary))
-    start = time.perf_counter()
-    with pytest.raises(RewardCodeError) as info:
-        transpile(source, 17, 6)
-    assert time.perf_counter() - start < 10.0
-    assert isinstance(info.value, ValueError)
-    assert not canary.exists() and not list(tmp_path.iterdir())
-    message = str(info.value)
-    assert len(message) > 10
-    if "must define" not in message:
-        assert re.match(r"line \d+: ", message), message
 
 
 @pytest.mark.parametrize(("snippet", "line", "words"), [

@@ -229,9 +229,9 @@ def measure_jaxpr(jaxpr: Any) -> ProgramSize:
 
 def check_program_size(size: ProgramSize) -> None:
     if size.equations > LIMITS.equations:
-        raise BudgetError("equations", f"the lowered program has {size.equations:,} "
+        raise BudgetError("equations", f"this function lowers to {size.equations:,} "
                           "operations per state")
     if size.flops > LIMITS.flops:
-        raise BudgetError("flops", f"the lowered program costs about {size.flops:,} "
+        raise BudgetError("flops", f"this function costs about {size.flops:,} "
                           "floating-point operations per state")
     check_elements(size.largest, "a value")

@@ -48,19 +48,19 @@ def decode_source(source: str | bytes) -> str:
 
 
 def _deepest_line(code: str) -> int:
-    """The line where brackets nest deepest: where a parser runs out of stack."""
-    depth = best = 0
-    line = best_line = 1
-    for char in code:
-        if char in "([{":
-            depth += 1
-            if depth > best:
-                best, best_line = depth, line
-        elif char in ")]}":
-            depth -= 1
-        elif char == "\n":
-            line += 1
-    return best_line
+    """The line where a parser most likely ran out of stack: the deepest bracket nesting,
+    then the longest line (operator chains and unary runs need no brackets)."""
+    depth, scores = 0, []
+    for text in code.split("\n"):
+        deepest = depth
+        for char in text:
+            if char in "([{":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif char in ")]}":
+                depth -= 1
+        scores.append((deepest, len(text)))
+    return max(range(len(scores)), key=lambda i: scores[i]) + 1
 
 
 def parse(code: str) -> ast.Module:
@@ -69,6 +69,9 @@ def parse(code: str) -> ast.Module:
         return ast.parse(code)
     except SyntaxError as exc:
         message = str(exc.msg).split("\n")[0]
+        if message.startswith(("too many nested", "too many levels")):  # CPython's own limits
+            raise BudgetError("syntax_depth", f"{message}; split it into several statements",
+                              line=exc.lineno) from None
         raise RewardCodeError(f"syntax error: {message}", line=exc.lineno) from None
     except (RecursionError, MemoryError):
         # Very long operator chains (`1+1+...`) or unary runs (`----x`) exhaust the parser.

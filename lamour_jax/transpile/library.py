@@ -521,6 +521,7 @@ def py_tuple(iterable: Any = ()) -> tuple:
 
 
 def py_dict(**kwargs: Any) -> dict:
+    check_sequence(leaves(kwargs), "a dict")
     return dict(kwargs)
 
 

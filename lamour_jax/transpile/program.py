@@ -62,7 +62,12 @@ class RewardProgram:
         if key in self._sized:
             return
         abstract = [jax.ShapeDtypeStruct(a.shape, jnp.float32) for a in args]
-        check_program_size(measure_jaxpr(jax.make_jaxpr(fn)(*abstract)))
+        size = measure_jaxpr(jax.make_jaxpr(fn)(*abstract))
+        name = "calculate_reward" if fn == self._components else "is_recovered"
+        try:
+            check_program_size(size)
+        except RewardCodeError as err:  # the whole function is the culprit: name its line
+            raise err.at_line(self._lowering.info.functions[name].lineno) from None
         self._sized.add(key)
 
     def components(self, state: Any, action: Any) -> dict[str, jnp.ndarray]:

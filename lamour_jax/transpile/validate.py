@@ -345,8 +345,9 @@ def _check_no_recursion(info: ModuleInfo) -> None:
 
 
 def _always_returns(body: list[ast.stmt]) -> bool:
+    """Every path ends in a `return` (or a `raise`, which the lowering handles)."""
     for stmt in body:
-        if isinstance(stmt, ast.Return):
+        if isinstance(stmt, ast.Return | ast.Raise):
             return True
         if isinstance(stmt, ast.If) and _always_returns(stmt.body) and _always_returns(
                 stmt.orelse):

@@ -1,0 +1,6 @@
+import numpy as np
+def calculate_reward(state, action):
+    return -np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(np.abs(state[0]))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))))
+
+def is_recovered(state):
+    return state[0] > 0.5
