@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import resource
+import selectors
 import subprocess
 import sys
 import time
@@ -111,8 +112,6 @@ def _supervise(proc: subprocess.Popen, request: str, seconds: float,
 def _read_line(proc: subprocess.Popen, deadline: float, memory_bytes: int, stage: str,
                seconds: float | None = None) -> str:
     """The child's next line of output, watching the clock and its memory meanwhile."""
-    import selectors
-
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         while True:
