@@ -161,6 +161,12 @@ def test_the_saved_program_is_exactly_what_was_checked() -> None:
     program = transpile(source, 11, 3)
     assert "open(" not in program.source and "__main__" not in program.source
     assert "def calculate_reward" in program.source
+    # Lines after a dropped block keep their numbers, so errors and the saved file agree.
+    middle = ('import numpy as np\nif __name__ == "__main__":\n' + payload +
+              _reward("    return -1.0\n", head=""))
+    saved = transpile(middle, 11, 3).source.splitlines()
+    assert saved.index("def calculate_reward(state, action):") == 3
+    assert "open(" not in "".join(saved)
     # What is saved transpiles to the same program.
     again = transpile(program.source, 11, 3)
     assert again.sha256 == program.sha256

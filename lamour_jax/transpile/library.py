@@ -590,12 +590,8 @@ def math_isclose(a: Any, b: Any, rel_tol: Any = 1e-9, abs_tol: Any = 0.0) -> Any
     if all(is_static(v) for v in (a, b, rel_tol, abs_tol)):
         return math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
     diff = py_abs(binary("-", a, b))
-    scale = binary("*", rel_tol, binary_max(py_abs(a), py_abs(b)))
-    return compare("<=", diff, binary_max(scale, abs_tol))
-
-
-def binary_max(a: Any, b: Any) -> Any:
-    return max(a, b) if is_static(a) and is_static(b) else limit_size(jnp.maximum(a, b))
+    scale = binary("*", rel_tol, py_max(py_abs(a), py_abs(b)))
+    return compare("<=", diff, py_max(scale, abs_tol))
 
 
 ALLOWED_BUILTINS: dict[str, Callable] = {

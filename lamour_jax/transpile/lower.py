@@ -286,28 +286,26 @@ class Lowering:
         elif isinstance(stmt, ast.Expr):
             self._exec_expression_statement(stmt, frame, mask)
         elif isinstance(stmt, ast.Raise):
-            self._exec_raise(stmt.exc, mask)
+            call = stmt.exc if isinstance(stmt.exc, ast.Call) else None
+            name = ast.unparse(call.func if call else stmt.exc)
+            self._exec_raise(name, call.args if call else [], mask)
         elif isinstance(stmt, ast.Assert):
             cond = lib.truthy(self.eval(stmt.test, frame))
             failing = _and_not(mask, cond) if not isinstance(cond, bool) else (
                 mask if not cond else False)
-            self._exec_raise(ast.Call(ast.Name("AssertionError"), [stmt.msg] if stmt.msg else [],
-                                      []), failing)
+            self._exec_raise("AssertionError", [stmt.msg] if stmt.msg else [], failing)
         elif isinstance(stmt, ast.Pass):
             pass
         else:  # the checker admits nothing else
             raise RewardCodeError(f"`{type(stmt).__name__}` is not supported")
 
     @staticmethod
-    def _exec_raise(exc: ast.expr, mask: Any) -> None:
+    def _exec_raise(name: str, args: list[ast.expr], mask: Any) -> None:
         """Raised on every path: the program always fails here. Under a state-dependent
-        condition: dropped (see the module docstring)."""
+        condition: dropped (see the module docstring). The arguments are never evaluated."""
         if mask is not True:
             return
-        call = exc if isinstance(exc, ast.Call) else None
-        name = ast.unparse(call.func if call else exc)
-        message = call.args[0].value if call and call.args and isinstance(
-            call.args[0], ast.Constant) else ""
+        message = args[0].value if args and isinstance(args[0], ast.Constant) else ""
         raise RewardCodeError(f"the program raises {name}({str(message)[:200]!r}) for every "
                               "state of this size; it must return a value")
 

@@ -48,22 +48,22 @@ class RewardProgram:
     sha256: str
     _tree: ast.Module = field(repr=False, compare=False)
     _lowering: Lowering = field(repr=False, compare=False)
-    # (obs_dim, action_dim) pairs whose lowered program passed the size checks.
+    # (function, input shapes) whose lowered program passed the size checks.
     _sized: set = field(default_factory=set, repr=False, compare=False)
 
     def _run(self, name: str, *args: Any) -> Any:
         normalise = _split_components if name == "calculate_reward" else None
         return self._lowering.call(name, *args, normalise=normalise)
 
-    def _check_size(self, fn: Callable, *args: Any) -> None:
-        """Before `fn` runs or compiles for new input sizes: lower it on abstract inputs
-        (nothing is computed) and check the per-state program's size and FLOPs."""
-        key = (fn.__name__, *(tuple(a.shape) for a in args))
+    def _check_size(self, name: str, fn: Callable, *args: Any) -> None:
+        """Before `fn` (the lowering of the program's function `name`) runs or compiles for
+        new input sizes: lower it on abstract inputs (nothing is computed) and check the
+        per-state program's size and FLOPs."""
+        key = (name, *(tuple(a.shape) for a in args))
         if key in self._sized:
             return
         abstract = [jax.ShapeDtypeStruct(a.shape, jnp.float32) for a in args]
         size = measure_jaxpr(jax.make_jaxpr(fn)(*abstract))
-        name = "calculate_reward" if fn == self._components else "is_recovered"
         try:
             check_program_size(size)
         except RewardCodeError as err:  # the whole function is the culprit: name its line
@@ -74,7 +74,7 @@ class RewardProgram:
         """Every reward component as float32 scalars, with the sum under "total"."""
         state = jnp.asarray(state, jnp.float32)
         action = jnp.asarray(action, jnp.float32)
-        self._check_size(self._components, state, action)
+        self._check_size("calculate_reward", self._components, state, action)
         return self._components(state, action)
 
     def _components(self, state: Any, action: Any) -> dict[str, jnp.ndarray]:
@@ -91,7 +91,7 @@ class RewardProgram:
     def is_recovered(self, state: Any) -> jnp.ndarray:
         """Whether the program calls `state` recovered: a bool scalar."""
         state = jnp.asarray(state, jnp.float32)
-        self._check_size(self._is_recovered, state)
+        self._check_size("is_recovered", self._is_recovered, state)
         return self._is_recovered(state)
 
     def _is_recovered(self, state: Any) -> jnp.ndarray:
@@ -108,10 +108,12 @@ class RewardProgram:
         return list(shapes)
 
     def check_shapes(self, obs_dim: int, action_dim: int) -> None:
-        """Trace both functions for these sizes; raises RewardCodeError on any problem."""
+        """Trace both functions for these sizes (once each, abstractly) and check their size;
+        raises RewardCodeError on any problem."""
         state = jax.ShapeDtypeStruct((obs_dim,), jnp.float32)
-        jax.eval_shape(self.components, state, jax.ShapeDtypeStruct((action_dim,), jnp.float32))
-        jax.eval_shape(self.is_recovered, state)
+        action = jax.ShapeDtypeStruct((action_dim,), jnp.float32)
+        self._check_size("calculate_reward", self._components, state, action)
+        self._check_size("is_recovered", self._is_recovered, state)
 
 
 def transpile(source: str | bytes, obs_dim: int | None = None,

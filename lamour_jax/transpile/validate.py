@@ -87,12 +87,13 @@ class ModuleInfo:
 
 
 def checked_source(code: str, info: ModuleInfo) -> str:
-    """`code` without the lines the checker dropped: exactly what was checked."""
+    """`code` without the lines the checker dropped: exactly what was checked. Blank lines
+    stand in for them, so line numbers in errors still match the model's program."""
     lines = code.split("\n")
-    for first, last in sorted(info.dropped, reverse=True):
+    for first, last in info.dropped:
         lines[first - 1:last] = ["# (an `if __name__ ...` block was removed here: reward "
-                                 "programs are never run as scripts)"]
-    return "\n".join(lines)
+                                 "programs are never run as scripts)"] + [""] * (last - first)
+    return "\n".join(lines).rstrip() + "\n"  # as extract_code ends a program
 
 
 def _is_main_guard(stmt: ast.stmt) -> bool:
