@@ -255,14 +255,14 @@ def _float32_split(c: float) -> tuple[float, float] | None:
 def _add_literal(x: jnp.ndarray, c: float, sign: float, x_sign: float = 1.0) -> Any:
     """`x_sign * x + sign * c` for float32 `x` and a Python float `c`, computed as
     `(x_sign * x + sign * hi) + sign * lo`: near the threshold `x - hi` is exact in float32,
-    so `x - 0.7 >= 0` decides as float64 would, as `x >= 0.7` does."""
+    so `x - 0.7 >= 0` decides as float64 would, as `x >= 0.7` does. Two operations."""
     split = _float32_split(c) if x.dtype == jnp.float32 else None
-    base = x if x_sign > 0 else jnp.negative(x)
     if split is None:
-        return base + jnp.float32(sign * c) if x.dtype == jnp.float32 else base + sign * c
-    hi, lo = split
-    charge_ops(2)
-    return (base + jnp.float32(sign * hi)) + jnp.float32(sign * lo)
+        literal = jnp.float32(sign * c) if x.dtype == jnp.float32 else sign * c
+        return x + literal if x_sign > 0 else literal - x
+    hi, lo = (jnp.float32(sign * part) for part in split)
+    charge_ops()
+    return (x + hi if x_sign > 0 else hi - x) + lo
 
 
 def _static_pow(a: Any, b: Any) -> Any:
