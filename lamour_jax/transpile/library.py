@@ -223,8 +223,10 @@ def compare(op: str, a: Any, b: Any) -> Any:
     if isinstance(a, str | dict | list | tuple) or isinstance(b, str | dict | list | tuple):
         if op in ("==", "!=") and isinstance(a, str) and isinstance(b, str):
             return _COMPARE[op](a, b)
-        if isinstance(a, list | tuple) and isinstance(b, list | tuple | str | dict) or (
-                isinstance(a, str | dict) or isinstance(b, str | dict)):
+        # Only a list against an array compares (elementwise, as NumPy); anything else
+        # involving a list, a string or a dict is a TypeError in Python too.
+        if not (isinstance(a, list | tuple) and is_array(b)
+                or is_array(a) and isinstance(b, list | tuple)):
             raise RewardCodeError(f"cannot compare {type(a).__name__} with "
                                   f"{type(b).__name__}")
         a = to_array(a) if isinstance(a, list | tuple) else a
