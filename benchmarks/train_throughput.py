@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from lamour_jax.learner.stall import STALL_EXIT, timeout_from_env
+from lamour_jax.runtime.stall import STALL_EXIT, timeout_from_env
 
 RESULTS = Path(__file__).parent / "results"
 ITERATIONS = 4  # training iterations per timed call (each: num_envs x unroll_length steps)
@@ -157,7 +157,7 @@ def measure_watched(env_name: str, num_envs: int, repeats: int, overrides: list[
     the trainer's stall status, which the parent reports as such."""
     import jax
 
-    from lamour_jax.learner.stall import StallWatchdog
+    from lamour_jax.runtime.stall import StallWatchdog
 
     def stalled(seconds: float) -> None:  # on the watchdog's thread: the main one is stuck
         print(f"{env_name} x {num_envs}: no CPU use for {seconds:.0f} s, stalled",

@@ -19,10 +19,10 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
+from lamour_jax.envs import MODES
 from lamour_jax.envs.base import Robot
 
 Mode = Literal["paper", "diverse"]
-MODES: tuple[str, ...] = ("paper", "diverse")
 # Lowest point of every body geom (its bounding sphere) sits this far above the floor
 # before the drop: close enough to land within the settle time, far enough not to start
 # in penetration (which MJX resolves with a violent push).

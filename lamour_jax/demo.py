@@ -17,11 +17,11 @@ from pathlib import Path
 
 from lamour_jax.generate import GenerateOptions, OfflineModel, generate
 from lamour_jax.learner.policy import load
-from lamour_jax.learner.run_lock import holds_run_dir
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import RecoverySpec, read_history, run_recovery
 from lamour_jax.recovery.report import best_members, best_seed, last_rows, plot
 from lamour_jax.recovery.run import BEFORE_EPISODES, evaluate_policy
+from lamour_jax.runtime.lock import holds_run_dir
 
 
 def _log(message: str) -> None:
@@ -71,7 +71,7 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
     chosen = best_seed(summary, history)
     films = []
     if video:  # the films evaluate the batch the table needs: no second evaluation
-        from lamour_jax.recover_commands import write_videos
+        from lamour_jax.recovery.videos import write_videos
 
         films = write_videos(rec, spec, policy_dir, chosen)
         after = next(film.stats for film in films if film.name == "after")

@@ -12,9 +12,9 @@ import jax
 import numpy as np
 
 from lamour_jax import render
-from lamour_jax.commands import sample_states, settle
 from lamour_jax.envs import make
 from lamour_jax.envs.rollout import rollout
+from lamour_jax.envs.starts import sample_states, settle
 
 ROLLOUT_STEPS = 200
 # The ant's spawn joint angles (all 0) lie flat, so a flipped ant looks like an upright one;

@@ -19,9 +19,9 @@ from tensorboard_events import read_tensorboard
 
 from lamour_jax.envs import make
 from lamour_jax.learner import PPOConfig, default_config, make_train
-from lamour_jax.learner.checkpoint import CheckpointError, RunCheckpoints, load_policy, save_policy
 from lamour_jax.learner.networks import gaussian_entropy, gaussian_log_prob, squashed_entropy
-from lamour_jax.learner.run import TrainingDiverged, over_seeds, run_training
+from lamour_jax.runtime.checkpoint import CheckpointError, RunCheckpoints, load_policy, save_policy
+from lamour_jax.runtime.loop import TrainingDiverged, over_seeds, run_training
 from lamour_jax.xla_runtime import available_cores
 
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
@@ -486,45 +486,6 @@ def test_one_and_four_devices_agree(tmp_path):
     for name in one.files:
         if name != "devices":
             np.testing.assert_allclose(one[name], four[name], rtol=2e-3, atol=2e-4)
-
-
-MEMBERS_SCRIPT = """
-import sys, jax, numpy as np
-from lamour_jax.envs import make
-from lamour_jax.learner import default_config, make_train
-from lamour_jax.learner.run import member_sharding, run_training
-cfg = default_config("pointmass").override({sets!r}).replace(total_steps=512)
-trainer = make_train(make("pointmass", episode_length=20), cfg)
-layout = "members" if jax.device_count() > 1 else "envs"
-result = run_training(trainer, sys.argv[2], seeds=2, progress=False, layout=layout)
-shards = sorted(s.data.shape for s in result.state.env_state.obs.addressable_shards)
-# The member layout's program: no collective between the devices.
-layout = member_sharding(2)
-hlo = "" if layout is None else jax.jit(jax.vmap(trainer.whole_members().run_chunk),
-    out_shardings=layout).lower(result.state).compile().as_text()
-np.savez(sys.argv[1], *[np.asarray(x) for x in jax.tree.leaves(result.state.params)],
-         shards=np.array(shards), collectives=hlo.count("all-reduce") + hlo.count("all-gather"))
-"""
-
-
-def test_member_layout_trains_whole_seeds_on_one_device_each(tmp_path):
-    """run_training(layout="members"), 2 seeds on 2 devices: one seed per device, no
-    collective, one device's numbers."""
-    script = MEMBERS_SCRIPT.format(sets=TINY)
-    results = []
-    for devices in (1, 2):
-        env = {**os.environ, "XLA_FLAGS": subprocess_xla_flags(devices)}
-        path, run = tmp_path / f"d{devices}.npz", tmp_path / f"run{devices}"
-        out = subprocess.run([sys.executable, "-c", script, str(path), str(run)],
-                             capture_output=True, text=True, timeout=600, env=env)
-        assert out.returncode == 0, out.stderr[-2000:]
-        results.append(np.load(path))
-    one, two = results
-    assert one["shards"].tolist() == [[2, 16, 4]]
-    assert two["shards"].tolist() == [[1, 16, 4], [1, 16, 4]] and int(two["collectives"]) == 0
-    for name in one.files:
-        if name.startswith("arr_"):
-            np.testing.assert_allclose(one[name], two[name], rtol=1e-5, atol=1e-6)
 
 
 def test_cpu_devices_flag_shards_a_run_and_its_resume_says_when_the_count_changes(tmp_path):

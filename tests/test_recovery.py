@@ -18,7 +18,6 @@ from tensorboard_events import read_tensorboard
 from lamour_jax.cli import main
 from lamour_jax.envs import make
 from lamour_jax.learner import make_train
-from lamour_jax.learner.checkpoint import load_policy
 from lamour_jax.learner.config import default_config
 from lamour_jax.learner.networks import gaussian_log_prob
 from lamour_jax.learner.policy import load
@@ -33,6 +32,7 @@ from lamour_jax.recovery.run import (
     evaluate_policy,
     recovery_config,
 )
+from lamour_jax.runtime.checkpoint import load_policy
 from lamour_jax.transpile import candidate_set, transpile
 
 pytestmark = pytest.mark.xdist_group("recovery")  # shares the trained original below

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lamour_jax.learner.run_lock import RunDirInUse, hold_run_dir
+from lamour_jax.runtime.lock import RunDirInUse, hold_run_dir
 
 LAMOUR = [sys.executable, "-m", "lamour_jax.cli"]
 
@@ -46,7 +46,7 @@ def test_the_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_pat
     run_dir = tmp_path / "run"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
-         "from lamour_jax.learner.run_lock import hold_run_dir\n"
+         "from lamour_jax.runtime.lock import hold_run_dir\n"
          "with hold_run_dir(sys.argv[1]):\n"
          "    print('held', flush=True)\n"
          "    time.sleep(300)\n", str(run_dir)],

@@ -14,10 +14,10 @@ import time
 import pytest
 
 from lamour_jax.cli import main
-from lamour_jax.learner.checkpoint import RunCheckpoints
-from lamour_jax.learner.run import STALL_EXIT, write_stall_report
-from lamour_jax.learner.stall import StallWatchdog
-from lamour_jax.train_commands import EXIT_DIVERGED
+from lamour_jax.cli.errors import EXIT_DIVERGED
+from lamour_jax.runtime.checkpoint import RunCheckpoints
+from lamour_jax.runtime.loop import STALL_EXIT, write_stall_report
+from lamour_jax.runtime.stall import StallWatchdog
 
 
 def _watchdog(cpu_time, timeout_s=0.3):
@@ -66,7 +66,7 @@ HANGING_RUN = textwrap.dedent("""
     import jax
     from lamour_jax.envs import make
     from lamour_jax.learner import default_config, make_train
-    from lamour_jax.learner.run import run_training
+    from lamour_jax.runtime.loop import run_training
 
     config = default_config("pointmass").override(
         ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",

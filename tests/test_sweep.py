@@ -13,9 +13,9 @@ import pytest
 
 from lamour_jax.envs import make
 from lamour_jax.learner import default_config, make_train
-from lamour_jax.learner.checkpoint import load_policy
-from lamour_jax.learner.run import run_training
 from lamour_jax.learner.sweep import Sweep, summary_table
+from lamour_jax.runtime.checkpoint import load_policy
+from lamour_jax.runtime.loop import run_training
 
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
         "eval_every=256", "eval_envs=4", "episode_length=20", "value_hidden=32,32"]

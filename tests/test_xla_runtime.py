@@ -40,7 +40,7 @@ def test_importing_the_package_sets_it_before_jax_starts():
 
 
 def test_ant_hang_warning_only_where_the_deadlock_is_not_avoided():
-    from lamour_jax.learner.stall import cpu_hang_warning
+    from lamour_jax.runtime.stall import cpu_hang_warning
 
     # With the scheduler back on, training and recovery programs hung at 256 envs and ran
     # through at 128.

@@ -1,19 +1,59 @@
-"""A trained policy loaded from a run directory, as a plain function of observations."""
+"""A trained policy's files: what a run exports (`policy_export`) and how it is read back
+(`load`) as a plain function of observations. DIR/policy/ is an orbax folder of the actor's
+parameters, observation statistics and dropout maxima (leading axis: members); DIR/policy.json
+says how to rebuild the actor."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import orbax.checkpoint as ocp
 
-from lamour_jax.learner.checkpoint import load_policy
 from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.networks import Actor
 from lamour_jax.learner.normalizer import RunningStats
-from lamour_jax.learner.ppo import PolicyFns
+from lamour_jax.learner.ppo import PolicyFns, TrainState
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not match the run's program."""
+
+
+def policy_export(state: TrainState) -> dict[str, Any]:
+    stats = state.obs_stats
+    return {"actor": state.params["actor"],
+            "obs_stats": {"count": stats.count, "mean": stats.mean, "m2": stats.m2},
+            "dropout_var_max": state.dropout_var_max}
+
+
+def load_policy(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    run_dir = Path(run_dir).absolute()
+    meta_path = run_dir / "policy.json"
+    folder = run_dir / "policy"
+    if not folder.is_dir() and (run_dir / "policy.prev").is_dir():  # see save_policy
+        folder = run_dir / "policy.prev"
+    if not meta_path.is_file() or not folder.is_dir():
+        raise CheckpointError(f"{run_dir} holds no exported policy (policy/ and policy.json); "
+                              "train one with `lamour train` or point at a run directory")
+    try:
+        meta = json.loads(meta_path.read_text())
+        with ocp.StandardCheckpointer() as ckpt:
+            # Onto this process's first device, whatever the saving run's topology was (a
+            # policy trained over 8 GPUs or 2 processes loads on a laptop).
+            device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            target = jax.tree.map(
+                lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                ckpt.metadata(folder).item_metadata.tree)
+            policy = ckpt.restore(folder, target)
+    except Exception as exc:
+        raise CheckpointError(f"the policy in {run_dir} cannot be read ({type(exc).__name__}: "
+                              f"{str(exc)[:300]})") from None
+    return policy, meta
 
 
 @dataclass

@@ -15,7 +15,6 @@ parameters are replicated and XLA inserts the gradient all-reduce.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,22 +144,13 @@ class Trainer:
                              f"{len(devices)} devices")
         self.mesh = Mesh(devices, ("envs",))
         self._env_sharding = NamedSharding(self.mesh, P("envs"))
-        self.shard_envs = True
 
     # ----- sharding
     def _shard(self, tree: Any, size: int) -> Any:
         """Pin a pytree with leading axis `size` to the env axis of the mesh."""
-        if not self.shard_envs or self.mesh.size == 1 or size % self.mesh.size:
+        if self.mesh.size == 1 or size % self.mesh.size:
             return tree
         return jax.lax.with_sharding_constraint(tree, self._env_sharding)
-
-    def whole_members(self) -> Trainer:
-        """This trainer with no constraint on the env axis, for a program that places whole
-        members (seeds, sweep points) on the devices instead (`run.member_sharding`): each
-        member's envs and updates stay on its device, and no gradient crosses devices."""
-        clone = copy.copy(self)
-        clone.shard_envs = False
-        return clone
 
     # ----- optimiser (built from the config's leaves, so a vmapped sweep over them works)
     def _optimizer(self, hp: PPOConfig) -> optax.GradientTransformation:

@@ -17,9 +17,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from lamour_jax.learner.checkpoint import save_policy
-from lamour_jax.learner.distributed import is_primary
-from lamour_jax.learner.run import policy_export
+from lamour_jax.runtime.checkpoint import save_policy
+from lamour_jax.runtime.distributed import is_primary
+from lamour_jax.runtime.loop import policy_export
 
 PEAK_DIR, PEAK_RECORD = "peak", "peak.json"
 

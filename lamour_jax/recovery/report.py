@@ -72,6 +72,26 @@ def final_row(history: list[dict[str, Any]], members: list[int]) -> dict[str, fl
     }
 
 
+def before_after_table(summary: dict[str, Any], history: list[dict[str, Any]]) -> str:
+    o, n = summary["before"]["ood"], summary["before"]["normal"]
+    f = final_row(history, best_members(summary))
+    pct = lambda v: f"{v:.0%}"  # noqa: E731
+    lines = [
+        f"| {summary['env']} | recovery rate (OOD starts) | OOD return | "
+        "Normal-env return |", "|---|---:|---:|---:|",
+        f"| original policy | {pct(o['recovery_rate'])} | {o['return_mean']:.1f} | "
+        f"{n['return_mean']:.1f} |",
+        f"| after {summary['method']} ({f['step']:,} steps, {summary['seeds']} seed(s)) | "
+        f"{pct(f['recovery_rate'])} | {f['return_mean']:.1f} | "
+        f"{f['normal_return_mean']:.1f} |"]
+    peak = summary.get("peak")
+    if peak and peak["step"] != f["step"]:  # an earlier evaluation did better: DIR/peak
+        lines.append(f"| its best evaluation ({peak['step']:,} steps, peak/) | "
+                     f"{pct(peak['recovery_rate'])} | {peak['return_mean']:.1f} | "
+                     f"{peak['normal_return_mean']:.1f} |")
+    return "\n".join(lines)
+
+
 def markdown_table(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any]
                    ) -> str:
     """runs: method -> (summary, history)."""

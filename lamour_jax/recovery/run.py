@@ -10,6 +10,7 @@ best/policy (the best candidate's seeds) and summary.json.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Sequence
@@ -24,16 +25,17 @@ import numpy as np
 from lamour_jax import xla_runtime
 from lamour_jax.envs import Env, make
 from lamour_jax.learner import PPOConfig, default_config
-from lamour_jax.learner.checkpoint import CheckpointError, saved_periods
-from lamour_jax.learner.config import FRESH_CRITIC_WARMUP_STEPS, read_run_record
+from lamour_jax.learner.config import FRESH_CRITIC_WARMUP_STEPS
 from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architecture, load
 from lamour_jax.learner.ppo import evaluate_episodes
-from lamour_jax.learner.run import RunResult, run_training
-from lamour_jax.learner.run_lock import holds_run_dir
-from lamour_jax.learner.stall import cpu_hang_warning
 from lamour_jax.recovery.objectives import Objective, Original, coefficients
 from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidate
 from lamour_jax.recovery.trainer import RecoveryTrainer
+from lamour_jax.runtime.checkpoint import CheckpointError, saved_periods
+from lamour_jax.runtime.lock import holds_run_dir
+from lamour_jax.runtime.loop import RunResult, run_training
+from lamour_jax.runtime.run_dir import RunDir, RunRecord
+from lamour_jax.runtime.stall import cpu_hang_warning
 from lamour_jax.transpile import candidate_set, transpile
 
 BEFORE_EPISODES = 32
@@ -227,27 +229,28 @@ def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: 
     return sorted(rows, key=lambda r: (-r["recovery_rate"], -r["return_mean"]))
 
 
-def _resumed_config(path: Path, steps: int, log: Any) -> PPOConfig:
+def _resumed_config(run: RunDir, steps: int, log: Any) -> PPOConfig:
     """The PPO config a run was started with (its config.json), with the budget raised to
     `steps`. Not rebuilt from today's defaults: a default changed since the run started (an
     env's evaluation period, say) would make the checkpoints mean other steps, or the rest of
     the run train differently. A raised budget (and a new device count) is written back, so
     that a later resume (and the reports) continue from it."""
-    record, config = read_run_record(path)
+    record = run.read("recovery")
+    config = record.ppo
     changed = False
     note = xla_runtime.device_change_note(record.get("devices"), jax.device_count())
     if note:
         log(note)
-        record["devices"], changed = jax.device_count(), True
+        record.fields["devices"], changed = jax.device_count(), True
     if record["steps"] != steps:
         note = config.budget_change_note(steps)
         if note:
             log(note)
         config = config.replace(total_steps=steps)
-        record["steps"], record["ppo"]["total_steps"] = steps, steps
+        record.fields["steps"], record.ppo = steps, config
         changed = True
     if changed:
-        path.write_text(json.dumps(record, indent=2))
+        run.write(record)
     return config.validate()
 
 
@@ -270,10 +273,19 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
         raise ValueError(f"the original policy was trained on {policy.meta['env']}, "
                          f"not {spec.env}")
     out = Path(out)
+    run = RunDir(out)
     # A resume that cannot restore its checkpoint leaves the record as it found it.
-    recorded = (out / "config.json").read_text() if resume else None
-    config = (_resumed_config(out / "config.json", spec.steps, log) if resume
-              else recovery_config(spec, policy))
+    keep = run.record_kept_on_failure(CheckpointError) if resume else contextlib.nullcontext()
+    with keep:
+        return _recover(spec, policy_dir, policy, sources, run, resume, progress, tensorboard,
+                        log)
+
+
+def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
+             sources: list[tuple[str, str]], run: RunDir, resume: bool, progress: bool,
+             tensorboard: bool, log: Any) -> dict[str, Any]:
+    out = run.path
+    config = _resumed_config(run, spec.steps, log) if resume else recovery_config(spec, policy)
     summary_path = out / "summary.json"
     if resume and summary_path.is_file() and saved_periods(out) >= config.num_evals:
         # Finished at this budget: its summary stands, and compiling the program would
@@ -298,11 +310,11 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
         (out / "rewards").mkdir(exist_ok=True)
         for name, src in sources:
             (out / "rewards" / name).write_text(src)
-        record = {"kind": "recovery", **dataclasses.asdict(spec), "lambda": lam, "c": c,
-                  "policy": str(Path(policy_dir).absolute()), "candidates": names,
-                  "reward_sha256": [p.sha256 for p in programs],
-                  "devices": jax.device_count(), "ppo": dataclasses.asdict(config)}
-        (out / "config.json").write_text(json.dumps(record, indent=2))
+        fields = {k: v for k, v in dataclasses.asdict(spec).items() if k != "env"}
+        run.write(RunRecord("recovery", spec.env, config, {
+            **fields, "lambda": lam, "c": c, "policy": str(Path(policy_dir).absolute()),
+            "candidates": names, "reward_sha256": [p.sha256 for p in programs],
+            "devices": jax.device_count()}))
     before_path = out / "before.json"
     if before_path.exists():
         before = json.loads(before_path.read_text())
@@ -329,15 +341,10 @@ def run_recovery(spec: RecoverySpec, policy_dir: Path, sources: list[tuple[str, 
     # The evaluation the run continues from (run_training restores it).
     resumed_from = saved_periods(out) if resume else 0
     peak = PeakKeeper(out, names, spec.seeds, meta, resumed_from)
-    try:
-        result: RunResult = run_training(
-            trainer, out, seeds=members, seed=spec.seed, resume=resume, progress=progress,
-            policy_meta=meta, initial_state=initial, tensorboard=tensorboard,
-            run_names=_member_names(names, spec.seeds), after_eval=peak)
-    except CheckpointError:
-        if recorded is not None:
-            (out / "config.json").write_text(recorded)
-        raise
+    result: RunResult = run_training(
+        trainer, out, seeds=members, seed=spec.seed, resume=resume, progress=progress,
+        policy_meta=meta, initial_state=initial, tensorboard=tensorboard,
+        run_names=_member_names(names, spec.seeds), after_eval=peak)
     ranking = rank_candidates(read_history(out), names, spec.seeds)
     best = ranking[0]["index"]
     save_candidate(out / "best", result.state, best, spec.seeds, names, meta)

@@ -1,34 +1,86 @@
-"""`lamour recover` and `lamour compare`."""
+"""Recovery retraining: `recover` and `compare`."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from lamour_jax.commands import UserError
+from lamour_jax.cli import args as a
+from lamour_jax.cli.errors import EXIT_DIVERGED, UserError
 from lamour_jax.envs import ENV_NAMES
-from lamour_jax.learner.checkpoint import CheckpointError
-from lamour_jax.learner.run import TrainingDiverged
 
 if TYPE_CHECKING:
     from lamour_jax.recovery import RecoverySpec
 
-EXIT_DIVERGED = 3
+# The paper's budget per seed for the Gym envs.
 DEFAULT_STEPS = 1_000_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recover", help="retrain an original policy to recover from OOD states "
+                                       "(lamour, or a baseline: zero, env, sero)")
+    _recovery_args(p)
+    p.add_argument("--method", choices=("lamour", "zero", "env", "sero"), default="lamour")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/recover-ENV-METHOD-TIME)")
+    p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
+    p.add_argument("--video", action="store_true",
+                   help="write before.gif and after.gif (and peak.gif when the best evaluation "
+                        "was not the last) from the same OOD start")
+
+    p = sub.add_parser("compare", help="recovery methods at equal budgets: table + plot")
+    _recovery_args(p)
+    p.add_argument("--methods", default="lamour,zero,env",
+                   help="comma-separated (default lamour,zero,env; add sero with a dropout "
+                        "original)")
+    p.add_argument("--out", type=Path, help="folder (default: runs/compare-ENV-TIME); a "
+                                            "rerun reuses finished methods")
+
+
+def _recovery_args(p: argparse.ArgumentParser) -> None:
+    a.any_env(p)
+    p.add_argument("--policy", type=Path, metavar="DIR",
+                   help="the original policy: a `lamour train` run directory (default: "
+                        "the one shipped for ENV, if any)")
+    p.add_argument("--policy-index", type=int, default=0, metavar="I",
+                   help="which of the --policy run's policies to retrain when it has "
+                        "several (its seeds, or a sweep's members: the index `lamour "
+                        "train` ranks them by); default 0")
+    p.add_argument("--reward", type=Path, metavar="FILE|RUNDIR",
+                   help="reward program(s) for lamour: a .py file or a `lamour generate` "
+                        "folder (all its candidates train together). Default: the env's "
+                        "offline reference program")
+    p.add_argument("--steps", type=a.positive,
+                   help="env steps per seed (default 1,000,000); with --resume, or "
+                        "a compare rerun, a run that has fewer continues to this many")
+    p.add_argument("--num-envs", type=a.positive, help="parallel envs (default: per env)")
+    p.add_argument("--seeds", type=a.positive, default=1, help="seeds, one program")
+    p.add_argument("--seed", type=int, default=0, help="base random seed")
+    p.add_argument("--switch", choices=("valid", "is_recovered"), default="valid",
+                   help="when the recovery reward applies: while the env's reward is 0 "
+                        "(its validity test; the released code) or while is_recovered(s') "
+                        "is 0 (the paper's reading). Default: valid")
+    p.add_argument("--lam", type=float, metavar="λ",
+                   help="recovery-reward weight (default: the paper's per-env value)")
+    p.add_argument("--c", type=float, help="consolidation weight (default: per env)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a PPO config field (repeatable)")
+    a.mode(p)
+    a.no_progress(p)
+    a.tensorboard(p)
+    a.cpu_devices_option(p)
 
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _spec(args: argparse.Namespace, method: str) -> Any:
+def _spec(args: argparse.Namespace, method: str) -> RecoverySpec:
     from lamour_jax.recovery import RecoverySpec
 
     return RecoverySpec(env=args.env, method=method, steps=args.steps or DEFAULT_STEPS,
@@ -36,68 +88,6 @@ def _spec(args: argparse.Namespace, method: str) -> Any:
                         seed=args.seed, num_envs=args.num_envs, mode=args.mode,
                         switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
                         policy_seed=args.policy_index)
-
-
-def _recorded_spec(out: Path) -> tuple[Any, dict[str, Any]]:
-    """The RecoverySpec a run in `out` was started with, and its whole config.json record."""
-    from lamour_jax.recovery import RecoverySpec
-
-    path = out / "config.json"
-    if not path.is_file():
-        raise UserError(f"{out} is not a recovery run (no config.json)")
-    record = json.loads(path.read_text())
-    if record.get("kind") != "recovery":
-        raise UserError(f"{out} is not a recovery run")
-    fields = RecoverySpec.__dataclass_fields__
-    return RecoverySpec(**{k: v for k, v in record.items() if k in fields}), record
-
-
-def _recorded_ppo(record: dict[str, Any]) -> Any:
-    from lamour_jax.learner import PPOConfig
-
-    return PPOConfig.from_json(json.dumps(record["ppo"]))
-
-
-def _budget(out: Path, record: dict[str, Any], steps: int) -> tuple[int, int]:
-    """(steps done, steps planned) for the run in `out` asked for `steps` per seed; a budget
-    below what it has done is refused."""
-    from lamour_jax.learner.checkpoint import resume_budget
-
-    try:
-        return resume_budget(out, _recorded_ppo(record), steps)
-    except ValueError as err:
-        raise UserError(f"{err}, and a comparison compares equal budgets: use --steps of at "
-                        "least that, or another --out") from None
-
-
-def _extended(spec: Any, record: dict[str, Any], out: Path, steps: int | None) -> Any:
-    """`spec` with its budget raised to `steps` (a resume that continues a run further)."""
-    if steps is None or steps == spec.steps:
-        return spec
-    done, _ = _budget(out, record, steps)
-    _log(f"continuing {out} from {done:,} to {steps:,} steps per seed")
-    return dataclasses.replace(spec, steps=steps)
-
-
-def _check_same_run(out: Path, spec: Any, policy: Path) -> tuple[int, int]:
-    """A comparison rerun may raise the budget of a method it started earlier; any other
-    difference would put two settings in one table. Returns (steps done, steps planned)."""
-    recorded, record = _recorded_spec(out)
-    # λ and c as they apply (config.json records c resolved to its per-env default).
-    changed = [f"{name} {old:g} -> {new:g}" for name, old, new in
-               zip(("λ", "c"), recorded.coefficients(), spec.coefficients(), strict=True)
-               if old != new]
-    changed += [f"{name} {getattr(recorded, name)!r} -> {getattr(spec, name)!r}"
-                for name in recorded.__dataclass_fields__
-                if name not in ("steps", "lam", "c")
-                and getattr(recorded, name) != getattr(spec, name)]
-    if Path(record["policy"]) != Path(policy).absolute():
-        changed.append(f"policy {record['policy']} -> {Path(policy).absolute()}")
-    if changed:
-        raise UserError(f"{out} was started with other settings ({'; '.join(changed)}); "
-                        "rerun with the same ones (only --steps may grow) or choose another "
-                        "--out")
-    return _budget(out, record, spec.steps)
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
@@ -118,10 +108,11 @@ def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
         raise UserError(str(err)) from None
 
 
-def _run(spec: Any, policy: Path, sources: list, out: Path, resume: bool,
+def _run(spec: RecoverySpec, policy: Path, sources: list, out: Path, resume: bool,
          args: argparse.Namespace) -> dict[str, Any]:
-    from lamour_jax.learner.run_lock import RunDirInUse
     from lamour_jax.recovery import run_recovery
+    from lamour_jax.runtime.checkpoint import CheckpointError
+    from lamour_jax.runtime.lock import RunDirInUse
     from lamour_jax.transpile import RewardCodeError
 
     try:
@@ -155,6 +146,7 @@ def _check_policy(path: Path, index: int) -> dict[str, Any]:
     """The policy run's metadata, once its policy number `index` is known to load."""
     from lamour_jax.learner.policy import load
     from lamour_jax.learner.sweep import format_point
+    from lamour_jax.runtime.checkpoint import CheckpointError
 
     try:
         policy = load(path)
@@ -167,88 +159,48 @@ def _check_policy(path: Path, index: int) -> dict[str, Any]:
     return policy.meta
 
 
-def _fresh_out(path: Path) -> Path:
-    if (path / "checkpoints").exists() and any((path / "checkpoints").iterdir()):
-        raise UserError(f"{path} already holds a run; continue it with --resume {path} or "
-                        "choose another --out")
-    return path
+def _resumed(args: argparse.Namespace) -> tuple[RecoverySpec, Path, list[tuple[str, str]]]:
+    """What `--resume DIR` continues: its spec (budget raised to --steps), its original policy
+    and the reward candidates it copied."""
+    from lamour_jax.recovery.resume import extended, recorded_run
+    from lamour_jax.runtime.run_dir import RunDir
 
-
-def before_after_table(summary: dict[str, Any], history: list[dict[str, Any]]) -> str:
-    from lamour_jax.recovery.report import best_members, final_row
-
-    o, n = summary["before"]["ood"], summary["before"]["normal"]
-    f = final_row(history, best_members(summary))
-    pct = lambda v: f"{v:.0%}"  # noqa: E731
-    lines = [
-        f"| {summary['env']} | recovery rate (OOD starts) | OOD return | "
-        "Normal-env return |", "|---|---:|---:|---:|",
-        f"| original policy | {pct(o['recovery_rate'])} | {o['return_mean']:.1f} | "
-        f"{n['return_mean']:.1f} |",
-        f"| after {summary['method']} ({f['step']:,} steps, {summary['seeds']} seed(s)) | "
-        f"{pct(f['recovery_rate'])} | {f['return_mean']:.1f} | "
-        f"{f['normal_return_mean']:.1f} |"]
-    peak = summary.get("peak")
-    if peak and peak["step"] != f["step"]:  # an earlier evaluation did better: DIR/peak
-        lines.append(f"| its best evaluation ({peak['step']:,} steps, peak/) | "
-                     f"{pct(peak['recovery_rate'])} | {peak['return_mean']:.1f} | "
-                     f"{peak['normal_return_mean']:.1f} |")
-    return "\n".join(lines)
-
-
-class Film(NamedTuple):
-    name: str  # before, after or peak
-    path: Path
-    shows: str  # which episode it shows, for a person
-    stats: dict[str, Any]  # the evaluation of the whole batch the episode belongs to
-
-
-def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_seed: int = 0,
-                 peak_seed: int | None = None) -> list[Film]:
-    """before.gif / after.gif (and peak.gif, given the seed of DIR/peak to film): the original,
-    the retrained policy (seed `after_seed` of DIR/best) and the best evaluation's, each in the
-    first episode of the batch before.json was evaluated on, so all start from the same OOD
-    state. Each film carries its batch's statistics, so a caller need not evaluate again."""
-    from lamour_jax import render
-    from lamour_jax.envs import make
-    from lamour_jax.learner.policy import load
-    from lamour_jax.recovery.run import BEFORE_EPISODES, evaluate_and_trace
-
-    best = load(out / "best")
-    episode_length = best.meta.get("episode_length", 1000)
-    env = make(spec.env, "ood", spec.mode, episode_length=episode_length)
-    films = [("before", load(policy_dir), spec.policy_seed), ("after", best, after_seed)]
-    if peak_seed is not None:
-        films.append(("peak", load(out / "peak"), peak_seed))
-    videos = []
-    for name, policy, index in films:
-        stats, trace = evaluate_and_trace(env, policy.act_fn(index), BEFORE_EPISODES,
-                                          spec.seed + 1)
-        path = render.save_episode_gif(env, trace.qpos, out / f"{name}.gif", stride=4)
-        videos.append(Film(name, path, trace.describe(BEFORE_EPISODES), stats))
-    return videos
+    run = RunDir(args.resume)
+    try:
+        spec, record = recorded_run(run)
+        if spec.env != args.env:
+            raise UserError(f"{run} recovers {spec.env}, not {args.env}")
+        spec = extended(spec, record, run, args.steps, _log)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    rewards = run.path / "rewards"
+    sources = [(name, (rewards / name).read_text())
+               for name in record["candidates"] if (rewards / name).is_file()]
+    return spec, Path(record["policy"]), sources
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
     from lamour_jax.recovery import read_history
-    from lamour_jax.recovery.report import best_seed, peak_seed
+    from lamour_jax.recovery.report import before_after_table, best_seed, peak_seed
+    from lamour_jax.recovery.videos import write_videos
+    from lamour_jax.runtime.run_dir import RunDir
 
     if args.resume is not None:
         out = args.resume
-        spec, record = _recorded_spec(out)
-        if spec.env != args.env:
-            raise UserError(f"{out} recovers {spec.env}, not {args.env}")
-        spec = _extended(spec, record, out, args.steps)
-        policy = Path(record["policy"])
-        sources = [(name, (out / "rewards" / name).read_text())
-                   for name in record["candidates"] if (out / "rewards" / name).is_file()]
+        spec, policy, sources = _resumed(args)
     else:
         spec = _spec(args, args.method)
         policy = _policy_dir(args, [args.method])
         _check_policy(policy, spec.policy_seed)
         sources = _sources(args, args.method)
-        out = _fresh_out(args.out or Path("runs") / (
-            f"recover-{args.env}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"))
+        out = args.out or Path("runs") / (
+            f"recover-{args.env}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            RunDir(out).require_fresh()
+        except ValueError as err:
+            raise UserError(str(err)) from None
+    from lamour_jax.runtime.loop import TrainingDiverged
+
     try:
         summary = _run(spec, policy, sources, out, args.resume is not None, args)
     except TrainingDiverged as err:
@@ -278,6 +230,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from lamour_jax.recovery import METHODS, read_history
     from lamour_jax.recovery.report import markdown_table, paper_reference, per_seed_table, plot
+    from lamour_jax.recovery.resume import check_same_run
+    from lamour_jax.runtime.loop import TrainingDiverged
+    from lamour_jax.runtime.run_dir import RunDir, RunRecord
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
@@ -289,7 +244,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UserError("sero needs an original policy trained with dropout (`lamour train "
                         f"{args.env} --set policy_dropout=0.1`); {policy} has none")
     out: Path = args.out or Path("runs") / f"compare-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
+    RunDir(out).write(RunRecord("compare", args.env, None, {
+        "methods": methods, "steps": args.steps or DEFAULT_STEPS, "seeds": args.seeds,
+        "policy": str(Path(policy).absolute())}))
     runs: dict[str, tuple[dict, list]] = {}
     # Every method starts from the same original on the same OOD and Normal starts: its
     # "before" evaluation is made once and handed to the later methods' run folders.
@@ -297,9 +254,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for method in methods:
         run_dir = out / method
         spec = _spec(args, method)
-        resume = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir())
-        # Started earlier: only the budget may grow.
-        done, planned = _check_same_run(run_dir, spec, policy) if resume else (0, -1)
+        resume = RunDir(run_dir).has_checkpoints()
+        try:  # started earlier: only the budget may grow
+            done, planned = check_same_run(RunDir(run_dir), spec, policy) if resume else (0, -1)
+        except ValueError as err:
+            raise UserError(str(err)) from None
         if (run_dir / "summary.json").is_file() and done == planned:
             _log(f"{method}: reusing the finished run in {run_dir}")
             summary = json.loads((run_dir / "summary.json").read_text())

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from lamour_jax.learner.checkpoint import saved_periods
 from lamour_jax.learner.config import read_run_record
-from lamour_jax.learner.run_lock import holder
+from lamour_jax.runtime.checkpoint import saved_periods
+from lamour_jax.runtime.lock import holder
 
 # Subfolders of a run that hold exported policies, never a run of their own.
 _NOT_RUNS = {"checkpoints", "policy", "best", "peak", "tensorboard", "rewards"}

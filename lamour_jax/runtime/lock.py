@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lamour_jax.learner.distributed import is_primary
+from lamour_jax.runtime.distributed import is_primary
 
 LOCK_NAME = ".lock"
 PROBE_RETRIES, PROBE_WAIT_S = 20, 0.05

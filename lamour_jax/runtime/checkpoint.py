@@ -22,11 +22,8 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from lamour_jax.learner.config import PPOConfig
-from lamour_jax.learner.distributed import is_primary
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or does not match the run's program."""
+from lamour_jax.learner.policy import CheckpointError
+from lamour_jax.runtime.distributed import is_primary
 
 
 def _is_key(x: Any) -> bool:
@@ -169,28 +166,3 @@ def save_policy(run_dir: Path, policy: dict[str, Any], meta: dict[str, Any]) -> 
         tmp = run_dir / "policy.json.tmp"
         tmp.write_text(json.dumps(meta, indent=2))
         tmp.replace(run_dir / "policy.json")
-
-
-def load_policy(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    run_dir = Path(run_dir).absolute()
-    meta_path = run_dir / "policy.json"
-    folder = run_dir / "policy"
-    if not folder.is_dir() and (run_dir / "policy.prev").is_dir():  # see save_policy
-        folder = run_dir / "policy.prev"
-    if not meta_path.is_file() or not folder.is_dir():
-        raise CheckpointError(f"{run_dir} holds no exported policy (policy/ and policy.json); "
-                              "train one with `lamour train` or point at a run directory")
-    try:
-        meta = json.loads(meta_path.read_text())
-        with ocp.StandardCheckpointer() as ckpt:
-            # Onto this process's first device, whatever the saving run's topology was (a
-            # policy trained over 8 GPUs or 2 processes loads on a laptop).
-            device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-            target = jax.tree.map(
-                lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-                ckpt.metadata(folder).item_metadata.tree)
-            policy = ckpt.restore(folder, target)
-    except Exception as exc:
-        raise CheckpointError(f"the policy in {run_dir} cannot be read ({type(exc).__name__}: "
-                              f"{str(exc)[:300]})") from None
-    return policy, meta

@@ -21,18 +21,17 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from lamour_jax.interrupt import deferred_stop
-from lamour_jax.learner.checkpoint import RunCheckpoints, save_policy
 from lamour_jax.learner.config import PPOConfig
-from lamour_jax.learner.distributed import is_primary
+from lamour_jax.learner.policy import policy_export
 from lamour_jax.learner.ppo import Trainer, TrainState
-from lamour_jax.learner.run_lock import holds_run_dir
-from lamour_jax.learner.stall import STALL_EXIT, StallWatchdog, timeout_from_env
 from lamour_jax.learner.sweep import Sweep, format_point
+from lamour_jax.runtime.checkpoint import RunCheckpoints, save_policy
+from lamour_jax.runtime.distributed import is_primary
+from lamour_jax.runtime.lock import holds_run_dir
+from lamour_jax.runtime.stall import STALL_EXIT, StallWatchdog, timeout_from_env
 
 
 class TrainingDiverged(RuntimeError):
@@ -92,17 +91,6 @@ def over_seeds(fn: Callable[[TrainState], Any], seeds: int) -> Callable[[TrainSt
     return single
 
 
-def member_sharding(members: int) -> NamedSharding | None:
-    """The sharding of `run_training(layout="members")`: whole members (seeds, sweep points)
-    per device, so each device trains its own members start to end and the learner's minibatch
-    gradients never cross devices (a member's numbers match a one-device run's within float
-    tolerance). None where the members do not divide among the devices of one process."""
-    devices = jax.devices()
-    if members < 2 or len(devices) < 2 or members % len(devices) or jax.process_count() > 1:
-        return None
-    return NamedSharding(Mesh(np.array(devices), ("members",)), P("members"))
-
-
 @jax.jit
 def _keep_members(keep: jax.Array, new: TrainState, old: TrainState) -> TrainState:
     """`new` where `keep` (one flag per member of the leading axis), else `old`."""
@@ -112,13 +100,6 @@ def _keep_members(keep: jax.Array, new: TrainState, old: TrainState) -> TrainSta
     return jax.tree.map(pick, new, old)
 
 
-def policy_export(state: TrainState) -> dict[str, Any]:
-    stats = state.obs_stats
-    return {"actor": state.params["actor"],
-            "obs_stats": {"count": stats.count, "mean": stats.mean, "m2": stats.m2},
-            "dropout_var_max": state.dropout_var_max}
-
-
 @holds_run_dir("run_dir")
 def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int = 0,
                  resume: bool = False, progress: bool = True,
@@ -126,17 +107,12 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                  initial_state: TrainState | None = None, tensorboard: bool = False,
                  run_names: Sequence[str] | None = None,
                  after_eval: Callable[[int, TrainState, list[dict[str, Any]]], None] | None = None,
-                 sweep: Sweep | None = None, layout: str = "envs") -> RunResult:
+                 sweep: Sweep | None = None) -> RunResult:
     """Train `seeds` seeds of `trainer` in one program, writing everything to `run_dir`.
 
     With a `sweep`, the program trains its members instead (grid points x the sweep's seeds,
     `seeds` unused), each with its own hyperparameters, and every metrics row says which
     (`hp`); "seed" in the rows is the member's index on the batch axis, as everywhere else.
-
-    `layout`: "envs" shards each policy's env batch over all devices (the Trainer's own
-    layout); "members" places whole policies on each device instead (`member_sharding`; their
-    number must divide by the device count). On a 2-core CPU "members" ran 0.70x as fast as "envs"
-    (benchmarks/results/policy_layout_cpu.md), so nothing chooses it by default.
 
     `after_eval(evaluation, state, rows)` runs in every process after each evaluation period
     is checkpointed and logged (recovery keeps its best evaluation's policy with it).
@@ -157,18 +133,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     else:
         keys = jax.random.split(jax.random.key(seed), seeds)
         hparams = ()
-    if layout not in ("envs", "members"):
-        raise ValueError(f"layout must be 'envs' or 'members', not {layout!r}")
-    by_member = member_sharding(seeds) if layout == "members" else None
-    if layout == "members" and by_member is None:
-        raise ValueError(f"layout='members' needs several policies that divide among the "
-                         f"{jax.device_count()} devices of one process; this run has {seeds}")
-    placed: dict[str, Any] = {}
-    if by_member is not None:  # whole members per device; every array of the run lives there
-        trainer = trainer.whole_members()
-        keys, hparams = jax.device_put((keys, hparams), by_member)
-        placed = {"out_shardings": by_member}
-    init = jax.jit(jax.vmap(trainer.init), **placed)  # once per run: no need for over_seeds
+    init = jax.jit(jax.vmap(trainer.init))  # once per run: no need for over_seeds
     checkpoints = RunCheckpoints(run_dir)
     metrics_path = run_dir / "metrics.jsonl"
     start_eval = 0
@@ -190,15 +155,14 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
             if kept_rows:
                 wall_before = float(kept_rows[-1]["wall_s"])
     else:
-        state = init(keys, *hparams) if initial_state is None else (
-            initial_state if by_member is None else jax.device_put(initial_state, by_member))
+        state = init(keys, *hparams) if initial_state is None else initial_state
         if primary:
             metrics_path.write_text("")
 
     t0 = time.perf_counter()
     # No buffer donation: after a NaN the previous state must still be intact.
     chunk = jax.jit(jax.vmap(trainer.run_chunk) if sweep is not None
-                    else over_seeds(trainer.run_chunk, seeds), **placed)
+                    else over_seeds(trainer.run_chunk, seeds))
     compiled = chunk.lower(state, *hparams).compile()
     result = RunResult(state=state, compile_s=time.perf_counter() - t0, evals_done=start_eval)
     total_evals = cfg.num_evals
@@ -209,7 +173,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     diverged: set[int] = set()  # sweep members that went NaN, frozen at their last good state
     board = None
     if tensorboard and primary:
-        from lamour_jax.learner.tensorboard import TensorBoardLog
+        from lamour_jax.runtime.tensorboard import TensorBoardLog
 
         names = run_names or (sweep.run_names() if sweep is not None
                               else [f"seed_{s}" for s in range(seeds)])
@@ -241,8 +205,6 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                     # A sweep goes on without the members that diverged (an aggressive grid
                     # point should not cost the others): each keeps its last good state.
                     new_state = _keep_members(jnp.asarray(finite), new_state, result.state)
-                    if by_member is not None:  # where the compiled program expects it
-                        new_state = jax.device_put(new_state, by_member)
                     for m in np.flatnonzero(~finite):
                         if m not in diverged and primary:
                             print(f"\nsweep member {m} ({format_point(sweep.member(m))}, seed "

@@ -1,0 +1,66 @@
+"""Envs by name: the robot (compiled once per process) and its Normal or OOD env."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+
+from lamour_jax.envs import ALL_ENV_NAMES, MODES, VARIANTS, check_name
+from lamour_jax.envs.base import Env, Robot, Variant
+from lamour_jax.envs.sampler import Mode, OODSampler, bank_reset_fn
+
+
+@functools.cache
+def robot(name: str) -> Robot:
+    """The robot (compiled MuJoCo + MJX model), built once per process."""
+    check_name("env", name, ALL_ENV_NAMES)
+    if name == "pointmass":
+        from lamour_jax.envs.pointmass import PointMass
+
+        return PointMass()
+    if name == "ant":
+        from lamour_jax.envs.ant import Ant
+
+        return Ant()
+    if name == "humanoid":
+        from lamour_jax.envs.humanoid import Humanoid
+
+        return Humanoid()
+    from lamour_jax.envs import planar
+
+    return {"halfcheetah": planar.HalfCheetah, "hopper": planar.Hopper,
+            "walker2d": planar.Walker2d}[name]()
+
+
+def make(
+    name: str,
+    variant: Variant = "normal",
+    mode: Mode = "paper",
+    *,
+    bank_size: int | None = 512,
+    bank_seed: int = 0,
+    episode_length: int = 1000,
+) -> Env:
+    """An env by name.
+
+    variant='ood' resets from the OOD sampler in `mode`. For mode='diverse', `bank_size`
+    settled states are sampled once (seed `bank_seed`) and each reset draws one of them at
+    random; bank_size=None samples and settles a new state at every reset (exact, slow).
+    """
+    check_name("env", name, ALL_ENV_NAMES)
+    check_name("variant", variant, VARIANTS)
+    check_name("OOD mode", mode, MODES)
+    r = robot(name)
+    if variant == "normal":
+        return Env(r, "normal", episode_length=episode_length)
+    sampler = OODSampler(r, mode)
+    if mode == "paper":
+        reset_fn = r.ood_paper_state
+    elif bank_size is None:
+        reset_fn = sampler.sample_one
+    else:
+        qpos, qvel = jax.jit(sampler.sample, static_argnums=1)(jax.random.key(bank_seed),
+                                                                bank_size)
+        reset_fn = bank_reset_fn(qpos, qvel)
+    return Env(r, "ood", reset_fn=reset_fn, episode_length=episode_length, mode=mode)

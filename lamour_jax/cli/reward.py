@@ -1,0 +1,166 @@
+"""Reward programs: `reward check` and `generate`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lamour_jax.cli import args as a
+from lamour_jax.cli.errors import EXIT_FAILED, UserError
+from lamour_jax.envs import ENV_NAMES
+
+if TYPE_CHECKING:
+    from lamour_jax.generate import GenerationResult
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reward", help="reward programs: check one (transpile + evaluate)")
+    reward_sub = p.add_subparsers(dest="reward_command", required=True, metavar="ACTION")
+    q = reward_sub.add_parser(
+        "check", help="transpile a reward program and evaluate it on sampled OOD and Normal "
+                      "states: component ranges, recovered fractions, sign, monotonicity")
+    q.add_argument("file", type=Path, help="the program (.py, or a model reply with fences)")
+    q.add_argument("--env", choices=ENV_NAMES, required=True, metavar="ENV",
+                   help=f"environment: {', '.join(ENV_NAMES)}")
+    a.mode(q)
+    q.add_argument("--n", type=a.positive, default=64, help="states per set (default 64)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--json", action="store_true", help="print the report as JSON")
+    a.guard(q)
+    q.set_defaults(handler=cmd_reward_check)
+
+    p = sub.add_parser(
+        "generate", help="write a recovery reward program: render the OOD state, then "
+                         "describe -> reason -> code through a language model (or offline)")
+    a.env(p)
+    p.add_argument("--model", metavar="NAME",
+                   help="litellm model string, e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, "
+                        "or openai/<name> with --api-base for an OpenAI-compatible server")
+    p.add_argument("--api-base", metavar="URL", help="server URL, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--llm", choices=("litellm", "offline"),
+                   help="'offline' replays this project's reference answers and programs "
+                        "(no network). Default: litellm when --model is given, else offline")
+    p.add_argument("--samples", type=a.positive, default=1, metavar="K",
+                   help="code samples per run (default 1); each valid one is a candidate")
+    p.add_argument("--max-repairs", type=a.non_negative, default=2, metavar="R",
+                   help="times a rejected program goes back with the error (default 2)")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help="code-stage temperature (default 0 for one sample, 0.8 for several)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds per request (default 120)")
+    p.add_argument("--retries", type=a.non_negative, default=4,
+                   help="retries on transient errors: 5xx, rate limit, timeout (default 4)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the reply cache")
+    p.add_argument("--cache-dir", type=Path,
+                   help="reply cache (default $LAMOUR_LLM_CACHE or ~/.cache/lamour-jax/llm)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the reward check that ranks the candidates")
+    a.guard(p)
+    a.mode(p)
+    p.add_argument("--seed", type=int, default=0, help="which OOD state to render (default 0)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/reward-ENV-TIMESTAMP)")
+    p.set_defaults(handler=cmd_generate)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_reward_check(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from lamour_jax.envs import make
+    from lamour_jax.reward_check import check_program
+    from lamour_jax.transpile import RewardCodeError
+    from lamour_jax.transpile.guard import transpile_guarded
+
+    if not args.file.is_file():
+        raise UserError(f"no such file: {args.file}")
+    env = make(args.env)
+    try:
+        program = transpile_guarded(args.file.read_bytes(), env.observation_size,
+                                    env.action_size, seconds=args.guard_seconds)
+    except RewardCodeError as err:
+        print(f"{args.file}: rejected: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    _log(f"{args.file}: transpiled (sha256 {program.sha256[:12]}); evaluating on "
+         f"{args.n} OOD ({args.mode}) and {args.n} Normal states ...")
+    report = check_program(program, args.env, args.n, args.seed, args.mode)
+    if args.json:
+        print(json.dumps({**asdict(report), "rises": report.rises, "passed": report.passed},
+                         indent=2))
+    else:
+        print(report.table())
+    return 0 if report.passed else EXIT_FAILED
+
+
+def _candidate_table(result: GenerationResult) -> str:
+    lines = ["| candidate | tries | sha256 | reward check | recovered OOD / Normal |",
+             "|---|---:|---|---|---|"]
+    for c in result.candidates:
+        if c.check is None:
+            check, rec = "not run", "-"
+        else:
+            check = "PASS" if c.passed else "FAIL"
+            rec = f"{c.check['recovered_ood']:.0%} / {c.check['recovered_normal']:.0%}"
+        mark = " (chosen)" if c is result.chosen else ""
+        lines.append(f"| {c.path.name}{mark} | {c.tries} | {c.program.sha256[:12]} | {check} "
+                     f"| {rec} |")
+    return "\n".join(lines)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from lamour_jax.generate import (
+        GenerateOptions,
+        GenerationError,
+        LiteLLMModel,
+        OfflineModel,
+        ReplyCache,
+        default_cache_dir,
+        generate,
+    )
+
+    llm = args.llm or ("litellm" if args.model else "offline")
+    if llm == "litellm" and not args.model:
+        raise UserError("--llm litellm needs --model NAME (a litellm model string, e.g. "
+                        "openai/gpt-4o, or openai/<name> with --api-base for a local server)")
+    if llm == "offline" and (args.model or args.api_base):
+        raise UserError("--llm offline uses the reference answers; drop --model/--api-base")
+    out = args.out or Path("runs") / f"reward-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "transcript.json").exists():
+        raise UserError(f"{out} already holds a generation run; choose another --out")
+    temperature = args.temperature
+    if temperature is None:
+        # The paper's single sample is greedy; several samples need diversity.
+        temperature = 0.0 if args.samples == 1 else 0.8
+    if llm == "offline":
+        model = OfflineModel(args.env)
+    else:
+        cache = None if args.no_cache else ReplyCache(args.cache_dir or default_cache_dir())
+        model = LiteLLMModel(args.model, args.api_base, timeout=args.timeout,
+                             retries=args.retries, cache=cache)
+    opts = GenerateOptions(env=args.env, out=out, samples=args.samples,
+                           max_repairs=args.max_repairs, temperature=temperature,
+                           mode=args.mode, seed=args.seed, check=not args.no_check,
+                           guard_seconds=args.guard_seconds)
+    _log(f"generating a recovery reward for {args.env} with {model.name} -> {out}")
+    try:
+        result = generate(opts, model, log=_log)
+    except GenerationError as err:
+        print(f"lamour generate: error: {err}\nthe run folder keeps what was received: {out}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    t = result.totals
+    cost = "unknown" if t["cost_usd"] is None else f"${t['cost_usd']:.4f}"
+    print(f"description: {result.description}\nbehaviour:   {result.behaviour}\n")
+    print(_candidate_table(result))
+    print(f"\n{len(result.candidates)} candidate(s), {result.rejected} rejected repl(ies); "
+          f"{t['requests']} model call(s), {t['cache_hits']} cache hit(s), "
+          f"{t['prompt_tokens'] + t['completion_tokens']} tokens, cost {cost}, "
+          f"{t['seconds']:.1f} s")
+    print(f"reward program: {out / 'reward.py'}")
+    return 0
