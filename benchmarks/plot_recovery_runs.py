@@ -18,6 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lamour_jax.runtime.run_dir import RunDir  # noqa: E402
+
 PANELS = (("return_mean", "OOD-env return", "return"),
           ("recovery_rate", "recovery rate", "episodes reaching a valid state"),
           ("normal_return_mean", "Normal-env return (retention)", "return"))
@@ -32,9 +34,8 @@ def main() -> None:
     env = None
     for spec in args.runs:
         directory, _, label = spec.partition("=")
-        rows = [json.loads(line) for line in (Path(directory) / "metrics.jsonl").read_text()
-                .splitlines() if line]
-        rows = [r for r in rows if r["seed"] == 0]
+        rows = RunDir(directory).history()
+        rows = [r for r in rows if r["member"] == 0]
         env = env or json.loads((Path(directory) / "config.json").read_text())["env"]
         steps = [r["step"] for r in rows]
         for ax, (key, _, _) in zip(axes, PANELS, strict=True):

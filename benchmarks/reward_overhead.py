@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamour_jax.envs import ENV_NAMES, make
-from lamour_jax.learner import default_config, make_train
-from lamour_jax.recovery.objectives import coefficients
+from lamour_jax.learner import make_train
+from lamour_jax.params import recovery_params, train_config
 from lamour_jax.recovery.run import BATCH_LOOP
 from lamour_jax.rewards import reference_source
 from lamour_jax.transpile import candidate_set, transpile
@@ -109,10 +109,10 @@ def _time_training(name, num_envs, iterations, rounds):
     env = make(name, "ood")
     program = transpile(reference_source(name), env.observation_size, env.action_size)
     candidates = candidate_set([program])
-    lam, _ = coefficients(name)
+    lam = recovery_params(name).lam
     # Every env on the loop the results file was measured on (the hopper's and ant's recovery
     # loop): 20-step rollouts, 4 epochs of 8 minibatches.
-    config = default_config(name).replace(
+    config = train_config(name).replace(
         num_envs=num_envs, **BATCH_LOOP,
         eval_every=num_envs * BATCH_LOOP["unroll_length"] * iterations)
     runs = []

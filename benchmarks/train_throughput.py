@@ -51,10 +51,11 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
     from brax_env import PREFIX, BraxEnv
 
     from lamour_jax.envs import make
-    from lamour_jax.learner import default_config, make_train
+    from lamour_jax.learner import make_train
+    from lamour_jax.params import train_config
 
     brax_name = env_name.removeprefix(PREFIX) if env_name.startswith(PREFIX) else None
-    base = default_config(brax_name or env_name)
+    base = train_config(brax_name or env_name)
     config = base.replace(num_envs=num_envs).override(overrides)
     # One timed call of the training program = ITERATIONS iterations of the loop as overridden.
     config = config.replace(eval_every=config.num_envs * config.unroll_length * ITERATIONS)

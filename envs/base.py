@@ -81,6 +81,9 @@ class Robot:
     follow_in_videos: bool = True
     # Passive simulation used by the `diverse` sampler to let random poses come to rest.
     settle_seconds: float = 1.0
+    # The largest env batch known to run through XLA's CPU runtime with its concurrency-
+    # optimized scheduler on (see runtime/stall.py); None: no deadlock was ever seen.
+    cpu_safe_envs: int | None = None
 
     def __init__(self) -> None:
         self._data_template = mjx.make_data(self.mjx_model, device=jax.local_devices()[0])

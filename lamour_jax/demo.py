@@ -16,12 +16,15 @@ import time
 from pathlib import Path
 
 from lamour_jax.generate import GenerateOptions, OfflineModel, generate
+from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import load
+from lamour_jax.params import DEMO
 from lamour_jax.policies import shipped_policy
-from lamour_jax.recovery import RecoverySpec, read_history, run_recovery
-from lamour_jax.recovery.report import best_members, best_seed, last_rows, plot
-from lamour_jax.recovery.run import BEFORE_EPISODES, evaluate_policy
+from lamour_jax.recovery import RecoverySpec, run_recovery
+from lamour_jax.recovery.report import best_member, best_members, last_rows, plot
+from lamour_jax.recovery.run import BEFORE_EPISODES
 from lamour_jax.runtime.lock import holds_run_dir
+from lamour_jax.runtime.run_dir import RunDir
 
 
 def _log(message: str) -> None:
@@ -30,13 +33,6 @@ def _log(message: str) -> None:
 
 def _pct(v: float) -> str:
     return f"{v:.0%}"
-
-
-# Three seeds of 128 envs in one program (the committed hopper comparison's settings): on
-# this budget not every seed recovers, so the demo shows how many did and evaluates the best.
-DEMO_SEEDS = 3
-DEMO_NUM_ENVS = 128
-DEMO_PPO = ["num_minibatches=4", "eval_every=102400", "eval_envs=8"]
 
 
 # Held whole: a second demo on the same folder must not delete this one's output below.
@@ -58,17 +54,17 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
          f"{out / 'generate' / 'reward.py'} (sha256 {result.chosen.program.sha256[:12]})")
 
     _log(f"\n== 2/3 LaMOuR retraining of the shipped {env_name} policy ({steps:,} steps) ==")
-    spec = RecoverySpec(env=env_name, method="lamour", steps=steps, seeds=DEMO_SEEDS,
-                        num_envs=DEMO_NUM_ENVS, overrides=[*DEMO_PPO, *overrides])
+    spec = RecoverySpec(env=env_name, method="lamour", steps=steps, seeds=DEMO.seeds,
+                        num_envs=DEMO.num_envs, overrides=[*DEMO.ppo, *overrides])
     rec = out / "recover"
     summary = run_recovery(spec, policy_dir, [("reward.py", result.chosen.path.read_text())],
                            rec, progress=progress, log=_log)
 
     _log("\n== 3/3 before/after on the same OOD starts ==")
-    history = read_history(rec)
+    history = RunDir(rec).history()
     recovered_seeds = sum(row["recovery_rate"] > 0
                           for row in last_rows(history, best_members(summary)))
-    chosen = best_seed(summary, history)
+    chosen = best_member(summary, history)
     films = []
     if video:  # the films evaluate the batch the table needs: no second evaluation
         from lamour_jax.recovery.videos import write_videos

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fast_compile import subprocess_xla_flags
 
-from lamour_jax.runtime.checkpoint import load_policy
+from lamour_jax.learner.policy import load_policy
 
 SETS = ["num_envs=8", "unroll_length=8", "num_minibatches=2", "update_epochs=1",
         "eval_every=128", "eval_envs=2"]

@@ -18,9 +18,11 @@ from fast_compile import subprocess_xla_flags
 from tensorboard_events import read_tensorboard
 
 from lamour_jax.envs import make
-from lamour_jax.learner import PPOConfig, default_config, make_train
+from lamour_jax.learner import PPOConfig, make_train
 from lamour_jax.learner.networks import gaussian_entropy, gaussian_log_prob, squashed_entropy
-from lamour_jax.runtime.checkpoint import CheckpointError, RunCheckpoints, load_policy, save_policy
+from lamour_jax.learner.policy import load_policy
+from lamour_jax.params import train_config
+from lamour_jax.runtime.checkpoint import CheckpointError, RunCheckpoints, save_policy
 from lamour_jax.runtime.loop import TrainingDiverged, over_seeds, run_training
 from lamour_jax.xla_runtime import available_cores
 
@@ -29,7 +31,7 @@ TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2"
 
 
 def tiny_config(**changes) -> PPOConfig:
-    return default_config("pointmass").override(TINY).replace(**changes)
+    return train_config("pointmass").override(TINY).replace(**changes)
 
 
 def cli(*args, env=None):
@@ -38,7 +40,7 @@ def cli(*args, env=None):
 
 
 def test_learns_pointmass():
-    config = default_config("pointmass").replace(total_steps=40_960)
+    config = train_config("pointmass").replace(total_steps=40_960)
     env = make("pointmass", episode_length=config.episode_length)
     trainer = make_train(env, config)
     _, metrics = jax.jit(trainer.train)(jax.random.key(0))
@@ -91,7 +93,7 @@ def test_reward_fn_and_extra_loss_hooks_are_used():
     config = tiny_config(total_steps=512, eval_every=512)  # 32 steps per env: episodes end
     seen = {}
 
-    def extra(mean, std, batch, key, variant):
+    def extra(mean, std, batch, key, member):
         seen["called"] = True
         return 0.0 * jnp.mean(mean), {"bc": jnp.mean(batch.valid)}
 
@@ -324,7 +326,7 @@ def test_init_policy_starts_the_actor_from_another_run_with_a_fresh_critic(tmp_p
         record["init_policy"]
     # Refused before any work, with the reason.
     for extra, message in [(["--set", "policy_hidden=8,8"], "architecture"),
-                           (["--init-policy-index", "3"], "policy index 3 out of range"),
+                           (["--init-policy-member", "3"], "policy index 3 out of range"),
                            (["--resume", str(second)], "--init-policy starts a run")]:
         out = cli("train", "pointmass", "--init-policy", str(first), *extra)
         assert out.returncode == 2 and message in out.stderr, (extra, out.stderr)
@@ -378,9 +380,9 @@ def test_a_new_total_is_flagged_only_where_it_changes_the_schedule():
 
 def test_a_budget_of_few_iterations_is_pointed_out():
     for name in ("hopper", "walker2d", "halfcheetah", "ant", "humanoid", "pointmass"):
-        assert default_config(name).few_iterations_note() is None
+        assert train_config(name).few_iterations_note() is None
     # The CPU-sized ant loop on a GPU's env count: 24 iterations of 64 steps x 4,096 envs.
-    note = default_config("ant").replace(num_envs=4096).few_iterations_note()
+    note = train_config("ant").replace(num_envs=4096).few_iterations_note()
     assert note.startswith("note: 24 PPO iteration(s) of 262,144 env steps each")
 
 
@@ -461,8 +463,9 @@ def test_nan_stops_training_and_keeps_last_good_checkpoint(tmp_path):
 SHARDING_SCRIPT = """
 import sys, jax, numpy as np
 from lamour_jax.envs import make
-from lamour_jax.learner import default_config, make_train
-cfg = default_config("pointmass").override({sets!r}).replace(total_steps=512)
+from lamour_jax.learner import make_train
+from lamour_jax.params import train_config
+cfg = train_config("pointmass").override({sets!r}).replace(total_steps=512)
 trainer = make_train(make("pointmass", episode_length=20), cfg)
 state, metrics = jax.jit(trainer.train)(jax.random.key(3))
 assert state.env_state.obs.sharding.num_devices == jax.device_count()

@@ -15,24 +15,23 @@ import pytest
 from PIL import Image
 from tensorboard_events import read_tensorboard
 
+from lamour_jax import params
 from lamour_jax.cli import main
 from lamour_jax.envs import make
 from lamour_jax.learner import make_train
-from lamour_jax.learner.config import default_config
+from lamour_jax.learner.evaluate import evaluate_and_trace, evaluate_episodes, evaluate_policy
 from lamour_jax.learner.networks import gaussian_log_prob
-from lamour_jax.learner.policy import load
-from lamour_jax.learner.ppo import Transition, evaluate_episodes
+from lamour_jax.learner.policy import load, load_policy
+from lamour_jax.learner.ppo import Transition
+from lamour_jax.params import train_config
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import Objective, Original
 from lamour_jax.recovery.peak import PeakKeeper
-from lamour_jax.recovery.report import best_seed, paper_reference
+from lamour_jax.recovery.report import best_member, paper_reference
 from lamour_jax.recovery.run import (
     RecoverySpec,
-    evaluate_and_trace,
-    evaluate_policy,
     recovery_config,
 )
-from lamour_jax.runtime.checkpoint import load_policy
 from lamour_jax.transpile import candidate_set, transpile
 
 pytestmark = pytest.mark.xdist_group("recovery")  # shares the trained original below
@@ -101,7 +100,7 @@ def test_lamour_reward_follows_the_switch(original):
     # switch=valid: the recovery reward is added exactly while the env's reward is 0.
     np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(0.0)), 0.5 * AUX_FAR, rtol=1e-5)
     np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(2.0)), 2.0, rtol=1e-6)
-    # variant 2 = candidate 1 (2 seeds per candidate): the constant -1 program.
+    # member 2 = candidate 1 (2 seeds per candidate): the constant -1 program.
     np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(0.0, variant=2)), -0.5)
     # switch=is_recovered: added while is_recovered(s') is 0, whatever the env says.
     reward = _objective(original, "lamour", switch="is_recovered").reward_fn()
@@ -158,7 +157,7 @@ def test_recovery_config_fine_tunes_with_per_episode_restarts(original):
     """The fine-tuning defaults sit over the env's PPO defaults and under the user's --set."""
     policy = load(original)
     config = recovery_config(RecoverySpec("pointmass", "lamour", steps=4096), policy)
-    assert default_config("pointmass").auto_reset == "per_rollout"
+    assert train_config("pointmass").auto_reset == "per_rollout"
     assert (config.auto_reset, config.lr_schedule) == ("per_episode", "adaptive")
     assert config.freeze_normalizer and config.total_steps == 4096
     spec = RecoverySpec("pointmass", "lamour", steps=4096,
@@ -199,7 +198,7 @@ def test_recovery_explores_harder_by_default(env_name, original):
                                           overrides=["init_std=0.5"]), shipped)
     assert (config.init_std, config.entropy_coef) == (0.5, 0.01)
     plain = recovery_config(RecoverySpec("pointmass", "lamour", steps=4096), load(original))
-    assert (plain.init_std, plain.entropy_coef) == (0.0, default_config("pointmass").entropy_coef)
+    assert (plain.init_std, plain.entropy_coef) == (0.0, train_config("pointmass").entropy_coef)
 
 
 @pytest.mark.parametrize("env_name", ["ant", "hopper"])
@@ -207,7 +206,7 @@ def test_recovery_keeps_its_measured_loop_when_the_original_trains_on_another(en
     """The ant's and hopper's originals train with sample reuse (64-step rollouts, 10 epochs);
     their recovery results were measured on 20-step rollouts and 4 epochs of 8 minibatches
     (and for the hopper, the pre-tanh entropy bonus), which retraining must keep."""
-    trained = default_config(env_name)
+    trained = train_config(env_name)
     assert (trained.unroll_length, trained.update_epochs) == (64, 10)
     config = recovery_config(RecoverySpec(env_name, "lamour", steps=4096),
                              load(shipped_policy(env_name)))
@@ -244,7 +243,7 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
         assert [v for _, v in board["eval/return_mean"]] == pytest.approx(
             [r["return_mean"] for r in rows if r["seed"] == m])
     best = load(out / "best")
-    assert best.seeds == 2 and best.meta["candidates"] == [summary["best"]]
+    assert best.members == 2 and best.meta["candidates"] == [summary["best"]]
     # DIR/peak: the best evaluation's policy, recorded in the summary.
     peak = summary["peak"]
     def score(evaluation, candidate):  # member m trains candidate m // 2
@@ -298,7 +297,7 @@ def test_peak_keeps_the_best_evaluations_policy_across_resumes(tmp_path):
     OOD return, per candidate over its seeds), kept through later, worse evaluations; a resume
     from before it drops it, since those evaluations are trained again."""
     trainer = make_train(make("pointmass", episode_length=20),
-                         default_config("pointmass").replace(num_envs=8, unroll_length=4,
+                         train_config("pointmass").replace(num_envs=8, unroll_length=4,
                                                              num_minibatches=2))
     init = jax.jit(jax.vmap(trainer.init))
     states = [init(jax.random.split(jax.random.key(i), 2)) for i in range(3)]
@@ -315,7 +314,7 @@ def test_peak_keeps_the_best_evaluations_policy_across_resumes(tmp_path):
     record = keeper.record()
     assert (record["eval"], record["candidate"], record["return_mean"]) == (2, "b.py", 1.0)
     params, meta = load_policy(tmp_path / "peak")
-    assert meta["candidates"] == ["b.py"] and meta["seeds"] == 1
+    assert meta["candidates"] == ["b.py"] and meta["members"] == 1
     chex.assert_trees_all_close(params["actor"],
                                 jax.tree.map(lambda x: x[1:2], states[1].params["actor"]))
     PeakKeeper(tmp_path, ["a.py", "b.py"], 1, {}, resumed_from=3)
@@ -332,7 +331,7 @@ def test_best_seed_is_the_best_member_of_the_best_candidate():
     history = [{"eval": 1, "seed": m, "recovery_rate": 0.0, "return_mean": 0.0} for m in rates]
     history += [{"eval": 2, "seed": m, "recovery_rate": rates[m], "return_mean": returns[m]}
                 for m in rates]
-    assert best_seed(summary, history) == 2  # b.py's third seed: DIR/best holds b.py's seeds
+    assert best_member(summary, history) == 2  # b.py's third seed: DIR/best holds b.py's seeds
 
 
 def test_reports_quote_the_paper_for_its_envs():
@@ -377,7 +376,6 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
 def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path, monkeypatch):
     import chex
 
-    from lamour_jax.recovery import run as recovery_run
 
     # The reward, seeds and settings of the compare-rerun test below, which reuses this
     # test's compiled program. No critic warm-up: the actor learns from the first update, so
@@ -389,7 +387,8 @@ def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path, 
     assert main(["recover", "pointmass", "--steps", "4096", "--out", str(grown), *common]) == 0
     # The resume trains on with the config the run recorded, even when the defaults have
     # changed since it started (here: a retraining default that would alter every update).
-    monkeypatch.setitem(recovery_run.RETRAIN_PPO_PER_ENV, "pointmass", {"gamma": 0.5})
+    monkeypatch.setitem(params.RECOVERY, "pointmass",
+                        params.RecoveryParams(lam=0.5, c=0.5, ppo={"gamma": 0.5}))
     assert main(["recover", "pointmass", "--resume", str(grown), "--steps", "8192",
                  "--no-progress"]) == 0
     chex.assert_trees_all_equal(load(straight / "best").actor_params,

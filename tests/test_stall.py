@@ -65,10 +65,11 @@ HANGING_RUN = textwrap.dedent("""
     from pathlib import Path
     import jax
     from lamour_jax.envs import make
-    from lamour_jax.learner import default_config, make_train
+    from lamour_jax.learner import make_train
+    from lamour_jax.params import train_config
     from lamour_jax.runtime.loop import run_training
 
-    config = default_config("pointmass").override(
+    config = train_config("pointmass").override(
         ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
          "eval_every=256", "eval_envs=4", "episode_length=20", "total_steps=768"])
     trainer = make_train(make("pointmass", episode_length=20), config)

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from lamour_jax.envs import make
-from lamour_jax.learner import default_config, make_train
+from lamour_jax.learner import make_train
+from lamour_jax.learner.policy import load_policy
 from lamour_jax.learner.sweep import Sweep, summary_table
-from lamour_jax.runtime.checkpoint import load_policy
+from lamour_jax.params import train_config
 from lamour_jax.runtime.loop import run_training
 
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
@@ -23,7 +24,7 @@ RATES = (1e-3, 1e-2)
 
 
 def tiny_config(total_steps: int):
-    return default_config("pointmass").override(TINY).replace(total_steps=total_steps)
+    return train_config("pointmass").override(TINY).replace(total_steps=total_steps)
 
 
 def cli(*args):
@@ -118,32 +119,32 @@ def test_sweep_cli_resumes_exactly_and_reports_each_grid_point(tmp_path):
     out = cli("train", "pointmass", "--resume", str(run), "--steps", "512", "--no-progress")
     assert out.returncode == 0, out.stderr[-2000:]
     # The table ranks the grid points, and says which policy index is each one's best seed.
-    assert "| learning_rate | seeds | return (mean ± std over seeds) | best --seed-index |" \
+    assert "| learning_rate | seeds | return (mean ± std over seeds) | best --member |" \
         in out.stdout
     assert len([line for line in out.stdout.splitlines() if line.startswith("| 0.01 |")]) == 1
     params, meta = load_policy(run)
     for point, plain in enumerate(plain_runs(512, seeds=2)):  # the resume kept each one's rate
         members = jax.tree.map(lambda x, p=point: x[2 * p:2 * p + 2], params["actor"])
         chex.assert_trees_all_close(members, plain["actor"], rtol=1e-5, atol=1e-6)
-    assert meta["seeds"] == 4 and meta["sweep"][3] == {"learning_rate": RATES[1]}
+    assert meta["members"] == 4 and meta["sweep"][3] == {"learning_rate": RATES[1]}
     single = {}
     for index in (0, 3):
-        out = cli("evaluate", str(run), "--seed-index", str(index), "--episodes", "2")
+        out = cli("evaluate", str(run), "--member", str(index), "--episodes", "2")
         assert out.returncode == 0, out.stderr[-2000:]
         row = out.stdout.strip().splitlines()[-1].split("|")[4:8]  # return mean ... valid
         single[index] = [cell.strip() for cell in row]
     assert "policy 3 of the sweep: learning_rate=0.01" in out.stdout
     assert single[0] != single[3]  # else the rows below could come from one policy
     # Every policy at once, on the same starts: each row is what it scores on its own.
-    out = cli("evaluate", str(run), "--seed-index", "all", "--episodes", "2")
+    out = cli("evaluate", str(run), "--member", "all", "--episodes", "2")
     assert out.returncode == 0, out.stderr[-2000:]
     rows = {int(line.split("|")[1]): [c.strip() for c in line.split("|")[3:7]]
             for line in out.stdout.splitlines() if line[:4] in ("| 0 ", "| 3 ")}
     assert rows == single
     assert "return over learning_rate=0.01 (mean ± std of 2 policies' means)" in out.stdout
-    out = cli("evaluate", str(run), "--seed-index", "all", "--video", str(tmp_path / "v.gif"))
+    out = cli("evaluate", str(run), "--member", "all", "--video", str(tmp_path / "v.gif"))
     assert out.returncode == 2 and "--video films one policy" in out.stderr
-    out = cli("recover", "pointmass", "--policy", str(run), "--policy-index", "4")
+    out = cli("recover", "pointmass", "--policy", str(run), "--policy-member", "4")
     assert out.returncode == 2 and "policy index 4 out of range" in out.stderr
     # Refused with exit 2 and the reason, before any training.
     out = cli("train", "pointmass", "--resume", str(run), "--sweep", "gamma=0.9,0.99")

@@ -40,18 +40,20 @@ def test_importing_the_package_sets_it_before_jax_starts():
 
 
 def test_ant_hang_warning_only_where_the_deadlock_is_not_avoided():
+    from lamour_jax.envs import make
     from lamour_jax.runtime.stall import cpu_hang_warning
 
+    ant, hopper = make("ant"), make("hopper")
     # With the scheduler back on, training and recovery programs hung at 256 envs and ran
     # through at 128.
     for job in ("train", "recover"):
-        warning = cpu_hang_warning("ant", 256, "cpu", job=job, deadlock_avoided=False)
+        warning = cpu_hang_warning(ant, 256, "cpu", job=job, deadlock_avoided=False)
         assert "--num-envs 128" in warning and SCHEDULER_FLAG in warning
-        assert cpu_hang_warning("ant", 128, "cpu", job=job, deadlock_avoided=False) is None
-        assert cpu_hang_warning("ant", 4096, "cpu", job=job, deadlock_avoided=True) is None
-    assert cpu_hang_warning("ant", 4096, "gpu", deadlock_avoided=False) is None
-    assert cpu_hang_warning("hopper", 1024, "cpu", deadlock_avoided=False) is None
-    assert cpu_hang_warning("ant", 1024, "cpu") is None  # this process avoids it
+        assert cpu_hang_warning(ant, 128, "cpu", job=job, deadlock_avoided=False) is None
+        assert cpu_hang_warning(ant, 4096, "cpu", job=job, deadlock_avoided=True) is None
+    assert cpu_hang_warning(ant, 4096, "gpu", deadlock_avoided=False) is None
+    assert cpu_hang_warning(hopper, 1024, "cpu", deadlock_avoided=False) is None
+    assert cpu_hang_warning(ant, 1024, "cpu") is None  # this process avoids it
 
 
 SETTLE_BANK = textwrap.dedent("""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES
 from lamour_jax.transpile.limits import LIMITS
@@ -87,3 +89,19 @@ def cpu_devices_option(p: argparse.ArgumentParser) -> None:
 
 def no_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+class Renamed(argparse.Action):
+    """An option that also answers to its older name (`old`), saying which name replaces it,
+    so that scripts written against the old one keep working."""
+
+    def __init__(self, option_strings: list[str], dest: str, old: str, **kwargs: Any) -> None:
+        super().__init__([*option_strings, old], dest, **kwargs)
+        self.old = old
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if option_string == self.old:
+            print(f"note: {self.old} is now called {self.option_strings[0]}; the old name will "
+                  "go in a later release", file=sys.stderr)
+        setattr(namespace, self.dest, values)

@@ -7,18 +7,17 @@ from pathlib import Path
 
 from lamour_jax.cli import args as a
 from lamour_jax.cli.errors import UserError
-
-DEMO_STEPS = 614_400  # sized so `make demo` fits in 15 minutes on a 2-core CPU
+from lamour_jax.params import DEMO
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job end to end on a CPU: generate a reward "
                                     "(offline), retrain the shipped original policy with "
                                     "LaMOuR, print the before/after table")
-    p.add_argument("--env", default="hopper", choices=("hopper",),
+    p.add_argument("--env", default=DEMO.env, choices=(DEMO.env,),
                    help="an env with a shipped original policy (default hopper)")
-    p.add_argument("--steps", type=a.positive, default=DEMO_STEPS,
-                   help=f"retraining env steps (default {DEMO_STEPS:,})")
+    p.add_argument("--steps", type=a.positive, default=DEMO.steps,
+                   help=f"retraining env steps (default {DEMO.steps:,})")
     p.add_argument("--out", type=Path, default=Path("out/demo"))
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a PPO config field of the retraining (repeatable)")

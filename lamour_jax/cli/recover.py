@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING, Any
 from lamour_jax.cli import args as a
 from lamour_jax.cli.errors import EXIT_DIVERGED, UserError
 from lamour_jax.envs import ENV_NAMES
+from lamour_jax.params import recovery_params
 
 if TYPE_CHECKING:
     from lamour_jax.recovery import RecoverySpec
-
-# The paper's budget per seed for the Gym envs.
-DEFAULT_STEPS = 1_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +45,8 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", type=Path, metavar="DIR",
                    help="the original policy: a `lamour train` run directory (default: "
                         "the one shipped for ENV, if any)")
-    p.add_argument("--policy-index", type=int, default=0, metavar="I",
+    p.add_argument("--policy-member", action=a.Renamed, old="--policy-index",
+                   type=a.non_negative, default=0, metavar="I",
                    help="which of the --policy run's policies to retrain when it has "
                         "several (its seeds, or a sweep's members: the index `lamour "
                         "train` ranks them by); default 0")
@@ -56,7 +55,7 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
                         "folder (all its candidates train together). Default: the env's "
                         "offline reference program")
     p.add_argument("--steps", type=a.positive,
-                   help="env steps per seed (default 1,000,000); with --resume, or "
+                   help="env steps per seed (default: per env, 1,000,000); with --resume, or "
                         "a compare rerun, a run that has fewer continues to this many")
     p.add_argument("--num-envs", type=a.positive, help="parallel envs (default: per env)")
     p.add_argument("--seeds", type=a.positive, default=1, help="seeds, one program")
@@ -80,14 +79,17 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _steps(args: argparse.Namespace) -> int:
+    return args.steps or recovery_params(args.env).steps
+
+
 def _spec(args: argparse.Namespace, method: str) -> RecoverySpec:
     from lamour_jax.recovery import RecoverySpec
 
-    return RecoverySpec(env=args.env, method=method, steps=args.steps or DEFAULT_STEPS,
-                        seeds=args.seeds,
+    return RecoverySpec(env=args.env, method=method, steps=_steps(args), seeds=args.seeds,
                         seed=args.seed, num_envs=args.num_envs, mode=args.mode,
                         switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
-                        policy_seed=args.policy_index)
+                        policy_member=args.policy_member)
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
@@ -150,7 +152,7 @@ def _check_policy(path: Path, index: int) -> dict[str, Any]:
 
     try:
         policy = load(path)
-        policy.seed(index)
+        policy.member(index)
     except (CheckpointError, ValueError) as err:
         raise UserError(f"--policy {path}: {err}") from None
     if policy.meta.get("sweep"):
@@ -180,8 +182,7 @@ def _resumed(args: argparse.Namespace) -> tuple[RecoverySpec, Path, list[tuple[s
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from lamour_jax.recovery import read_history
-    from lamour_jax.recovery.report import before_after_table, best_seed, peak_seed
+    from lamour_jax.recovery.report import before_after_table, best_member, peak_member
     from lamour_jax.recovery.videos import write_videos
     from lamour_jax.runtime.run_dir import RunDir
 
@@ -191,7 +192,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     else:
         spec = _spec(args, args.method)
         policy = _policy_dir(args, [args.method])
-        _check_policy(policy, spec.policy_seed)
+        _check_policy(policy, spec.policy_member)
         sources = _sources(args, args.method)
         out = args.out or Path("runs") / (
             f"recover-{args.env}-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -206,7 +207,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     except TrainingDiverged as err:
         print(f"lamour recover: {err}", file=sys.stderr)
         return EXIT_DIVERGED
-    print(before_after_table(summary, read_history(out)))
+    print(before_after_table(summary, RunDir(out).history()))
     if len(summary["candidates"]) > 1:
         print("\n| candidate | recovery rate | OOD return | Normal-env return |\n"
               "|---|---:|---:|---:|")
@@ -217,9 +218,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
     peak = summary.get("peak")
     peak_is_earlier = bool(peak) and peak["step"] != summary["steps"]
     if args.video:
-        history = read_history(out)
-        for film in write_videos(out, spec, policy, best_seed(summary, history),
-                                 peak_seed(summary, history) if peak_is_earlier else None):
+        history = RunDir(out).history()
+        for film in write_videos(out, spec, policy, best_member(summary, history),
+                                 peak_member(summary, history) if peak_is_earlier else None):
             print(f"video: {film.path} ({film.shows})")
     also = (f"; its best evaluation, at {peak['step']:,} steps: {out / 'peak'}"
             if peak_is_earlier else "")
@@ -228,7 +229,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from lamour_jax.recovery import METHODS, read_history
+    from lamour_jax.recovery import METHODS
     from lamour_jax.recovery.report import markdown_table, paper_reference, per_seed_table, plot
     from lamour_jax.recovery.resume import check_same_run
     from lamour_jax.runtime.loop import TrainingDiverged
@@ -239,13 +240,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if unknown or not methods:
         raise UserError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
     policy = _policy_dir(args, methods)
-    meta = _check_policy(policy, args.policy_index)
+    meta = _check_policy(policy, args.policy_member)
     if "sero" in methods and meta["policy_dropout"] <= 0:
         raise UserError("sero needs an original policy trained with dropout (`lamour train "
                         f"{args.env} --set policy_dropout=0.1`); {policy} has none")
     out: Path = args.out or Path("runs") / f"compare-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
     RunDir(out).write(RunRecord("compare", args.env, None, {
-        "methods": methods, "steps": args.steps or DEFAULT_STEPS, "seeds": args.seeds,
+        "methods": methods, "steps": _steps(args), "seeds": args.seeds,
         "policy": str(Path(policy).absolute())}))
     runs: dict[str, tuple[dict, list]] = {}
     # Every method starts from the same original on the same OOD and Normal starts: its
@@ -273,7 +274,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             except TrainingDiverged as err:
                 _log(f"{method}: {err}")
                 continue
-        runs[method] = (summary, read_history(run_dir))
+        runs[method] = (summary, RunDir(run_dir).history())
         if before_file is None and (run_dir / "before.json").is_file():
             before_file = run_dir / "before.json"
     if not runs:

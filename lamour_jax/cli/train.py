@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "original: its architecture and observation statistics) with a fresh "
                         "critic, which learns alone for its first critic_warmup_steps (default "
                         "51,200 here); e.g. to train an original further")
-    p.add_argument("--init-policy-index", type=a.non_negative, default=0, metavar="I",
+    p.add_argument("--init-policy-member", action=a.Renamed, old="--init-policy-index",
+                   type=a.non_negative, default=0, metavar="I",
                    help="which policy of a multi-seed or sweep DIR (default 0)")
     p.add_argument("--sweep", action="append", metavar="KEY=V1,V2,...",
                    help="train every value of a scalar hyperparameter side by side in one "
@@ -69,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.mode(p)
     p.add_argument("--episodes", type=a.positive, default=20)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seed-index", type=a.member_or_all, default=0, metavar="I|all",
+    p.add_argument("--member", action=a.Renamed, old="--seed-index", type=a.member_or_all,
+                   default=0, metavar="I|all",
                    help="which policy of a multi-seed or sweep run (default 0); 'all': each "
                         "of them on the same episodes, a row each and their mean ± std")
     p.add_argument("--video", type=Path,
@@ -96,14 +98,14 @@ def _parse_sweep(args: argparse.Namespace, seeds: int, config: PPOConfig) -> Swe
 
 
 def _init_policy(args: argparse.Namespace) -> LoadedPolicy:
-    """--init-policy DIR, once its policy number --init-policy-index is known to load and to
+    """--init-policy DIR, once its policy number --init-policy-member is known to load and to
     fit ENV."""
     from lamour_jax.learner.policy import load
     from lamour_jax.runtime.checkpoint import CheckpointError
 
     try:
         policy = load(args.init_policy)
-        policy.seed(args.init_policy_index)
+        policy.member(args.init_policy_member)
     except (CheckpointError, ValueError) as err:
         raise UserError(f"--init-policy {args.init_policy}: {err}") from None
     if policy.meta["env"] != args.env:
@@ -171,14 +173,13 @@ def _fresh(args: argparse.Namespace) -> tuple[RunRecord, LoadedPolicy | None]:
     """The record of a new run from the flags, and the policy its actors start from."""
     import jax
 
-    from lamour_jax.learner import default_config
-    from lamour_jax.learner.config import FRESH_CRITIC_WARMUP_STEPS
     from lamour_jax.learner.policy import architecture, check_architecture
+    from lamour_jax.params import FRESH_CRITIC_WARMUP_STEPS, train_config
     from lamour_jax.runtime.run_dir import RunRecord
 
     init = _init_policy(args) if args.init_policy is not None else None
     try:
-        config = default_config(args.env)
+        config = train_config(args.env)
         if init is not None:  # its architecture, under the user's --set
             config = config.replace(**architecture(init),
                                     policy_dropout=init.meta["policy_dropout"],
@@ -201,7 +202,7 @@ def _fresh(args: argparse.Namespace) -> tuple[RunRecord, LoadedPolicy | None]:
         fields["sweep"] = sweep.to_record()
     if init is not None:  # where the actors started (a resume does not need it)
         fields["init_policy"] = {"path": str(Path(args.init_policy).absolute()),
-                                 "index": args.init_policy_index}
+                                 "index": args.init_policy_member}
     return RunRecord("train", args.env, config, fields), init
 
 
@@ -296,18 +297,18 @@ def _run(args: argparse.Namespace, run: RunDir, record: RunRecord, init: LoadedP
 
     primary = distributed.is_primary()
     config, env_name, variant, seeds = record.ppo, record.env, record["variant"], record["seeds"]
-    hang = cpu_hang_warning(env_name, config.num_envs, jax.default_backend())
+    env = make(env_name, variant, episode_length=config.episode_length)
+    hang = cpu_hang_warning(env, config.num_envs, jax.default_backend())
     for note in (hang, config.few_iterations_note()):
         if note and primary:
             _log(note)
-    env = make(env_name, variant, episode_length=config.episode_length)
     try:
         trainer = make_train(env, config, init_actor=None if init is None
-                             else init.seed(args.init_policy_index))
+                             else init.member(args.init_policy_member))
     except ValueError as err:
         raise UserError(str(err)) from None
     members = sweep.size if sweep is not None else seeds
-    meta = {"env": env_name, "variant": variant, "seeds": members,
+    meta = {"env": env_name, "variant": variant, "members": members,
             "observation_size": env.observation_size, "action_size": env.action_size,
             "policy_hidden": list(config.policy_hidden), "activation": config.activation,
             "policy_dropout": config.policy_dropout,
@@ -315,7 +316,7 @@ def _run(args: argparse.Namespace, run: RunDir, record: RunRecord, init: LoadedP
             "obs_clip": config.obs_clip,
             "obs_std_floor": config.obs_std_floor,
             "episode_length": config.episode_length}
-    if sweep is not None:  # what each policy index (`evaluate --seed-index`) trained with
+    if sweep is not None:  # what each policy index (`evaluate --member`) trained with
         meta["sweep"] = [sweep.member(m) for m in range(members)]
     grid = "" if sweep is None else (f" x {len(sweep.points)} grid points "
                                      f"({', '.join(sweep.values)})")
@@ -332,9 +333,9 @@ def _run(args: argparse.Namespace, run: RunDir, record: RunRecord, init: LoadedP
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from lamour_jax import render
     from lamour_jax.envs import make
+    from lamour_jax.learner.evaluate import evaluate_and_trace, evaluate_policy
     from lamour_jax.learner.policy import load
     from lamour_jax.learner.sweep import format_point
-    from lamour_jax.recovery.run import evaluate_and_trace, evaluate_policy
     from lamour_jax.runtime.checkpoint import CheckpointError
 
     try:
@@ -346,19 +347,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"the policy in {args.run_dir} was trained on {policy.meta['env']}")
     variant = args.variant or policy.meta["variant"]
     episode_length = policy.meta.get("episode_length", 1000)
-    if args.seed_index == "all":
+    if args.member == "all":
         if args.video is not None:
-            raise UserError("--video films one policy: give --seed-index I with it")
+            raise UserError("--video films one policy: give --member I with it")
         print(_all_policies_table(policy, env_name, variant, args.mode, args.episodes,
                                   args.seed, episode_length))
         return 0
     try:
-        act = policy.act_fn(args.seed_index)
+        act = policy.act_fn(args.member)
     except ValueError as err:
         raise UserError(str(err)) from None
     if policy.meta.get("sweep"):  # a sweep's policy index is a grid point and seed
-        print(f"policy {args.seed_index} of the sweep: "
-              f"{format_point(policy.meta['sweep'][args.seed_index])}")
+        print(f"policy {args.member} of the sweep: "
+              f"{format_point(policy.meta['sweep'][args.member])}")
     if args.video is None:
         out = evaluate_policy(env_name, variant, args.mode, act, args.episodes, args.seed,
                               episode_length)
@@ -377,12 +378,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _all_policies_table(policy: LoadedPolicy, env_name: str, variant: str, mode: str,
                         episodes: int, seed: int, episode_length: int) -> str:
-    """`lamour evaluate --seed-index all`: a row per policy (with its sweep point, if any),
+    """`lamour evaluate --member all`: a row per policy (with its sweep point, if any),
     then the spread over policies, the figure a multi-seed run is reported by."""
     import numpy as np
 
+    from lamour_jax.learner.evaluate import evaluate_policies
     from lamour_jax.learner.sweep import format_point
-    from lamour_jax.recovery.run import evaluate_policies
 
     results = evaluate_policies(env_name, variant, mode, policy, episodes, seed, episode_length)
     points = policy.meta.get("sweep")

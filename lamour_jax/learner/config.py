@@ -1,11 +1,10 @@
 """PPO configuration: shape-affecting choices are static, scalar hyperparameters are pytree
-leaves (so a sweep over them is a vmap, as in rejax), and every env has a default."""
+leaves (so a sweep over them is a vmap, as in rejax). Per-env settings: lamour_jax/params.py."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 from flax import struct
@@ -62,28 +61,20 @@ class PPOConfig:
     # 2 x desired_kl and multiplied by 1.5 below desired_kl / 2 (the rule legged-robot PPO
     # trainers such as rsl_rl use), which keeps fine-tuning from stepping off a good policy.
     lr_schedule: str = _static("constant")
-    # "constant", or "linear": the entropy bonus anneals from entropy_coef to 0 at total_steps.
-    # A bonus strong enough to find a rare behaviour (the ant's flip onto its feet) keeps the
-    # policy noisy after it is found; annealing lets the noise come down again. Tried on the
-    # ant's recovery, one seed each: annealed over 1.64M the gait came back but the flip got less
-    # reliable; over 2.87M it walked on at one evaluation and lost it with the noise nearly
-    # gone (benchmarks/results/recovery_ant_cpu.md), so no env defaults to it.
+    # "constant", or "linear": the entropy bonus anneals from entropy_coef to 0 at total_steps,
+    # so that a bonus strong enough to find a rare behaviour need not keep the policy noisy
+    # after it is found (tried on the ant's recovery: recovery_ant_cpu.md).
     entropy_schedule: str = _static("constant")
-    # What the entropy bonus measures: "pre_tanh", the Gaussian before the squashing, which
-    # grows without bound with the std, so a strong bonus drives the actions to +-1; or
-    # "action", the entropy of the squashed action tanh(u) (one reparameterised sample per
-    # state, as brax and SAC do), largest at a moderate std and falling as the actions
-    # saturate. On the ant's recovery (10x bonus) it kept the noise moderate, but two seeds
-    # fared like the pre-tanh run (benchmarks/results/recovery_ant_cpu.md), so no recovery
-    # defaults to it; the hopper's original trains with it (_DEFAULTS below).
+    # What the entropy bonus measures: "pre_tanh", the Gaussian before the squashing (grows
+    # without bound with the std, so a strong bonus drives actions to +-1), or "action", the
+    # entropy of the squashed action tanh(u) (one reparameterised sample per state, as brax and
+    # SAC do), largest at a moderate std.
     entropy_space: str = _static("pre_tanh")
-    # Where an env that ends restarts from (envs/wrappers.py, AutoResetBatch):
-    # "per_rollout": one fresh start per env drawn before each rollout, taken by the env when
-    # its episode ends (a second ending in the same rollout reuses it); the restart is a
-    # select. "per_episode": a fresh draw at the step the episode ends, which costs a batched
-    # reset on every step where any env ends (most steps early in training; under --seeds,
-    # every step). Over 3 hopper seeds each, plain training learned alike either way; recovery
-    # retraining keeps per_episode (benchmarks/results/auto_reset_hopper_cpu.md).
+    # Where an env that ends restarts from (envs/wrappers.py, AutoResetBatch): "per_rollout",
+    # one fresh start per env drawn before each rollout (a select at the end; a second ending
+    # in the same rollout reuses it), or "per_episode", a fresh draw at the step the episode
+    # ends (a batched reset on every step where any env ends). Measured alike for plain
+    # training (auto_reset_hopper_cpu.md).
     auto_reset: str = _static("per_rollout")
     # --- scalar hyperparameters (pytree leaves)
     learning_rate: float = 3e-4
@@ -208,22 +199,6 @@ class PPOConfig:
         return self.replace(**changes).validate()
 
 
-def read_run_record(path: Path) -> tuple[dict[str, Any], PPOConfig]:
-    """A run's config.json and the PPO config it records: what `--resume` trains on (both
-    `lamour train` and `lamour recover`). ValueError, naming the damage, when it is unreadable.
-    """
-    try:
-        record = json.loads(Path(path).read_text())
-        return record, PPOConfig.from_json(json.dumps(record["ppo"]))
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is damaged ({type(err).__name__}: {err}); it records how the "
-                         "run was trained, so the run cannot be resumed without it") from None
-
-
-# A fresh critic beside a trained actor (a recovery, `lamour train --init-policy`) first learns
-# alone for this many env steps, so that its first, meaningless advantages do not move the
-# actor (measured on hopper recoveries: benchmarks/results/recovery_hopper_cpu.md).
-FRESH_CRITIC_WARMUP_STEPS = 51_200
 # Below this many iterations in a run, `lamour train` warns (few_iterations_note). The
 # shipped originals trained with 300 (hopper) to 2,000 (halfcheetah).
 FEW_ITERATIONS = 50
@@ -232,47 +207,3 @@ LR_SCHEDULES = ("constant", "linear", "adaptive")
 ENTROPY_SCHEDULES = ("constant", "linear")
 ENTROPY_SPACES = ("pre_tanh", "action")
 AUTO_RESETS = ("per_rollout", "per_episode")
-
-# Per-env defaults, like MuJoCo Playground's default_config(): sized so that a CPU run makes
-# visible progress and a GPU run can scale num_envs up with --set. The Gym locomotion envs train
-# on raw observations with swish units: an original that normalises its inputs sees a fallen
-# pose as a -30..-90 sigma input and saturates, and retraining such a policy does not keep a
-# recovery (benchmarks/results/recovery_hopper_cpu.md); raw observations keep OOD inputs of
-# order 1. The linear schedule anneals the rate to 0 at total_steps.
-_LOCOMOTION = dict(num_envs=256, unroll_length=20, reward_scaling=0.1, eval_every=204_800,
-                   activation="swish", normalize_observations=False, lr_schedule="linear")
-# More passes over smaller batches, PPO's usual MuJoCo settings (4,096-step batches, 10 epochs
-# of 32 minibatches, no entropy bonus): in 3.07M steps the walker reached 3,061.5 this way,
-# against 476.6 after 3.48M on the 256 x 20, 4 x 8 settings above, the cheetah 3,130.8
-# against 1,203.5, the ant 2,071.9 against 1,512.7, the hopper (with a bonus, below) 3,555.2
-# in 1.23M against 2,819.7 (lamour_jax/policies/README.md).
-# The extra updates cost little next to the physics: it trained at 4.5k env steps/s on the 2-core
-# CPU, about what the walker's env alone steps there (4.1-4.7k, env_throughput_cpu.md); the
-# cheetah at 3.3k against its env's 3.3-4.0k.
-_SAMPLE_REUSE = dict(num_envs=64, unroll_length=64, update_epochs=10, num_minibatches=32,
-                     entropy_coef=0.0)
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pointmass": dict(total_steps=60_000, num_envs=64, unroll_length=16, num_minibatches=4,
-                      eval_every=10_240, episode_length=100, learning_rate=1e-3,
-                      entropy_coef=1e-3, gamma=0.97),
-    # The hopper with a small bonus on the squashed action's entropy: with no bonus it reached
-    # 3,518.4 but its retraining got 1 seed of 3 up; with this one, 3 of 3 on the demo's
-    # settings (lamour_jax/policies/README.md).
-    "hopper": {**_LOCOMOTION, **_SAMPLE_REUSE, "total_steps": 1_228_800, "entropy_coef": 1e-3,
-               "entropy_space": "action"},
-    "walker2d": dict(_LOCOMOTION, **_SAMPLE_REUSE, total_steps=3_072_000),
-    # 8.19M: 3,436.8 against 3,130.8 at 3.07M; the curve flattens on the CPU-sized loop. A
-    # shorter horizon (discount 0.97, as brax's cheetah trains with 0.95) reached 3,945.3 in the
-    # same budget (one seed each; 0.95 trailed both over its first 1.4M steps).
-    "halfcheetah": dict(_LOCOMOTION, **_SAMPLE_REUSE, total_steps=8_192_000, gamma=0.97),
-    # Twice the budget, and a small entropy bonus: the ant was still improving at 3.07M (2,071.9)
-    # with its policy entropy falling fast; 6.14M with entropy_coef 1e-3 reached 2,768.5.
-    "ant": {**_LOCOMOTION, **_SAMPLE_REUSE, "total_steps": 6_144_000, "entropy_coef": 1e-3,
-            "eval_every": 409_600},
-    "humanoid": dict(total_steps=10_000_000, num_envs=512, unroll_length=20,
-                     reward_scaling=1.0, eval_every=204_800, policy_hidden=(128, 128)),
-}
-
-
-def default_config(env_name: str) -> PPOConfig:
-    return PPOConfig(**_DEFAULTS.get(env_name, {})).validate()

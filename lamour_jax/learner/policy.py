@@ -60,25 +60,26 @@ def load_policy(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 class LoadedPolicy:
     meta: dict[str, Any]
     fns: PolicyFns
-    actor_params: Any  # leading axis = seeds
-    obs_stats: RunningStats  # leading axis = seeds
+    actor_params: Any  # leading axis: members
+    obs_stats: RunningStats  # leading axis: members
     dropout_var_max: jax.Array
 
     @property
-    def seeds(self) -> int:
-        return int(self.meta["seeds"])
+    def members(self) -> int:
+        """Policies in the file: a run's seeds, sweep points or candidates' seeds."""
+        return int(self.meta.get("members", self.meta.get("seeds")))  # "seeds": older files
 
-    def seed(self, index: int) -> dict[str, Any]:
-        """One seed's policy in the form `make_train(init_actor=...)` takes."""
-        if not 0 <= index < self.seeds:
-            raise ValueError(f"policy index {index} out of range: the run has {self.seeds} "
-                             f"policies (indices 0 to {self.seeds - 1})")
+    def member(self, index: int) -> dict[str, Any]:
+        """One member's policy in the form `make_train(init_actor=...)` takes."""
+        if not 0 <= index < self.members:
+            raise ValueError(f"policy index {index} out of range: the run has {self.members} "
+                             f"policies (indices 0 to {self.members - 1})")
         pick = lambda tree: jax.tree.map(lambda x: x[index], tree)  # noqa: E731
         return {"actor": pick(self.actor_params), "obs_stats": pick(self.obs_stats),
                 "dropout_var_max": self.dropout_var_max[index]}
 
     def act_fn(self, index: int = 0) -> Any:
-        chosen = self.seed(index)
+        chosen = self.member(index)
         return lambda obs: self.fns.act(chosen["actor"], chosen["obs_stats"], obs)
 
 

@@ -30,6 +30,7 @@ from jax.sharding import PartitionSpec as P
 from lamour_jax.envs.base import Env, State
 from lamour_jax.envs.wrappers import AutoResetBatch
 from lamour_jax.learner.config import PPOConfig
+from lamour_jax.learner.evaluate import evaluate_episodes
 from lamour_jax.learner.networks import (
     MIN_STD,
     Actor,
@@ -46,9 +47,9 @@ ADAPTIVE_LR_RANGE = (1e-5, 1e-2)  # bounds of lr_schedule="adaptive"
 
 # reward_fn(obs, action, next_obs, info) -> reward, for one env (the learner vmaps it).
 # info holds the env's info after the step plus "env_reward" (the env's own reward) and
-# "variant" (the TrainState's variant index, see below).
+# "member" (the TrainState's member index, see below).
 RewardFn = Callable[[jax.Array, jax.Array, jax.Array, dict], jax.Array]
-# extra_policy_loss(mean, std, batch, key, variant) -> (loss, metrics): added to the actor
+# extra_policy_loss(mean, std, batch, key, member) -> (loss, metrics): added to the actor
 # loss. mean and std are the current policy's pre-tanh Gaussian at batch.obs (a minibatch of
 # Transitions).
 ExtraLossFn = Callable[[jax.Array, jax.Array, "Transition", jax.Array, jax.Array],
@@ -82,9 +83,9 @@ class TrainState:
     iteration: jax.Array
     episode_return: jax.Array  # running return of each env's current training episode
     dropout_var_max: jax.Array  # per action feature; SeRO's normaliser (zeros without dropout)
-    # Which variant of the objective this state trains (an int the hooks receive): lets one
+    # This state's index on the program's batch axis (an int the hooks receive): lets one
     # vmapped program train several reward candidates side by side.
-    variant: jax.Array
+    member: jax.Array
 
 
 @dataclass
@@ -179,7 +180,7 @@ class Trainer:
         return (clip_state, adam_state)
 
     # ----- init
-    def init(self, key: jax.Array, hp: PPOConfig | None = None, variant: Any = 0
+    def init(self, key: jax.Array, hp: PPOConfig | None = None, member: Any = 0
              ) -> TrainState:
         hp = hp or self.config
         k_actor, k_critic, k_env, k_state = jax.random.split(key, 4)
@@ -201,7 +202,7 @@ class Trainer:
             env_state=env_state, key=k_state, iteration=jnp.zeros((), jnp.int32),
             episode_return=self._shard(jnp.zeros(self.config.num_envs), self.config.num_envs),
             dropout_var_max=jnp.zeros(self.env.action_size),
-            variant=jnp.asarray(variant, jnp.int32),
+            member=jnp.asarray(member, jnp.int32),
         )
 
     # ----- rollout
@@ -240,7 +241,7 @@ class Trainer:
             reward = nxt.reward
             if self.reward_fn is not None:
                 info = {**nxt.info, "env_reward": nxt.reward,
-                        "variant": jnp.full(cfg.num_envs, state.variant)}
+                        "member": jnp.full(cfg.num_envs, state.member)}
                 reward = jax.vmap(self.reward_fn)(obs, action, next_obs, info)
             truncation = nxt.info["truncation"]
             episode_return = episode_return + reward
@@ -280,7 +281,7 @@ class Trainer:
 
     def _loss(self, params: dict, stats: RunningStats, critic_stats: RunningStats,
               batch: Transition, advantages: jax.Array, targets: jax.Array, key: jax.Array,
-              hp: PPOConfig, variant: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+              hp: PPOConfig, member: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         if self.config.policy_dropout > 0:  # the rollout's masks (see Transition)
             mean, std = self.policy.masked_distribution(
                 params["actor"], stats, batch.obs, jax.random.wrap_key_data(batch.dropout_key))
@@ -305,7 +306,7 @@ class Trainer:
                    "approx_kl": jnp.mean(ratio - 1.0 - (log_prob - batch.log_prob)),
                    "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps)}
         if self.extra_policy_loss is not None:
-            extra, extra_metrics = self.extra_policy_loss(mean, std, batch, key, variant)
+            extra, extra_metrics = self.extra_policy_loss(mean, std, batch, key, member)
             total = total + extra
             metrics.update({"extra_loss": extra, **extra_metrics})
         metrics["total_loss"] = total
@@ -356,7 +357,7 @@ class Trainer:
                 params, opt_state = carry
                 (batch, adv, tgt), mb_key = xs
                 (_, metrics), grads = grad_fn(params, stats, critic_stats, batch, adv, tgt,
-                                              mb_key, hp, state.variant)
+                                              mb_key, hp, state.member)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 updates = {**updates, "actor": jax.tree.map(lambda u: u * actor_learns,
                                                              updates["actor"])}
@@ -466,42 +467,6 @@ def with_constant_std(actor_params: Any, action_size: int, std: float) -> Any:
     bias = layers[last]["bias"].at[..., action_size:].set(raw)
     return {**actor_params, "params": {**actor_params["params"], "MLP_0": {
         **layers, last: {**layers[last], "kernel": kernel, "bias": bias}}}}
-
-
-def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.Array,
-                      num_episodes: int, shard: Callable[[Any], Any] = lambda t: t,
-                      trace_episode: int | None = None) -> dict[str, jax.Array]:
-    """Run `num_episodes` episodes in parallel to the time limit (no auto-reset).
-
-    Per episode: return, unmasked task return, length, and the step at which the state first
-    passed the env's validity test (-1 if never; 0 if it started valid). With `trace_episode`,
-    also "qpos" [episode_length + 1, nq]: that episode's configurations from its start, for a
-    video of an episode the statistics count (a separate unbatched rollout of the same start
-    can follow another float path and, on a knife-edge policy, another episode).
-    """
-    start = shard(jax.vmap(env.reset)(jax.random.split(key, num_episodes)))
-    ones = jnp.ones(num_episodes)
-
-    def step(carry: tuple, _: None) -> tuple[tuple, jax.Array | None]:
-        env_state, alive, ret, original, length, first_valid = carry
-        nxt = shard(jax.vmap(env.step)(env_state, act(env_state.obs)))
-        ret = ret + alive * nxt.reward
-        original = original + alive * nxt.info["original_reward"]
-        length = length + alive
-        newly_valid = alive * nxt.info["valid"] * (first_valid < 0)
-        first_valid = jnp.where(newly_valid > 0, length, first_valid)
-        alive = alive * (1.0 - nxt.done)
-        qpos = None if trace_episode is None else nxt.data.qpos[trace_episode]
-        return (nxt, alive, ret, original, length, first_valid), qpos
-
-    init = (start, ones, 0 * ones, 0 * ones, 0 * ones, jnp.where(start.info["valid"], 0.0, -1.0))
-    (_, _, ret, original, length, first_valid), qpos = jax.lax.scan(
-        step, init, None, length=env.episode_length)
-    out = {"return": ret, "original_return": original, "length": length,
-           "first_valid_step": first_valid}
-    if trace_episode is not None:
-        out["qpos"] = jnp.concatenate([start.data.qpos[trace_episode][None], qpos])
-    return out
 
 
 def make_train(env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,

@@ -119,10 +119,10 @@ def summary_table(sweep: Sweep, last_rows: list[dict[str, Any]]) -> str:
     diverge), as a Markdown table."""
     by_point: dict[int, list[dict[str, Any]]] = {}
     for row in last_rows:
-        by_point.setdefault(row["seed"] // sweep.seeds, []).append(row)
+        by_point.setdefault(row["member"] // sweep.seeds, []).append(row)
     names = list(sweep.values)
     lines = [f"| {' | '.join(names)} | seeds | return (mean ± std over seeds) | best "
-             f"--seed-index |", "|" + "---:|" * (len(names) + 3)]
+             f"--member |", "|" + "---:|" * (len(names) + 3)]
     def rank(item: tuple[int, list[dict[str, Any]]]) -> float:  # diverged points last
         returns = [r["return_mean"] for r in item[1] if not r.get("diverged")]
         return -float(np.mean(returns)) if returns else np.inf
@@ -137,6 +137,6 @@ def summary_table(sweep: Sweep, last_rows: list[dict[str, Any]]) -> str:
             lines.append(cells + "diverged | - |")
             continue
         returns = np.array([r["return_mean"] for r in trained])
-        best = trained[int(np.argmax(returns))]["seed"]
+        best = trained[int(np.argmax(returns))]["member"]
         lines.append(cells + f"{returns.mean():.1f} ± {returns.std():.1f}{lost} | {best} |")
     return "\n".join(lines)

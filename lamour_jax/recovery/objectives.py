@@ -30,13 +30,6 @@ METHODS = ("lamour", "zero", "env", "sero")
 SWITCHES = ("valid", "is_recovered")
 SERO_SAMPLES = 30
 
-# λ (aux-reward weight) and c (consolidation weight) per env, from the paper (spec §4).
-COEFFICIENTS: dict[str, tuple[float, float]] = {
-    "ant": (0.2, 1.0), "halfcheetah": (0.5, 1.0), "hopper": (0.2, 0.5),
-    "walker2d": (0.5, 0.3), "humanoid": (0.05, 0.0), "pointmass": (0.5, 0.5),
-}
-
-
 @dataclass(frozen=True)
 class Original:
     """The frozen original policy: what consolidation clones and SeRO measures."""
@@ -49,7 +42,7 @@ class Original:
     @classmethod
     def from_policy(cls, policy: LoadedPolicy, index: int = 0) -> Original:
         """Seed `index` of a loaded run, frozen."""
-        chosen = policy.seed(index)
+        chosen = policy.member(index)
         return cls(policy.fns, chosen["actor"], chosen["obs_stats"], chosen["dropout_var_max"])
 
     def sample_u(self, obs: jax.Array, key: jax.Array) -> jax.Array:
@@ -87,7 +80,7 @@ class Objective:
     switch: str = "valid"
     candidates: CandidateSet | None = None
     original: Original | None = None
-    seeds: int = 1  # members per candidate: variant = candidate * seeds + seed
+    seeds: int = 1  # seeds per candidate: member = candidate * seeds + seed
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -102,8 +95,8 @@ class Objective:
             raise ValueError("sero needs an original policy trained with dropout "
                              "(`lamour train ENV --set policy_dropout=0.1`)")
 
-    def _candidate(self, variant: jax.Array) -> jax.Array:
-        return variant // self.seeds
+    def _candidate(self, member: jax.Array) -> jax.Array:
+        return member // self.seeds
 
     def reward_fn(self) -> RewardFn | None:
         if self.method == "zero":
@@ -115,7 +108,7 @@ class Objective:
         def lamour(obs: jax.Array, action: jax.Array, next_obs: jax.Array, info: dict
                    ) -> jax.Array:
             r_env = info["env_reward"]
-            index = self._candidate(info["variant"])
+            index = self._candidate(info["member"])
             aux = _finite(self.candidates.calculate_reward(index, next_obs, action))
             if self.switch == "valid":
                 recovering = r_env == 0.0
@@ -137,11 +130,11 @@ class Objective:
         c = self.c
 
         def consolidation(mean: jax.Array, std: jax.Array, batch: Transition, key: jax.Array,
-                          variant: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+                          member: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
             u_tilde = self.original.sample_u(batch.obs, key)
             log_prob = gaussian_log_prob(u_tilde, mean, std)
             if self.method == "lamour":
-                index = self._candidate(variant)
+                index = self._candidate(member)
                 weight = jax.vmap(lambda s: self.candidates.is_recovered(index, s))(batch.obs)
                 weight = weight.astype(jnp.float32)
             else:
@@ -156,9 +149,5 @@ class Objective:
                 "candidates": 0 if self.candidates is None else len(self.candidates)}
 
 
-def coefficients(env_name: str) -> tuple[float, float]:
-    return COEFFICIENTS.get(env_name, (0.5, 0.5))
-
-
-__all__ = ["COEFFICIENTS", "METHODS", "SWITCHES", "Objective", "Original", "coefficients"]
+__all__ = ["METHODS", "SWITCHES", "Objective", "Original"]
 

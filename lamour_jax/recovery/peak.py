@@ -30,7 +30,7 @@ def candidate_scores(rows: Sequence[dict[str, Any]], names: Sequence[str], seeds
     the order candidates are ranked by."""
     scores = []
     for k in range(len(names)):
-        members = [r for r in rows if r["seed"] // seeds == k]
+        members = [r for r in rows if r["member"] // seeds == k]
         scores.append((float(np.mean([r["recovery_rate"] for r in members])),
                        float(np.mean([r["return_mean"] for r in members]))))
     return scores
@@ -40,7 +40,7 @@ def save_candidate(directory: Path, state: Any, k: int, seeds: int, names: Seque
                    meta: dict[str, Any]) -> None:
     """Export candidate k's seeds (members k*seeds .. (k+1)*seeds - 1) as a policy folder."""
     picked = jax.tree.map(lambda x: x[k * seeds:(k + 1) * seeds], policy_export(state))
-    save_policy(directory, picked, {**meta, "seeds": seeds, "candidates": [names[k]]})
+    save_policy(directory, picked, {**meta, "members": seeds, "candidates": [names[k]]})
 
 
 class PeakKeeper:
@@ -75,7 +75,7 @@ class PeakKeeper:
             return
         self.best = scores[k]
         save_candidate(self.out / PEAK_DIR, state, k, self.seeds, self.names, self.meta)
-        members = [r for r in rows if r["seed"] // self.seeds == k]
+        members = [r for r in rows if r["member"] // self.seeds == k]
         if is_primary():
             (self.out / PEAK_RECORD).write_text(json.dumps({
                 "eval": evaluation, "step": rows[0]["step"], "candidate": self.names[k],

@@ -18,7 +18,7 @@ def curves(history: list[dict[str, Any]], members: list[int]) -> dict[str, np.nd
                                              for e in evals])}
     for key in ("return_mean", "recovery_rate", "normal_return_mean"):
         table = np.array([[next((r[key] for r in history
-                                 if r["eval"] == e and r["seed"] == m), None)
+                                 if r["eval"] == e and r["member"] == m), None)
                            for m in members] for e in evals], dtype=float)  # None -> NaN
         out[key] = table.mean(1)
         out[key + "_sd"] = table.std(1)
@@ -33,28 +33,28 @@ def best_members(summary: dict[str, Any]) -> list[int]:
 def last_rows(history: list[dict[str, Any]], members: list[int]) -> list[dict[str, Any]]:
     """The members' metrics rows of the last evaluation."""
     last = max(r["eval"] for r in history)
-    return [r for r in history if r["eval"] == last and r["seed"] in members]
+    return [r for r in history if r["eval"] == last and r["member"] in members]
 
 
-def _top_seed(rows: list[dict[str, Any]], first_member: int) -> int:
+def _top_member(rows: list[dict[str, Any]], first_member: int) -> int:
     top = max(rows, key=lambda r: (r["recovery_rate"], r["return_mean"]))
-    return top["seed"] - first_member
+    return top["member"] - first_member
 
 
-def best_seed(summary: dict[str, Any], history: list[dict[str, Any]]) -> int:
+def best_member(summary: dict[str, Any], history: list[dict[str, Any]]) -> int:
     """The seed of the best candidate (an index into DIR/best) whose last evaluation
     recovered most often, then returned most."""
     members = best_members(summary)
-    return _top_seed(last_rows(history, members), members[0])
+    return _top_member(last_rows(history, members), members[0])
 
 
-def peak_seed(summary: dict[str, Any], history: list[dict[str, Any]]) -> int:
+def peak_member(summary: dict[str, Any], history: list[dict[str, Any]]) -> int:
     """The same for DIR/peak: the seed of its candidate that did best at that evaluation."""
     peak, seeds = summary["peak"], summary["seeds"]
     k = next(c["index"] for c in summary["candidates"] if c["candidate"] == peak["candidate"])
     rows = [r for r in history
-            if r["eval"] == peak["eval"] and k * seeds <= r["seed"] < (k + 1) * seeds]
-    return _top_seed(rows, k * seeds)
+            if r["eval"] == peak["eval"] and k * seeds <= r["member"] < (k + 1) * seeds]
+    return _top_member(rows, k * seeds)
 
 
 def final_row(history: list[dict[str, Any]], members: list[int]) -> dict[str, float]:
@@ -118,7 +118,7 @@ def markdown_table(env: str, runs: dict[str, tuple[dict, list]], before: dict[st
 def per_seed_table(env: str, runs: dict[str, tuple[dict, list]]) -> str:
     """The last evaluation of every seed (of each method's best candidate): a mean over five
     seeds hides whether all got up or some lay still, which is what decides between methods."""
-    finals = {m: sorted(last_rows(h, best_members(s)), key=lambda r: r["seed"])
+    finals = {m: sorted(last_rows(h, best_members(s)), key=lambda r: r["member"])
               for m, (s, h) in runs.items()}
     seeds = max(len(rows) for rows in finals.values())
     lines = [f"| {env}: seed | " + " | ".join(finals) + " |",

@@ -16,6 +16,8 @@ def recorded_run(run: RunDir) -> tuple[RecoverySpec, RunRecord]:
     """The RecoverySpec the run was started with, and its whole record; NotARun or
     ValueError when there is no readable recovery record."""
     record = run.read("recovery")
+    if "policy_seed" in record.fields:  # the field's name in records written before
+        record.fields["policy_member"] = record.fields.pop("policy_seed")
     names = RecoverySpec.__dataclass_fields__
     spec = RecoverySpec(env=record.env, **{k: v for k, v in record.fields.items()
                                            if k in names})

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from lamour_jax.envs import Env
 from lamour_jax.learner import PPOConfig, Trainer, TrainState
-from lamour_jax.learner.ppo import evaluate_episodes
+from lamour_jax.learner.evaluate import evaluate_episodes
 from lamour_jax.recovery.objectives import Objective
 
 

@@ -81,6 +81,23 @@ def _abstract(template: Any) -> dict[str, jax.ShapeDtypeStruct]:
     return out
 
 
+# TrainState fields renamed since checkpoints were first written: a run saved before the
+# rename still resumes (its leaves are read under their old names).
+RENAMED_FIELDS = {"member": "variant"}
+
+
+def _older_names(target: dict[str, Any], saved: set[str]) -> dict[str, str]:
+    """{name in `target`: the name it was saved under} for leaves missing from `saved` whose
+    field was renamed since (`RENAMED_FIELDS`)."""
+    out = {}
+    for name in target.keys() - saved:
+        prefix, _, field = name.partition("_")
+        old = f"{prefix}_{RENAMED_FIELDS.get(field, field)}"
+        if old in saved:
+            out[name] = old
+    return out
+
+
 class RunCheckpoints:
     """Save and restore the TrainState of a run directory."""
 
@@ -105,7 +122,12 @@ class RunCheckpoints:
             raise CheckpointError(f"no checkpoint in {self.dir}: nothing to resume; start a new "
                                   "run without --resume")
         try:
-            saved = self.manager.restore(step, args=ocp.args.StandardRestore(_abstract(template)))
+            target = _abstract(template)
+            renamed = _older_names(target, set(self.manager.item_metadata(step).keys()))
+            target = {renamed.get(name, name): leaf for name, leaf in target.items()}
+            saved = self.manager.restore(step, args=ocp.args.StandardRestore(target))
+            current = {old: name for name, old in renamed.items()}
+            saved = {current.get(name, name): leaf for name, leaf in saved.items()}
         except Exception as exc:  # orbax raises many types for unreadable/mismatched data
             raise CheckpointError(f"checkpoint {self.dir / str(step)} cannot be restored "
                                   f"({type(exc).__name__}: {str(exc)[:300]}). It may be "

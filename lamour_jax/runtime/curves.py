@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from lamour_jax.learner.sweep import format_point
+from lamour_jax.runtime.run_dir import RunDir
 
 
 def plot_learning_curve(run_dir: Path, path: Path | None = None) -> Path | None:
@@ -16,8 +17,7 @@ def plot_learning_curve(run_dir: Path, path: Path | None = None) -> Path | None:
     episodes' return against env steps; for a sweep, the evaluation return of each grid point.
     None when the run has no evaluation yet."""
     run_dir = Path(run_dir)
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
-            if line.strip()]
+    rows = RunDir(run_dir).history()
     if not rows:
         return None
     import matplotlib
@@ -26,10 +26,10 @@ def plot_learning_curve(run_dir: Path, path: Path | None = None) -> Path | None:
     import matplotlib.pyplot as plt
 
     steps = np.array(sorted({r["step"] for r in rows}))
-    seeds = sorted({r["seed"] for r in rows})
+    seeds = sorted({r["member"] for r in rows})
 
     def per_step(key: str) -> np.ndarray:  # (steps, seeds), NaN where missing
-        table = {(r["step"], r["seed"]): r.get(key) for r in rows}
+        table = {(r["step"], r["member"]): r.get(key) for r in rows}
         return np.array([[np.nan if table.get((s, k)) is None else table[(s, k)]
                           for k in seeds] for s in steps], dtype=float)
 
@@ -46,7 +46,7 @@ def plot_learning_curve(run_dir: Path, path: Path | None = None) -> Path | None:
 
     points = {json.dumps(r["hp"]): r["hp"] for r in rows if "hp" in r}
     if points:  # a sweep: one evaluation curve per grid point, over its seeds
-        member_point = {r["seed"]: json.dumps(r["hp"]) for r in rows}
+        member_point = {r["member"]: json.dumps(r["hp"]) for r in rows}
         evaluation = per_step("return_mean")
         colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(points)))
         for color, (name, point) in zip(colors, points.items(), strict=True):

@@ -31,6 +31,7 @@ from lamour_jax.learner.sweep import Sweep, format_point
 from lamour_jax.runtime.checkpoint import RunCheckpoints, save_policy
 from lamour_jax.runtime.distributed import is_primary
 from lamour_jax.runtime.lock import holds_run_dir
+from lamour_jax.runtime.run_dir import RunDir
 from lamour_jax.runtime.stall import STALL_EXIT, StallWatchdog, timeout_from_env
 
 
@@ -65,10 +66,10 @@ class RunResult:
     evals_done: int = 0
 
 
-def _scalar_metrics(metrics: dict[str, np.ndarray], seed_index: int) -> dict[str, Any]:
+def _scalar_metrics(metrics: dict[str, np.ndarray], member: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in metrics.items():
-        value = np.asarray(value)[seed_index]
+        value = np.asarray(value)[member]
         if value.ndim:
             out[name] = value.tolist()
         else:  # NaN (e.g. a median over no recovered episodes) is written as null
@@ -112,7 +113,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
 
     With a `sweep`, the program trains its members instead (grid points x the sweep's seeds,
     `seeds` unused), each with its own hyperparameters, and every metrics row says which
-    (`hp`); "seed" in the rows is the member's index on the batch axis, as everywhere else.
+    (`hp`); "member" in the rows is the index on the batch axis, as everywhere else.
 
     `after_eval(evaluation, state, rows)` runs in every process after each evaluation period
     is checkpointed and logged (recovery keeps its best evaluation's policy with it).
@@ -147,11 +148,9 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
         # A fresh state as the template: its shardings say where each restored leaf goes.
         start_eval, state = checkpoints.restore(init(keys, *hparams))
         # Drop metric lines written after the checkpoint we resume from.
-        if primary and metrics_path.exists():
-            kept = [line for line in metrics_path.read_text().splitlines()
-                    if line and json.loads(line)["eval"] <= start_eval]
-            metrics_path.write_text("".join(k + "\n" for k in kept))
-            kept_rows = [json.loads(k) for k in kept]
+        if primary:
+            kept_rows = [row for row in RunDir(run_dir).history() if row["eval"] <= start_eval]
+            metrics_path.write_text("".join(json.dumps(row) + "\n" for row in kept_rows))
             if kept_rows:
                 wall_before = float(kept_rows[-1]["wall_s"])
     else:
@@ -235,7 +234,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                 wall = wall_before + time.perf_counter() - wall_start
                 rows = []
                 for s in range(seeds):
-                    row = {"eval": k + 1, "step": step, "seed": s, "wall_s": round(wall, 3),
+                    row = {"eval": k + 1, "step": step, "member": s, "wall_s": round(wall, 3),
                            "sps": round(seeds * cfg.steps_per_eval / elapsed, 1)}
                     if sweep is not None:
                         row["hp"] = sweep.member(s)

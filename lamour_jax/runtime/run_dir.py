@@ -92,6 +92,18 @@ class RunDir:
     def metrics(self) -> Path:
         return self.path / "metrics.jsonl"
 
+    def history(self) -> list[dict[str, Any]]:
+        """The metrics.jsonl rows, oldest first (complete after a resume: the run keeps the
+        rows up to the checkpoint it resumed from). Rows written before the member index was
+        named `member` carry it as `seed`; they are read as `member`."""
+        if not self.metrics.is_file():
+            return []
+        rows = [json.loads(line) for line in self.metrics.read_text().splitlines() if line]
+        for row in rows:
+            if "member" not in row and "seed" in row:
+                row["member"] = row.pop("seed")
+        return rows
+
     def has_record(self) -> bool:
         return self.record_file.is_file()
 

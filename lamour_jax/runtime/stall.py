@@ -18,8 +18,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from lamour_jax import xla_runtime
+
+if TYPE_CHECKING:
+    from lamour_jax.envs import Env
 
 # Seconds without CPU progress before a period counts as stalled; LAMOUR_STALL_TIMEOUT=0
 # turns the watchdog off. Five minutes is far above any pause a healthy period makes.
@@ -100,25 +104,20 @@ class StallWatchdog:
                 return
 
 
-# The largest ant batch that ran through on XLA's CPU runtime (jax 0.10.2) with XLA's
-# concurrency-optimized scheduler on (its default): above it, training and recovery programs
-# deadlocked in their first period (benchmarks/results/train_throughput_cpu.md,
-# recovery_ant_cpu.md). lamour_jax turns that scheduler off on import (xla_runtime.py), which
-# avoids the deadlock; the limit matters only where a user turns it back on.
-ANT_CPU_SAFE_ENVS = 128
-
-
-def cpu_hang_warning(env_name: str, num_envs: int, backend: str, job: str = "train",
+def cpu_hang_warning(env: Env, num_envs: int, backend: str, job: str = "train",
                      deadlock_avoided: bool | None = None) -> str | None:
-    """Warns before a run that is known to deadlock: a large ant program on the CPU with the
-    XLA setting that avoids it turned back on (`deadlock_avoided` defaults to what XLA_FLAGS
-    says). The watchdog ends such a run; this says why before it starts."""
+    """Warns before a run that is known to deadlock: more envs than the robot's
+    `cpu_safe_envs` on the CPU with the XLA setting that avoids the deadlock turned back on
+    (lamour_jax turns XLA's concurrency-optimized scheduler off on import, xla_runtime.py;
+    `deadlock_avoided` defaults to what XLA_FLAGS says). The watchdog ends such a run; this
+    says why before it starts."""
     if deadlock_avoided is None:
         deadlock_avoided = xla_runtime.deadlock_avoided()
-    safe = ANT_CPU_SAFE_ENVS
-    if backend == "cpu" and env_name == "ant" and num_envs > safe and not deadlock_avoided:
+    safe = env.robot.cpu_safe_envs
+    if backend == "cpu" and safe is not None and num_envs > safe and not deadlock_avoided:
         return (f"warning: XLA_FLAGS does not set {xla_runtime.SCHEDULER_FLAG}=false: without "
-                f"it, ant {job} programs with more than {safe} envs on the CPU have deadlocked "
+                f"it, {env.name} {job} programs with more than {safe} envs on the CPU have "
+                "deadlocked "
                 f"in their first period (jax 0.10.2). Drop your setting of that flag (lamour_jax "
                 f"sets it to false) or use --num-envs {safe}")
     return None

@@ -17,6 +17,7 @@ import numpy as np
 from lamour_jax.learner.config import read_run_record
 from lamour_jax.runtime.checkpoint import saved_periods
 from lamour_jax.runtime.lock import holder
+from lamour_jax.runtime.run_dir import RunDir
 
 # Subfolders of a run that hold exported policies, never a run of their own.
 _NOT_RUNS = {"checkpoints", "policy", "best", "peak", "tensorboard", "rewards"}
@@ -40,9 +41,8 @@ def find_runs(root: Path) -> list[Path]:
 
 
 def _last_evaluation(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
     try:
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = RunDir(run_dir).history()
     except (OSError, ValueError):
         return []
     last = max((row.get("eval", 0) for row in rows), default=0)

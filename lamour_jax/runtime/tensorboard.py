@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # Row fields that index a row rather than measure something.
-_INDEX_FIELDS = frozenset({"eval", "step", "seed", "wall_s"})
+_INDEX_FIELDS = frozenset({"eval", "step", "member", "wall_s"})
 # Evaluation results, grouped apart from the learner's own statistics.
 _EVAL_FIELDS = frozenset({"episode_length", "recovery_rate", "steps_to_recovery_median"})
 
@@ -49,7 +49,7 @@ class TensorBoardLog:
         """Rows as metrics.jsonl holds them, `seed` indexing the writer. Lists (per-feature
         dropout variances) and nulls (a median over no recovered episodes) are left out."""
         for row in rows:
-            writer = self.writers[row["seed"]]
+            writer = self.writers[row["member"]]
             for name, value in row.items():
                 if name in _INDEX_FIELDS or not isinstance(value, (int, float)):
                     continue
