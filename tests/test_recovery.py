@@ -22,7 +22,7 @@ from lamour_jax.learner import make_train
 from lamour_jax.learner.evaluate import evaluate_and_trace, evaluate_episodes, evaluate_policy
 from lamour_jax.learner.networks import gaussian_log_prob
 from lamour_jax.learner.policy import load, load_policy
-from lamour_jax.learner.ppo import Transition
+from lamour_jax.learner.types import Transition
 from lamour_jax.params import train_config
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import Objective, Original
@@ -169,7 +169,7 @@ def test_recovery_config_fine_tunes_with_per_episode_restarts(original):
                                      overrides=["policy_hidden=8,8"]), policy)
 
 
-def test_sero_retrains_without_dropout_yet_measures_the_originals(original, tmp_path):
+def test_sero_retrains_without_dropout_yet_measures_the_originals(original, tmp_path, capsys):
     """`--set policy_dropout=0` turns the masks off in the recovering actor only: its export
     has no dropout, while SeRO's U still comes from the original's MC dropout (weight < 1)."""
     policy = load(original)
@@ -184,6 +184,8 @@ def test_sero_retrains_without_dropout_yet_measures_the_originals(original, tmp_
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert row["dropout_var_max"] == [0.0, 0.0]  # no masks in the recovering actor
     assert 0.0 < row["consolidation_weight"] < 1.0
+    # 4,096 steps lie inside the critic's 51,200-step warm-up: the run says so up front.
+    assert "the actor (the policy) will not change" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("env_name", ["ant", "halfcheetah", "hopper", "walker2d"])

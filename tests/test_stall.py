@@ -100,7 +100,7 @@ def test_stall_in_the_first_period_does_not_offer_a_resume(tmp_path):
     assert "--resume" not in first and "no checkpoint to resume" in first
     assert json.loads((tmp_path / "stall_report.json").read_text())["last_good_checkpoint"] == 0
     later = write_stall_report(tmp_path, period=3, saved_eval=2, seconds=300.0)
-    assert f"Checkpoint 2 in {tmp_path / 'checkpoints'}" in later
+    assert f"checkpoint 2 in {tmp_path / 'checkpoints'} is intact" in later
     assert f"--resume {tmp_path}" in later
 
 

@@ -12,12 +12,12 @@ import os
 import signal
 import sys
 
-from lamour_jax.cli import demo, envs, recover, reward, runs, train
-from lamour_jax.cli.errors import EXIT_USAGE, UserError
+from lamour_jax.cli import demo, envs, evaluate, recover, reward, runs, train
+from lamour_jax.cli.errors import EXIT_FAILED, EXIT_USAGE, UserError
 from lamour_jax.interrupt import Terminated, stop_on_sigterm
 
 # In the order `lamour --help` lists them.
-COMMAND_GROUPS = (envs, reward, train, recover, demo, runs)
+COMMAND_GROUPS = (envs, reward, train, evaluate, recover, demo, runs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,3 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`lamour runs | head`): no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit flush
         return 128 + signal.SIGPIPE
+    except OSError as err:  # a file-system fault (no space, no permission): the path, once
+        print(f"lamour {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_FAILED

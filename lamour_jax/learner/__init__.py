@@ -1,6 +1,7 @@
 """PPO learner: config, networks, the pure training program, checkpoints and the host loop."""
 
 from lamour_jax.learner.config import PPOConfig
-from lamour_jax.learner.ppo import Trainer, TrainState, Transition, make_train
+from lamour_jax.learner.ppo import Trainer, make_train
+from lamour_jax.learner.types import TrainState, Transition
 
 __all__ = ["PPOConfig", "TrainState", "Trainer", "Transition", "make_train"]

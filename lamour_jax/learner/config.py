@@ -109,6 +109,44 @@ class PPOConfig:
         spans."""
         return self.num_evals * self.iterations_per_eval
 
+    @property
+    def planned_steps(self) -> int:
+        """Env steps the run trains: whole evaluation periods of whole iterations."""
+        return self.num_evals * self.steps_per_eval
+
+    def fit_period(self) -> PPOConfig:
+        """This config with its evaluation period shortened to the budget when the budget is
+        less than one period (40,960 steps against a 204,800-step period trains 40,960, not
+        204,800). For a new run only: a run's period is fixed once it has checkpoints."""
+        iterations = -(-self.total_steps // self.steps_per_iteration)
+        if iterations >= self.iterations_per_eval:
+            return self
+        return self.replace(eval_every=iterations * self.steps_per_iteration)
+
+    def budget_note(self) -> str | None:
+        """What runs, when it is not exactly total_steps: whole evaluation periods, each of
+        whole iterations."""
+        if self.planned_steps == self.total_steps:
+            return None
+        return (f"note: {self.total_steps:,} steps asked for; {self.planned_steps:,} will run: "
+                f"{self.num_evals} evaluation period(s) of {self.steps_per_eval:,} env steps "
+                f"(eval_every, in whole iterations of num_envs x unroll_length = "
+                f"{self.steps_per_iteration:,})")
+
+    def warmup_note(self) -> str | None:
+        """A budget inside critic_warmup_steps trains the critic alone: say so."""
+        warmup_iterations = -(-self.critic_warmup_steps // self.steps_per_iteration)
+        if warmup_iterations < self.num_iterations:
+            return None
+        return (f"note: all {self.planned_steps:,} steps lie within critic_warmup_steps "
+                f"({self.critic_warmup_steps:,}), in which only the critic learns: the actor (the "
+                f"policy) will not change; give --steps above {self.critic_warmup_steps:,}")
+
+    def notes(self) -> list[str]:
+        """Everything worth saying about this config before it compiles."""
+        return [n for n in (self.budget_note(), self.warmup_note(), self.few_iterations_note())
+                if n]
+
     def few_iterations_note(self) -> str | None:
         """A budget that leaves PPO only a few iterations (many envs x a long unroll on few
         steps, say the CPU defaults with --num-envs 4096 on a GPU) learns little: say so."""

@@ -1,13 +1,19 @@
-"""Policy and value networks, and the tanh-squashed Gaussian the policy acts with."""
+"""Policy and value networks, the tanh-squashed Gaussian the policy acts with, and the
+policy as functions of (actor parameters, observation statistics, raw observation)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from lamour_jax.learner.normalizer import RunningStats
 
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "swish": nn.swish, "elu": nn.elu}
 MIN_STD = 1e-3
@@ -76,3 +82,43 @@ def squashed_entropy(mean: jax.Array, std: jax.Array, noise: jax.Array) -> jax.A
     # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), exact and stable for large |u|.
     log_jacobian = 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
     return gaussian_entropy(std) + jnp.sum(log_jacobian, axis=-1)
+
+
+@dataclass
+class PolicyFns:
+    """The policy as functions of (actor params, obs stats, raw obs)."""
+
+    actor: Actor
+    normalize_observations: bool
+    obs_clip: float = 10.0
+    obs_std_floor: float = 1e-3
+
+    def distribution(self, params: Any, stats: RunningStats, obs: jax.Array,
+                     key: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        norm = stats.normalize(obs, self.normalize_observations, self.obs_clip,
+                               self.obs_std_floor)
+        if key is None:
+            return self.actor.apply(params, norm)
+        return self.actor.apply(params, norm, deterministic=False, rngs={"dropout": key})
+
+    def masked_distribution(self, params: Any, stats: RunningStats, obs: jax.Array,
+                            keys: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A batch of observations, each under its own dropout mask drawn from `keys`."""
+        return jax.vmap(lambda o, k: self.distribution(params, stats, o, k))(obs, keys)
+
+    def act(self, params: Any, stats: RunningStats, obs: jax.Array) -> jax.Array:
+        """The deterministic action tanh(mean) used for evaluation."""
+        mean, _ = self.distribution(params, stats, obs)
+        return jnp.tanh(mean)
+
+
+def with_constant_std(actor_params: Any, action_size: int, std: float) -> Any:
+    """The same actor with its std head replaced by a constant: the last layer's std columns
+    get zero weights and the bias that softplus(bias) + MIN_STD = std."""
+    layers = actor_params["params"]["MLP_0"]
+    last = max(layers, key=lambda name: int(name.rsplit("_", 1)[1]))
+    raw = float(np.log(np.expm1(max(std - MIN_STD, 1e-6))))  # softplus inverse
+    kernel = layers[last]["kernel"].at[..., action_size:].set(0.0)
+    bias = layers[last]["bias"].at[..., action_size:].set(raw)
+    return {**actor_params, "params": {**actor_params["params"], "MLP_0": {
+        **layers, last: {**layers[last], "kernel": kernel, "bias": bias}}}}

@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from lamour_jax.learner.config import PPOConfig
-from lamour_jax.learner.networks import Actor
+from lamour_jax.learner.networks import Actor, PolicyFns
 from lamour_jax.learner.normalizer import RunningStats
-from lamour_jax.learner.ppo import PolicyFns, TrainState
+from lamour_jax.learner.types import TrainState
 
 
 class CheckpointError(RuntimeError):

@@ -16,14 +16,12 @@ parameters are replicated and XLA inserts the gradient all-reduce.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -32,89 +30,27 @@ from lamour_jax.envs.wrappers import AutoResetBatch
 from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.evaluate import evaluate_episodes
 from lamour_jax.learner.networks import (
-    MIN_STD,
     Actor,
     Critic,
+    PolicyFns,
     gaussian_entropy,
     gaussian_log_prob,
     squashed_entropy,
+    with_constant_std,
 )
 from lamour_jax.learner.normalizer import RunningStats
+from lamour_jax.learner.types import (
+    ActFn,
+    ExtraLossFn,
+    MetricsFn,
+    RewardFn,
+    TrainState,
+    Transition,
+)
 
 SERO_SAMPLES = 30  # MC-dropout samples for the per-feature variance (SeRO)
 SERO_STATES = 256  # states per iteration on which the variance maximum is tracked
 ADAPTIVE_LR_RANGE = (1e-5, 1e-2)  # bounds of lr_schedule="adaptive"
-
-# reward_fn(obs, action, next_obs, info) -> reward, for one env (the learner vmaps it).
-# info holds the env's info after the step plus "env_reward" (the env's own reward) and
-# "member" (the TrainState's member index, see below).
-RewardFn = Callable[[jax.Array, jax.Array, jax.Array, dict], jax.Array]
-# extra_policy_loss(mean, std, batch, key, member) -> (loss, metrics): added to the actor
-# loss. mean and std are the current policy's pre-tanh Gaussian at batch.obs (a minibatch of
-# Transitions).
-ExtraLossFn = Callable[[jax.Array, jax.Array, "Transition", jax.Array, jax.Array],
-                       tuple[jax.Array, dict[str, jax.Array]]]
-
-
-@struct.dataclass
-class Transition:
-    obs: jax.Array
-    u: jax.Array  # pre-tanh action
-    log_prob: jax.Array
-    reward: jax.Array
-    termination: jax.Array  # 1.0: the episode ended for real (no bootstrap)
-    done: jax.Array  # 1.0: the episode ended (termination or time limit): cut the GAE trace
-    next_obs: jax.Array  # the true next observation, before any auto-reset
-    valid: jax.Array  # the env's validity test after the step
-    # A policy with dropout: the raw key of the dropout mask each action was sampled under
-    # (None without dropout). The update re-applies the same masks, so the PPO ratio compares
-    # the policy with itself under one mask instead of two different random networks.
-    dropout_key: jax.Array | None = None
-
-
-@struct.dataclass
-class TrainState:
-    params: dict[str, Any]  # {"actor": ..., "critic": ...}
-    opt_state: Any
-    obs_stats: RunningStats  # the actor's input normaliser
-    critic_obs_stats: RunningStats  # the critic's (always updated; see freeze_normalizer)
-    env_state: State
-    key: jax.Array
-    iteration: jax.Array
-    episode_return: jax.Array  # running return of each env's current training episode
-    dropout_var_max: jax.Array  # per action feature; SeRO's normaliser (zeros without dropout)
-    # This state's index on the program's batch axis (an int the hooks receive): lets one
-    # vmapped program train several reward candidates side by side.
-    member: jax.Array
-
-
-@dataclass
-class PolicyFns:
-    """The policy as functions of (actor params, obs stats, raw obs)."""
-
-    actor: Actor
-    normalize_observations: bool
-    obs_clip: float = 10.0
-    obs_std_floor: float = 1e-3
-
-    def distribution(self, params: Any, stats: RunningStats, obs: jax.Array,
-                     key: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-        norm = stats.normalize(obs, self.normalize_observations, self.obs_clip,
-                               self.obs_std_floor)
-        if key is None:
-            return self.actor.apply(params, norm)
-        return self.actor.apply(params, norm, deterministic=False, rngs={"dropout": key})
-
-    def masked_distribution(self, params: Any, stats: RunningStats, obs: jax.Array,
-                            keys: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """A batch of observations, each under its own dropout mask drawn from `keys`."""
-        return jax.vmap(lambda o, k: self.distribution(params, stats, o, k))(obs, keys)
-
-    def act(self, params: Any, stats: RunningStats, obs: jax.Array) -> jax.Array:
-        """The deterministic action tanh(mean) used for evaluation."""
-        mean, _ = self.distribution(params, stats, obs)
-        return jnp.tanh(mean)
-
 
 def _tree_finite(tree: Any) -> jax.Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
@@ -127,12 +63,14 @@ class Trainer:
 
     def __init__(self, env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,
                  extra_policy_loss: ExtraLossFn | None = None,
-                 init_actor: dict[str, Any] | None = None) -> None:
+                 init_actor: dict[str, Any] | None = None,
+                 extra_metrics: MetricsFn | None = None) -> None:
         self.env = env
         self.config = config.validate()
         self.reward_fn = reward_fn
         self.extra_policy_loss = extra_policy_loss
         self.init_actor = init_actor
+        self.extra_metrics = extra_metrics
         self.batch_env = AutoResetBatch(env, config.num_envs)
         self.actor = Actor(env.action_size, config.policy_hidden, config.activation,
                            config.policy_dropout)
@@ -398,13 +336,17 @@ class Trainer:
         return jnp.max(jnp.var(means, axis=0), axis=0)
 
     # ----- evaluation
-    def evaluate(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        """Deterministic-policy episodes on `eval_envs` fresh envs, run to the time limit."""
+    def _eval_policy(self, state: TrainState) -> tuple[ActFn, Callable[[Any], Any]]:
+        """The state's deterministic policy, and how an evaluation batch is sharded."""
         def act(obs: jax.Array) -> jax.Array:
             return self.policy.act(state.params["actor"], state.obs_stats, obs)
 
-        return evaluate_episodes(self.env, act, key, self.config.eval_envs,
-                                 lambda tree: self._shard(tree, self.config.eval_envs))
+        return act, lambda tree: self._shard(tree, self.config.eval_envs)
+
+    def evaluate(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
+        """Deterministic-policy episodes on `eval_envs` fresh envs, run to the time limit."""
+        act, shard = self._eval_policy(state)
+        return evaluate_episodes(self.env, act, key, self.config.eval_envs, shard)
 
     # ----- the units the host runs
     def iterate(self, state: TrainState, hp: PPOConfig | None = None
@@ -440,13 +382,11 @@ class Trainer:
             "return_after_recovery": jnp.sum(recovered_return)
             / jnp.maximum(jnp.sum(valid_ever), 1),
             "dropout_var_max": state.dropout_var_max,
-            **self.extra_metrics(state, jax.random.fold_in(state.key, 11)),
         })
+        if self.extra_metrics is not None:
+            act, shard = self._eval_policy(state)
+            metrics.update(self.extra_metrics(act, jax.random.fold_in(state.key, 11), shard))
         return state, metrics
-
-    def extra_metrics(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        """More evaluation at each period's end; subclasses add theirs (e.g. retention)."""
-        return {}
 
     def train(self, key: jax.Array, hp: PPOConfig | None = None
               ) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -457,19 +397,8 @@ class Trainer:
                             length=self.config.num_evals)
 
 
-def with_constant_std(actor_params: Any, action_size: int, std: float) -> Any:
-    """The same actor with its std head replaced by a constant: the last layer's std columns
-    get zero weights and the bias that softplus(bias) + MIN_STD = std."""
-    layers = actor_params["params"]["MLP_0"]
-    last = max(layers, key=lambda name: int(name.rsplit("_", 1)[1]))
-    raw = float(np.log(np.expm1(max(std - MIN_STD, 1e-6))))  # softplus inverse
-    kernel = layers[last]["kernel"].at[..., action_size:].set(0.0)
-    bias = layers[last]["bias"].at[..., action_size:].set(raw)
-    return {**actor_params, "params": {**actor_params["params"], "MLP_0": {
-        **layers, last: {**layers[last], "kernel": kernel, "bias": bias}}}}
-
-
 def make_train(env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,
                extra_policy_loss: ExtraLossFn | None = None,
-               init_actor: dict[str, Any] | None = None) -> Trainer:
-    return Trainer(env, config, reward_fn, extra_policy_loss, init_actor)
+               init_actor: dict[str, Any] | None = None,
+               extra_metrics: MetricsFn | None = None) -> Trainer:
+    return Trainer(env, config, reward_fn, extra_policy_loss, init_actor, extra_metrics)

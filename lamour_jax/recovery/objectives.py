@@ -20,15 +20,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lamour_jax.learner.networks import gaussian_log_prob
+from lamour_jax.learner.networks import PolicyFns, gaussian_log_prob
 from lamour_jax.learner.normalizer import RunningStats
 from lamour_jax.learner.policy import LoadedPolicy
-from lamour_jax.learner.ppo import ExtraLossFn, PolicyFns, RewardFn, Transition
+from lamour_jax.learner.ppo import SERO_SAMPLES
+from lamour_jax.learner.types import ExtraLossFn, RewardFn, Transition
 from lamour_jax.transpile import CandidateSet
 
 METHODS = ("lamour", "zero", "env", "sero")
 SWITCHES = ("valid", "is_recovered")
-SERO_SAMPLES = 30
 
 @dataclass(frozen=True)
 class Original:
@@ -143,10 +143,6 @@ class Objective:
             return loss, {"consolidation_loss": loss, "consolidation_weight": jnp.mean(weight)}
 
         return consolidation
-
-    def describe(self) -> dict[str, Any]:
-        return {"method": self.method, "lambda": self.lam, "c": self.c, "switch": self.switch,
-                "candidates": 0 if self.candidates is None else len(self.candidates)}
 
 
 __all__ = ["METHODS", "SWITCHES", "Objective", "Original"]

@@ -178,7 +178,8 @@ def plot(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any], p
         # Bands: mean ± std over seeds; a rate's band is kept inside [0, 1].
         for ax, key, low, high in ((ax_ret, "return_mean", -np.inf, np.inf),
                                    (ax_rec, "recovery_rate", 0.0, 1.0)):
-            ax.plot(c["step"], c[key], label=label, color=color)
+            ax.plot(c["step"], c[key], label=label, color=color,
+                    marker="o" if len(c["step"]) < 3 else None)
             ax.fill_between(c["step"], np.clip(c[key] - c[key + "_sd"], low, high),
                             np.clip(c[key] + c[key + "_sd"], low, high), color=color, alpha=0.2)
     ax_ret.axhline(before["normal"]["return_mean"], color="black", linestyle="--",

@@ -30,7 +30,7 @@ from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architec
 from lamour_jax.params import recovery_params, recovery_ppo
 from lamour_jax.recovery.objectives import Objective, Original
 from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidate
-from lamour_jax.recovery.trainer import RecoveryTrainer
+from lamour_jax.recovery.trainer import recovery_trainer
 from lamour_jax.runtime.checkpoint import CheckpointError, saved_periods
 from lamour_jax.runtime.lock import holds_run_dir
 from lamour_jax.runtime.loop import RunResult, run_training
@@ -92,7 +92,7 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
     if spec.num_envs is not None:
         config = config.replace(num_envs=spec.num_envs)
     config = config.override(spec.overrides)
-    return check_architecture(config, policy, "the recovering actor").validate()
+    return check_architecture(config, policy, "the recovering actor").validate().fit_period()
 
 
 def evaluate_original(spec: RecoverySpec, policy: LoadedPolicy, episode_length: int
@@ -194,8 +194,9 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
         return json.loads(summary_path.read_text())
     env = make(spec.env, "ood", spec.mode, episode_length=config.episode_length)
     hang = cpu_hang_warning(env, config.num_envs, jax.default_backend(), job="recover")
-    if hang:
-        log(hang)
+    for note in [hang, *config.notes()]:
+        if note:
+            log(note)
     lam, c = spec.coefficients()
     out.mkdir(parents=True, exist_ok=True)
     if spec.method != "lamour":
@@ -222,8 +223,9 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
         before = evaluate_original(spec, policy, config.episode_length)
         before_path.write_text(json.dumps(before, indent=2))
 
-    trainer = RecoveryTrainer(env, make(spec.env, "normal", episode_length=config.episode_length),
-                              config, objective, policy.member(spec.policy_member))
+    normal_env = make(spec.env, "normal", episode_length=config.episode_length)
+    trainer = recovery_trainer(env, normal_env, config, objective,
+                               policy.member(spec.policy_member))
     members = len(names) * spec.seeds
     # Member m trains candidate m // seeds with seed m % seeds: every candidate sees the
     # same seeds, so candidates differ only in their reward.

@@ -3,33 +3,34 @@ method's objective hooked in and the Normal env evaluated alongside (retention).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from lamour_jax.envs import Env
-from lamour_jax.learner import PPOConfig, Trainer, TrainState
+from lamour_jax.learner import PPOConfig, Trainer, make_train
 from lamour_jax.learner.evaluate import evaluate_episodes
+from lamour_jax.learner.types import ActFn, MetricsFn
 from lamour_jax.recovery.objectives import Objective
 
 
-class RecoveryTrainer(Trainer):
-    def __init__(self, ood_env: Env, normal_env: Env, config: PPOConfig,
-                 objective: Objective, init_actor: dict[str, Any]) -> None:
-        super().__init__(ood_env, config, reward_fn=objective.reward_fn(),
-                         extra_policy_loss=objective.extra_policy_loss(),
-                         init_actor=init_actor)
-        self.normal_env = normal_env
-        self.objective = objective
+def retention(normal_env: Env, episodes: int) -> MetricsFn:
+    """The retrained policy's return on the Normal env (the original task from its usual
+    start), to set against the original policy's."""
 
-    def extra_metrics(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        """Retention: the retrained policy's return on the Normal env (the original task
-        from its usual start), to set against the original policy's."""
-        def act(obs: jax.Array) -> jax.Array:
-            return self.policy.act(state.params["actor"], state.obs_stats, obs)
-
-        out = evaluate_episodes(self.normal_env, act, key, self.config.eval_envs,
-                                lambda tree: self._shard(tree, self.config.eval_envs))
+    def metrics(act: ActFn, key: jax.Array, shard: Callable[[Any], Any]
+                ) -> dict[str, jax.Array]:
+        out = evaluate_episodes(normal_env, act, key, episodes, shard)
         return {"normal_return_mean": jnp.mean(out["return"]),
                 "normal_return_std": jnp.std(out["return"])}
+
+    return metrics
+
+
+def recovery_trainer(ood_env: Env, normal_env: Env, config: PPOConfig, objective: Objective,
+                     init_actor: dict[str, Any]) -> Trainer:
+    return make_train(ood_env, config, reward_fn=objective.reward_fn(),
+                      extra_policy_loss=objective.extra_policy_loss(), init_actor=init_actor,
+                      extra_metrics=retention(normal_env, config.eval_envs))

@@ -10,6 +10,7 @@ Layout of a run directory:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -86,15 +87,13 @@ def _abstract(template: Any) -> dict[str, jax.ShapeDtypeStruct]:
 RENAMED_FIELDS = {"member": "variant"}
 
 
-def _older_names(target: dict[str, Any], saved: set[str]) -> dict[str, str]:
-    """{name in `target`: the name it was saved under} for leaves missing from `saved` whose
-    field was renamed since (`RENAMED_FIELDS`)."""
+def _older_names(target: dict[str, Any]) -> dict[str, str]:
+    """{name in `target`: the name it had before its field was renamed} (`RENAMED_FIELDS`)."""
     out = {}
-    for name in target.keys() - saved:
+    for name in target:
         prefix, _, field = name.partition("_")
-        old = f"{prefix}_{RENAMED_FIELDS.get(field, field)}"
-        if old in saved:
-            out[name] = old
+        if field in RENAMED_FIELDS:
+            out[name] = f"{prefix}_{RENAMED_FIELDS[field]}"
     return out
 
 
@@ -122,12 +121,7 @@ class RunCheckpoints:
             raise CheckpointError(f"no checkpoint in {self.dir}: nothing to resume; start a new "
                                   "run without --resume")
         try:
-            target = _abstract(template)
-            renamed = _older_names(target, set(self.manager.item_metadata(step).keys()))
-            target = {renamed.get(name, name): leaf for name, leaf in target.items()}
-            saved = self.manager.restore(step, args=ocp.args.StandardRestore(target))
-            current = {old: name for name, old in renamed.items()}
-            saved = {current.get(name, name): leaf for name, leaf in saved.items()}
+            saved = self._restore_renamed(step, _abstract(template))
         except Exception as exc:  # orbax raises many types for unreadable/mismatched data
             raise CheckpointError(f"checkpoint {self.dir / str(step)} cannot be restored "
                                   f"({type(exc).__name__}: {str(exc)[:300]}). It may be "
@@ -135,8 +129,38 @@ class RunCheckpoints:
                                   "was left as it is") from None
         return step, from_saved(saved, template)
 
+    def _restore_renamed(self, step: int, target: dict[str, Any]) -> dict[str, Any]:
+        """The saved leaves at `step` under `target`'s names; a checkpoint written before a
+        field was renamed (`RENAMED_FIELDS`) is read under the old names."""
+        try:
+            return self.manager.restore(step, args=ocp.args.StandardRestore(target))
+        except Exception:
+            older = _older_names(target)
+            if not older:
+                raise
+        saved = self.manager.restore(step, args=ocp.args.StandardRestore(
+            {older.get(name, name): leaf for name, leaf in target.items()}))
+        current = {old: name for name, old in older.items()}
+        return {current.get(name, name): leaf for name, leaf in saved.items()}
+
     def close(self) -> None:
         self.manager.close()
+
+    def discard_unfinished(self) -> int:
+        """Removes what a save that failed (no space, no permission) left half-written, and
+        returns the latest complete checkpoint (0: none)."""
+        # A save still being written in the background finishes (or fails) first; its
+        # failure is what is being cleaned up.
+        with contextlib.suppress(Exception):
+            self.manager.wait_until_finished()
+        for tmp in self.dir.glob("*.orbax-checkpoint-tmp*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self.manager.reload()
+            return self.latest() or 0
+        except Exception:  # noqa: BLE001 - the folder is what failed; read it as it stands
+            steps = [int(p.name) for p in self.dir.iterdir() if p.name.isdigit()]
+            return max(steps, default=0)
 
 
 def saved_periods(run_dir: Path) -> int:

@@ -40,7 +40,8 @@ def plot_learning_curve(run_dir: Path, path: Path | None = None) -> Path | None:
 
     def band(values: np.ndarray, label: str, color: Any) -> None:  # mean ± std over seeds
         mean, sd = np.nanmean(values, axis=1), np.nanstd(values, axis=1)
-        ax.plot(steps, mean, color=color, label=label)
+        # A run of one evaluation has one point, which a line alone would not draw.
+        ax.plot(steps, mean, color=color, label=label, marker="o" if len(steps) < 3 else None)
         if values.shape[1] > 1:
             ax.fill_between(steps, mean - sd, mean + sd, color=color, alpha=0.2)
 

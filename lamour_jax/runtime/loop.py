@@ -26,13 +26,15 @@ from tqdm import tqdm
 from lamour_jax.interrupt import deferred_stop
 from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.policy import policy_export
-from lamour_jax.learner.ppo import Trainer, TrainState
+from lamour_jax.learner.ppo import Trainer
 from lamour_jax.learner.sweep import Sweep, format_point
+from lamour_jax.learner.types import TrainState
 from lamour_jax.runtime.checkpoint import RunCheckpoints, save_policy
 from lamour_jax.runtime.distributed import is_primary
 from lamour_jax.runtime.lock import holds_run_dir
 from lamour_jax.runtime.run_dir import RunDir
 from lamour_jax.runtime.stall import STALL_EXIT, StallWatchdog, timeout_from_env
+from lamour_jax.xla_cache import compile_reported
 
 
 class TrainingDiverged(RuntimeError):
@@ -45,17 +47,11 @@ def write_stall_report(run_dir: Path, period: int, saved_eval: int, seconds: flo
               "last_good_checkpoint": saved_eval}
     if is_primary():
         (run_dir / "stall_report.json").write_text(json.dumps(report, indent=2))
-    if saved_eval > 0:
-        next_step = (f"Checkpoint {saved_eval} in {run_dir / 'checkpoints'} is intact: continue "
-                     f"with --resume {run_dir}")
-    else:  # stuck in the first period: nothing was saved, so --resume would have nothing
-        next_step = (f"No period had finished, so there is no checkpoint to resume: run the "
-                     f"same command again ({run_dir} holds no checkpoint and can be reused)")
     return (f"stalled: evaluation period {period} has used no CPU for {seconds:.0f} s, so the "
             f"compiled program is stuck, not slow (a known XLA CPU runtime deadlock, seen with "
-            f"ant; benchmarks/results/train_throughput_cpu.md). {next_step}; if it stalls "
-            f"again, use fewer envs (--num-envs) or another device. LAMOUR_STALL_TIMEOUT sets "
-            f"the wait in seconds (0: off).")
+            f"ant; benchmarks/results/train_throughput_cpu.md): {_kept(run_dir, saved_eval)}. "
+            f"If it stalls again, use fewer envs (--num-envs) or another device. "
+            f"LAMOUR_STALL_TIMEOUT sets the wait in seconds (0: off).")
 
 
 @dataclass
@@ -158,12 +154,16 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
         if primary:
             metrics_path.write_text("")
 
-    t0 = time.perf_counter()
     # No buffer donation: after a NaN the previous state must still be intact.
     chunk = jax.jit(jax.vmap(trainer.run_chunk) if sweep is not None
                     else over_seeds(trainer.run_chunk, seeds))
-    compiled = chunk.lower(state, *hparams).compile()
-    result = RunResult(state=state, compile_s=time.perf_counter() - t0, evals_done=start_eval)
+    say = (lambda m: print(m, file=sys.stderr, flush=True)) if progress and primary else (
+        lambda m: None)
+    compiled, compile_s = compile_reported(
+        chunk.lower(state, *hparams),
+        f"the training program ({trainer.env.name}, {seeds} member(s), one evaluation period "
+        f"of {cfg.steps_per_eval:,} steps)", say)
+    result = RunResult(state=state, compile_s=compile_s, evals_done=start_eval)
     total_evals = cfg.num_evals
     bar = tqdm(total=total_evals * cfg.steps_per_eval, initial=start_eval * cfg.steps_per_eval,
                unit="step", unit_scale=True, disable=not (progress and primary), file=sys.stderr,
@@ -221,9 +221,9 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                         (run_dir / "nan_report.json").write_text(json.dumps(report, indent=2))
                     raise TrainingDiverged(
                         f"NaN/inf in training during evaluation period {k + 1} (non-finite: "
-                        f"{', '.join(bad) or 'parameters'}); stopped. The last good checkpoint "
-                        f"({saved_eval}) is intact; try a lower learning rate or max_grad_norm. "
-                        f"Details: {run_dir / 'nan_report.json'}")
+                        f"{', '.join(bad) or 'parameters'}); stopped: {_kept(run_dir, saved_eval)}"
+                        f". Try a lower learning rate or max_grad_norm. Details: "
+                        f"{run_dir / 'nan_report.json'}")
                 result.state = new_state
                 result.evals_done = k + 1
                 step = (k + 1) * cfg.steps_per_eval
@@ -261,13 +261,36 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
         # The last completed evaluation period is already saved; make sure it reaches disk.
         checkpoints.wait()
         bar.close()
-        print(f"\ninterrupted: checkpoint {saved_eval} in {run_dir / 'checkpoints'}; continue "
-              f"with --resume {run_dir}", file=sys.stderr)
+        print(f"\ninterrupted: {_kept(run_dir, saved_eval)}", file=sys.stderr)
         raise
+    except OSError as err:  # permission denied, no space left, ...: the run cannot go on
+        bar.close()
+        raise StorageError(f"cannot write {err.filename or run_dir} "
+                           f"({err.strerror or err}); "
+                           f"{_kept(run_dir, checkpoints.discard_unfinished())}") from None
     finally:
-        checkpoints.wait()
-        checkpoints.close()
+        try:
+            checkpoints.wait()
+            checkpoints.close()
+        except OSError:
+            checkpoints.discard_unfinished()  # reported above, or by the next resume
         bar.close()
         if board is not None:
             board.close()
     return result
+
+
+class StorageError(OSError):
+    """The run folder could not be written; the message names the path and what was kept."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _kept(run_dir: Path, saved: int) -> str:
+    """What a run stopped early leaves, for its last message."""
+    if saved:
+        return (f"checkpoint {saved} in {run_dir / 'checkpoints'} is intact; continue with "
+                f"--resume {run_dir}")
+    return (f"no evaluation period had finished, so there is no checkpoint to resume: run the "
+            f"same command again ({run_dir} holds none and can be reused)")

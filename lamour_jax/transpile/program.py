@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +45,6 @@ class RewardProgram:
 
     source: str
     sha256: str
-    _tree: ast.Module = field(repr=False, compare=False)
     _lowering: Lowering = field(repr=False, compare=False)
     # (function, input shapes) whose lowered program passed the size checks.
     _sized: set = field(default_factory=set, repr=False, compare=False)
@@ -134,7 +132,7 @@ def transpile(source: str | bytes, obs_dim: int | None = None,
     checked = checked_source(code, info)
     program = RewardProgram(source=checked,
                             sha256=hashlib.sha256(checked.encode()).hexdigest(),
-                            _tree=tree, _lowering=Lowering(info))
+                            _lowering=Lowering(info))
     if obs_dim is not None and action_dim is not None:
         program.check_shapes(obs_dim, action_dim)
     return program
