@@ -358,7 +358,7 @@ def test_tensorboard_mirrors_metrics_across_resumes(tmp_path):
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     for seed in (0, 1):
         board = read_tensorboard(run / "tensorboard" / f"seed_{seed}")
-        mine = [r for r in rows if r["seed"] == seed]
+        mine = [r for r in rows if r["member"] == seed]
         for field, tag in (("return_mean", "eval/return_mean"), ("value_loss", "loss/value_loss"),
                            ("sps", "perf/steps_per_second"), ("entropy", "train/entropy"),
                            ("train_return", "train/train_return")):

@@ -90,9 +90,9 @@ ACTION = jnp.array([0.5, -0.5])
 AUX_FAR = -(1.8 - 0.9) - 0.01 * 0.5
 
 
-def _info(env_reward, variant=0):
+def _info(env_reward, member=0):
     return {"env_reward": jnp.float32(env_reward), "original_reward": jnp.float32(3.0),
-            "variant": jnp.int32(variant)}
+            "member": jnp.int32(member)}
 
 
 def test_lamour_reward_follows_the_switch(original):
@@ -101,7 +101,7 @@ def test_lamour_reward_follows_the_switch(original):
     np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(0.0)), 0.5 * AUX_FAR, rtol=1e-5)
     np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(2.0)), 2.0, rtol=1e-6)
     # member 2 = candidate 1 (2 seeds per candidate): the constant -1 program.
-    np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(0.0, variant=2)), -0.5)
+    np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(0.0, member=2)), -0.5)
     # switch=is_recovered: added while is_recovered(s') is 0, whatever the env says.
     reward = _objective(original, "lamour", switch="is_recovered").reward_fn()
     np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(2.0)), 2.0 + 0.5 * AUX_FAR,
@@ -243,13 +243,13 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
                               "sample1-seed_1"]):
         board = read_tensorboard(out / "tensorboard" / name)
         assert [v for _, v in board["eval/return_mean"]] == pytest.approx(
-            [r["return_mean"] for r in rows if r["seed"] == m])
+            [r["return_mean"] for r in rows if r["member"] == m])
     best = load(out / "best")
     assert best.members == 2 and best.meta["candidates"] == [summary["best"]]
     # DIR/peak: the best evaluation's policy, recorded in the summary.
     peak = summary["peak"]
     def score(evaluation, candidate):  # member m trains candidate m // 2
-        members = [r for r in rows if (r["eval"], r["seed"] // 2) == (evaluation, candidate)]
+        members = [r for r in rows if (r["eval"], r["member"] // 2) == (evaluation, candidate)]
         return tuple(np.mean([r[key] for r in members]) for key in ("recovery_rate",
                                                                     "return_mean"))
 
@@ -305,7 +305,7 @@ def test_peak_keeps_the_best_evaluations_policy_across_resumes(tmp_path):
     states = [init(jax.random.split(jax.random.key(i), 2)) for i in range(3)]
 
     def rows(evaluation, scores):  # 2 candidates x 1 seed: member = candidate
-        return [{"eval": evaluation, "step": 100 * evaluation, "seed": m, "recovery_rate": rate,
+        return [{"eval": evaluation, "step": 100 * evaluation, "member": m, "recovery_rate": rate,
                  "return_mean": ret, "normal_return_mean": 7.0}
                 for m, (rate, ret) in enumerate(scores)]
 
@@ -330,8 +330,8 @@ def test_best_seed_is_the_best_member_of_the_best_candidate():
                "candidates": [{"candidate": "a.py", "index": 0}, {"candidate": "b.py", "index": 1}]}
     rates = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.5, 5: 0.5}  # members 3-5 are b.py's seeds
     returns = {0: 9.0, 1: 9.0, 2: 9.0, 3: 0.0, 4: 10.0, 5: 80.0}
-    history = [{"eval": 1, "seed": m, "recovery_rate": 0.0, "return_mean": 0.0} for m in rates]
-    history += [{"eval": 2, "seed": m, "recovery_rate": rates[m], "return_mean": returns[m]}
+    history = [{"eval": 1, "member": m, "recovery_rate": 0.0, "return_mean": 0.0} for m in rates]
+    history += [{"eval": 2, "member": m, "recovery_rate": rates[m], "return_mean": returns[m]}
                 for m in rates]
     assert best_member(summary, history) == 2  # b.py's third seed: DIR/best holds b.py's seeds
 
@@ -366,7 +366,7 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
                             strict=True):
         lines = (out / method / "metrics.jsonl").read_text().splitlines()
         rows = [json.loads(line) for line in lines]
-        last = next(r for r in rows if r["seed"] == 1 and r["eval"] == rows[-1]["eval"])
+        last = next(r for r in rows if r["member"] == 1 and r["eval"] == rows[-1]["eval"])
         assert cell == (f"{last['return_mean']:.1f}, {last['recovery_rate']:.0%}, "
                         f"{last['normal_return_mean']:.1f}")
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"

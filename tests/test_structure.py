@@ -1,6 +1,7 @@
 """The package's shape: the command line parses without the heavy libraries, no module-level
 import circle, renamed options keep their old names."""
 
+import argparse
 import ast
 import subprocess
 import sys
@@ -91,6 +92,17 @@ def test_no_import_circle():
     for name in sorted(graph):
         if name not in state:
             visit(name)
+
+
+def test_every_command_has_a_handler():
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = []
+    for name, command in sub.choices.items():
+        nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        leaves = nested[0].choices.items() if nested else [(name, command)]
+        missing += [leaf for leaf, p in leaves if not callable(p._defaults.get("handler"))]
+    assert not missing
 
 
 @pytest.mark.parametrize("argv, dest, value", [

@@ -82,7 +82,7 @@ def test_each_member_trains_like_a_plain_run_of_its_values(tmp_path):
     first = jax.tree.leaves(result.state.params["actor"])[0]
     assert not np.allclose(first[0], first[2], atol=1e-4)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["seed"], r["hp"]["learning_rate"]) for r in rows if r["eval"] == 2] == [
+    assert [(r["member"], r["hp"]["learning_rate"]) for r in rows if r["eval"] == 2] == [
         (0, RATES[0]), (1, RATES[0]), (2, RATES[1]), (3, RATES[1])]
 
 

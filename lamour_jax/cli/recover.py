@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", action="store_true",
                    help="write before.gif and after.gif (and peak.gif when the best evaluation "
                         "was not the last) from the same OOD start")
+    p.set_defaults(handler=cmd_recover)
 
     p = sub.add_parser("compare", help="recovery methods at equal budgets: table + plot")
     _recovery_args(p)
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "original)")
     p.add_argument("--out", type=Path, help="folder (default: runs/compare-ENV-TIME); a "
                                             "rerun reuses finished methods")
+    p.set_defaults(handler=cmd_compare)
 
 
 def _recovery_args(p: argparse.ArgumentParser) -> None:

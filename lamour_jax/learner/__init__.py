@@ -1,4 +1,4 @@
-"""PPO learner: config, networks, the pure training program, checkpoints and the host loop."""
+"""PPO learner: config, networks, the pure training program, evaluation, policy files."""
 
 from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.ppo import Trainer, make_train

@@ -1,11 +1,6 @@
-"""Orbax checkpoints of the full train state, and the small exported policy.
-
-Layout of a run directory:
-    config.json        what was trained (env, PPO config, seeds): enough to rebuild the program
-    checkpoints/<k>/   the full TrainState after evaluation k (orbax CheckpointManager)
-    policy/            the latest good policy alone (actor params, obs stats, dropout maxima),
-                       swapped in whole (save_policy)
-    metrics.jsonl      one line per evaluation and seed
+"""Orbax checkpoints of the full train state (DIR/checkpoints/<k>: the TrainState after
+evaluation period k), and the writing of the small exported policy (DIR/policy, swapped in
+whole). The folder's other files: `run_dir`.
 """
 
 from __future__ import annotations
@@ -25,6 +20,7 @@ import orbax.checkpoint as ocp
 from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.policy import CheckpointError
 from lamour_jax.runtime.distributed import is_primary
+from lamour_jax.runtime.run_dir import RunDir
 
 
 def _is_key(x: Any) -> bool:
@@ -101,7 +97,7 @@ class RunCheckpoints:
     """Save and restore the TrainState of a run directory."""
 
     def __init__(self, run_dir: Path, max_to_keep: int = 3) -> None:
-        self.dir = Path(run_dir).absolute() / "checkpoints"
+        self.dir = RunDir(Path(run_dir).absolute()).checkpoints
         self.manager = ocp.CheckpointManager(
             self.dir, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
@@ -167,7 +163,7 @@ def saved_periods(run_dir: Path) -> int:
     """Evaluation periods in the run's latest checkpoint (0: none), where a resume continues
     from (not metrics.jsonl, which can hold one period more when a run stopped while saving).
     Reads only: a folder without checkpoints is left as it is."""
-    if not (Path(run_dir) / "checkpoints").is_dir():
+    if not RunDir(run_dir).checkpoints.is_dir():
         return 0
     checkpoints = RunCheckpoints(run_dir)
     try:

@@ -33,9 +33,12 @@ def plot_learning_curve(run_dir: Path, path: Path | None = None) -> Path | None:
         return np.array([[np.nan if table.get((s, k)) is None else table[(s, k)]
                           for k in seeds] for s in steps], dtype=float)
 
-    config = json.loads((run_dir / "config.json").read_text()) \
-        if (run_dir / "config.json").is_file() else {}
-    title = f"{config.get('env', run_dir.name)} ({config.get('variant', '')})"
+    try:
+        record = RunDir(run_dir).read()
+        variant = record.get("variant", "ood" if record.kind == "recovery" else "")
+        title = f"{record.env} ({variant})"
+    except ValueError:
+        title = run_dir.name
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
 
     def band(values: np.ndarray, label: str, color: Any) -> None:  # mean ± std over seeds

@@ -132,7 +132,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
         hparams = ()
     init = jax.jit(jax.vmap(trainer.init))  # once per run: no need for over_seeds
     checkpoints = RunCheckpoints(run_dir)
-    metrics_path = run_dir / "metrics.jsonl"
+    metrics_path = RunDir(run_dir).metrics
     start_eval = 0
     wall_before = 0.0  # wall time of the evaluations a resumed run already has
     kept_rows: list[dict[str, Any]] = []

@@ -107,6 +107,15 @@ class RunDir:
     def has_record(self) -> bool:
         return self.record_file.is_file()
 
+    def trains(self) -> bool:
+        """Whether the folder's record describes a training program (a train or recovery run,
+        damaged or not), as against a comparison or no run at all."""
+        try:
+            raw = json.loads(self.record_file.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(raw, dict) and "ppo" in raw
+
     def has_checkpoints(self) -> bool:
         return self.checkpoints.is_dir() and any(self.checkpoints.iterdir())
 
@@ -121,7 +130,7 @@ class RunDir:
         """The run record; NotARun when there is none (or it is of another `kind`),
         ValueError naming the damage when it cannot be read."""
         if not self.has_record():
-            what = f"a {kind} run" if kind else "a run folder"
+            what = "a run directory" if kind in (None, "train") else f"a {kind} run"
             raise NotARun(f"{self.path} is not {what} (no {self.RECORD})")
         try:
             record = RunRecord.from_json(self.record_file.read_text())

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from lamour_jax.learner.config import read_run_record
 from lamour_jax.runtime.checkpoint import saved_periods
 from lamour_jax.runtime.lock import holder
 from lamour_jax.runtime.run_dir import RunDir
@@ -24,18 +23,14 @@ _NOT_RUNS = {"checkpoints", "policy", "best", "peak", "tensorboard", "rewards"}
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Every run folder at or under `root` (one with a config.json that records a PPO config),
-    sorted by path."""
+    """Every folder at or under `root` whose run record describes a training program, sorted
+    by path."""
     root = Path(root)
     found = []
-    for path in sorted(root.rglob("config.json")):
+    for path in sorted(root.rglob(RunDir.RECORD)):
         if _NOT_RUNS & set(path.relative_to(root).parts[:-1]):
             continue
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            record = {}
-        if isinstance(record, dict) and "ppo" in record:
+        if RunDir(path.parent).trains():
             found.append(path.parent)
     return found
 
@@ -61,12 +56,13 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     status: dict[str, Any] = {"run": str(run_dir)}
     try:
-        record, config = read_run_record(run_dir / "config.json")
+        record = RunDir(run_dir).read()
     except ValueError as err:
-        return {**status, "state": f"unreadable config.json ({err})"}
-    recovery = record.get("kind") == "recovery"
-    status["what"] = (f"recover {record['env']} {record.get('method', '')}".strip() if recovery
-                      else f"train {record['env']}")
+        return {**status, "state": f"unreadable {RunDir.RECORD} ({err})"}
+    config = record.ppo
+    recovery = record.kind == "recovery"
+    status["what"] = (f"recover {record.env} {record.get('method', '')}".strip() if recovery
+                      else f"train {record.env}")
     periods = saved_periods(run_dir)
     status["steps_done"] = periods * config.steps_per_eval
     status["steps_planned"] = config.num_evals * config.steps_per_eval
@@ -85,7 +81,7 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         status["state"] = "stopped: NaN/inf (nan_report.json)"
     elif _report_eval(run_dir, "stall_report.json") == periods + 1:
         status["state"] = "stopped: stalled (stall_report.json)"
-    elif periods == 0 and not (run_dir / "checkpoints").is_dir() and (
+    elif periods == 0 and not RunDir(run_dir).checkpoints.is_dir() and (
             run_dir / "policy.json").is_file():  # a shipped or archived policy
         status["state"] = "policy only (no checkpoints)"
         status["steps_done"] = None  # not recorded: only the training run knew

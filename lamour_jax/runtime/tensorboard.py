@@ -1,4 +1,4 @@
-"""TensorBoard event files next to metrics.jsonl (`--tensorboard`): one run per seed.
+"""TensorBoard event files next to metrics.jsonl (`--tensorboard`): one run per member.
 
 metrics.jsonl stays the record every report reads; the event files are a view of the same rows
 for people who watch runs in TensorBoard (`tensorboard --logdir DIR`). tensorboardX writes them
@@ -31,7 +31,8 @@ def tag(name: str) -> str:
 
 
 class TensorBoardLog:
-    """One tensorboardX writer per seed (or recovery member) under `run_dir/tensorboard/`.
+    """One tensorboardX writer per member (a seed, a sweep point's seed, a candidate's seed)
+    under `run_dir/tensorboard/`.
 
     `first_step` is where this process starts writing: on a resume, TensorBoard is told to
     drop the events an interrupted run wrote past its last checkpoint (tensorboardX's
@@ -46,7 +47,7 @@ class TensorBoardLog:
                         for name in names]
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Rows as metrics.jsonl holds them, `seed` indexing the writer. Lists (per-feature
+        """Rows as metrics.jsonl holds them, `member` indexing the writer. Lists (per-feature
         dropout variances) and nulls (a median over no recovered episodes) are left out."""
         for row in rows:
             writer = self.writers[row["member"]]
