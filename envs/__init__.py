@@ -20,6 +20,9 @@ EXTRA_ENV_NAMES: tuple[str, ...] = ("pointmass",)
 ALL_ENV_NAMES: tuple[str, ...] = ENV_NAMES + EXTRA_ENV_NAMES
 VARIANTS: tuple[str, ...] = ("normal", "ood")
 MODES: tuple[str, ...] = ("paper", "diverse")  # OOD sampler modes (sampler.py)
+# Physics engines: MJX (JAX, for accelerators) and MuJoCo's C engine ("native", for CPUs),
+# over the same robots (native.py).
+PHYSICS: tuple[str, ...] = ("mjx", "native")
 
 
 class UnknownNameError(ValueError):
@@ -42,7 +45,8 @@ if TYPE_CHECKING:
     from lamour_jax.envs.sampler import OODSampler
 
 __all__ = [
-    "ALL_ENV_NAMES", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "VARIANTS", "Env", "ObsField",
+    "ALL_ENV_NAMES", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "PHYSICS", "VARIANTS", "Env",
+    "ObsField",
     "OODSampler", "Robot", "State",
     "UnknownNameError", "check_name", "make", "robot",
 ]

@@ -10,6 +10,7 @@ import mujoco
 
 from lamour_jax.envs import physics
 from lamour_jax.envs.base import ObsField, Robot
+from lamour_jax.envs.native import field
 from lamour_jax.envs.physics import mjx
 from lamour_jax.envs.rotations import quat_to_euler, random_unit_quat
 
@@ -25,15 +26,29 @@ class Ant(Robot):
     # Above 128 envs, ant programs deadlocked in their first period on jax 0.10.2 with that
     # scheduler on (benchmarks/results/train_throughput_cpu.md, recovery_ant_cpu.md).
     cpu_safe_envs = 128
+    native_fields = ("geom_xpos", "cfrc_ext")
 
     def __init__(self) -> None:
-        spec = physics.load_spec("brax", "envs", "assets", "ant.xml")
-        physics.collide_with_floor_only(spec)
-        physics.add_fixed_camera(spec, self.camera_pos, self.camera_target)
-        self.mj_model, self.mjx_model = physics.finish_model(spec, iterations=4, ls_iterations=10)
+        self.mj_model, self.mjx_model = physics.finish_model(self._spec(), iterations=4,
+                                                             ls_iterations=10)
         self.nbody = int(self.mj_model.nbody)  # 14 including the world body, as in Gym
         self.observation_size = (self.mj_model.nq - 2) + self.mj_model.nv + 6 * self.nbody
         super().__init__()
+
+    def _spec(self) -> mujoco.MjSpec:
+        spec = physics.load_spec("brax", "envs", "assets", "ant.xml")
+        physics.collide_with_floor_only(spec)
+        physics.add_fixed_camera(spec, self.camera_pos, self.camera_target)
+        return spec
+
+    def native_model(self) -> mujoco.MjModel:
+        # The C engine runs the post-constraint RNE pass (cfrc_ext) only for sensors that need
+        # it: a sensor of the torso's acceleration asks for it. Sensors do not act on the
+        # dynamics.
+        spec = self._spec()
+        spec.add_sensor(name="lamour_torso_linacc", type=mujoco.mjtSensor.mjSENS_FRAMELINACC,
+                        objtype=mujoco.mjtObj.mjOBJ_BODY, objname="torso")
+        return physics.finish_model(spec, iterations=4, ls_iterations=10, device=False)[0]
 
     def post_physics(self, data: mjx.Data) -> mjx.Data:
         # cfrc_ext (external contact wrench on each body) is only filled by the post-constraint
@@ -43,7 +58,7 @@ class Ant(Robot):
 
     @staticmethod
     def contact_forces(data: mjx.Data) -> jax.Array:
-        return jnp.clip(data._impl.cfrc_ext, -1.0, 1.0)
+        return jnp.clip(field(data, "cfrc_ext"), -1.0, 1.0)
 
     def observe(self, data: mjx.Data) -> jax.Array:
         return jnp.concatenate([data.qpos[2:], data.qvel, self.contact_forces(data).ravel()])

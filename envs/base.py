@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import mujoco
 from flax import struct
 
+from lamour_jax.envs import PHYSICS
 from lamour_jax.envs.physics import FIXED_CAMERA, mjx
 
 Variant = Literal["normal", "ood"]
@@ -37,7 +38,7 @@ class State:
       diverged        1.0 when physics produced a non-finite state (episode is cut)
     """
 
-    data: mjx.Data
+    data: Any  # mjx.Data, or envs.native.NativeData on the C engine
     obs: jax.Array
     reward: jax.Array
     done: jax.Array
@@ -81,6 +82,12 @@ class Robot:
     follow_in_videos: bool = True
     # Passive simulation used by the `diverse` sampler to let random poses come to rest.
     settle_seconds: float = 1.0
+    # Derived fields the robot (or the sampler: geom_xpos) reads from the physics data; the
+    # C engine copies out only these.
+    native_fields: tuple[str, ...] = ("geom_xpos",)
+    # Which engine steps the physics: "mjx" (JAX) or "native" (MuJoCo's C engine, called from
+    # inside the compiled program). Set by `use_physics`; the same robot, models and task.
+    physics: str = "mjx"
     # The largest env batch known to run through XLA's CPU runtime with its concurrency-
     # optimized scheduler on (see runtime/stall.py); None: no deadlock was ever seen.
     cpu_safe_envs: int | None = None
@@ -98,16 +105,35 @@ class Robot:
         return float(self.mj_model.opt.timestep) * self.n_frames
 
     # ----- physics
+    def use_physics(self, physics: str) -> Robot:
+        """Step this robot with `physics` ("mjx" or "native"); returns the robot."""
+        if physics not in PHYSICS:
+            raise ValueError(f"unknown physics {physics!r}; valid: {', '.join(PHYSICS)}")
+        self.physics = physics
+        if physics == "native":
+            from lamour_jax.envs.native import NativePhysics
+
+            self.native = NativePhysics(self.native_model(), self.n_frames, self.native_fields)
+        return self
+
+    def native_model(self) -> mujoco.MjModel:
+        """The model the C engine steps: the MJX one unless a robot needs an edit (the C
+        engine computes some fields only for the sensors that read them)."""
+        return self.mj_model
+
     # jit: called eagerly by the sampler CLI, docs and renders, where op-by-op mjx.forward is
     # slow; inside other jitted code it simply inlines. Robots hash by identity.
     @functools.partial(jax.jit, static_argnums=0)
-    def make_data(self, qpos: jax.Array, qvel: jax.Array) -> mjx.Data:
-        data = self._data_template.replace(
-            qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32)
-        )
+    def make_data(self, qpos: jax.Array, qvel: jax.Array) -> Any:
+        qpos, qvel = jnp.asarray(qpos, jnp.float32), jnp.asarray(qvel, jnp.float32)
+        if self.physics == "native":
+            return self.native.make_data(qpos, qvel)
+        data = self._data_template.replace(qpos=qpos, qvel=qvel)
         return self.post_physics(mjx.forward(self.mjx_model, data))
 
-    def physics_step(self, data: mjx.Data, action: jax.Array) -> mjx.Data:
+    def physics_step(self, data: Any, action: jax.Array) -> Any:
+        if self.physics == "native":
+            return self.native.step(data, jnp.clip(action, -1.0, 1.0))
         data = data.replace(ctrl=jnp.clip(action, -1.0, 1.0))
 
         def substep(d: mjx.Data, _: None) -> tuple[mjx.Data, None]:

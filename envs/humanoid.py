@@ -11,6 +11,7 @@ import mujoco
 
 from lamour_jax.envs import physics
 from lamour_jax.envs.base import ObsField, Robot
+from lamour_jax.envs.native import field
 from lamour_jax.envs.physics import mjx
 from lamour_jax.envs.rotations import axis_angle_quat, random_unit_quat
 
@@ -52,6 +53,8 @@ class Humanoid(Robot):
     camera_pos = (0.6, -4.0, 1.6)
     camera_target = (0.6, 0.0, 0.4)
     settle_seconds = 1.5
+    # subtree_linvel: the C engine fills it for the model's own torso_subtreelinvel sensor.
+    native_fields = ("geom_xpos", "xpos", "xmat", "subtree_linvel")
 
     def __init__(self) -> None:
         spec = physics.load_spec("dm_control", "suite", "humanoid.xml")
@@ -76,20 +79,21 @@ class Humanoid(Robot):
         return mjx.subtree_vel(self.mjx_model, data)
 
     def _torso_frame(self, data: mjx.Data) -> jax.Array:
-        return data.xmat[self.torso].reshape(3, 3)
+        return field(data, "xmat")[self.torso].reshape(3, 3)
 
     def head_height(self, data: mjx.Data) -> jax.Array:
-        return data.xpos[self.head, 2]
+        return field(data, "xpos")[self.head, 2]
 
     def torso_upright(self, data: mjx.Data) -> jax.Array:
         return self._torso_frame(data)[2, 2]
 
     def com_velocity(self, data: mjx.Data) -> jax.Array:
-        return data._impl.subtree_linvel[self.torso]
+        return field(data, "subtree_linvel")[self.torso]
 
     def observe(self, data: mjx.Data) -> jax.Array:
         frame = self._torso_frame(data)
-        to_limbs = data.xpos[self.extremities] - data.xpos[self.torso]
+        xpos = field(data, "xpos")
+        to_limbs = xpos[self.extremities] - xpos[self.torso]
         extremities = (to_limbs @ frame).ravel()  # each limb vector expressed in the torso frame
         return jnp.concatenate([
             data.qpos[7:],

@@ -77,10 +77,11 @@ def add_fixed_camera(
 
 
 def finish_model(
-    spec: mujoco.MjSpec, *, iterations: int, ls_iterations: int
-) -> tuple[mujoco.MjModel, mjx.Model]:
+    spec: mujoco.MjSpec, *, iterations: int, ls_iterations: int, device: bool = True
+) -> tuple[mujoco.MjModel, mjx.Model | None]:
     """Compile, cap the solver loops (MJX runs them as while-loops: the cap bounds the
-    slowest env in a batch) and upload to the device."""
+    slowest env in a batch; the C engine keeps the same caps, so that both engines solve the
+    same problem) and upload to the device (not with device=False)."""
     with warnings.catch_warnings():
         # half_cheetah.xml uses the deprecated `settotalmass`; it still applies, and the
         # warning would greet every user on every run.
@@ -90,5 +91,7 @@ def finish_model(
     model.opt.ls_iterations = ls_iterations
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, 1280)
     model.vis.global_.offheight = max(model.vis.global_.offheight, 960)
+    if not device:
+        return model, None
     # This process's own device: with jax.distributed, jax.devices()[0] may be another host's.
     return model, mjx.put_model(model, device=jax.local_devices()[0])

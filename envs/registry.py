@@ -6,15 +6,21 @@ import functools
 
 import jax
 
-from lamour_jax.envs import ALL_ENV_NAMES, MODES, VARIANTS, check_name
+from lamour_jax.envs import ALL_ENV_NAMES, MODES, PHYSICS, VARIANTS, check_name
 from lamour_jax.envs.base import Env, Robot, Variant
 from lamour_jax.envs.sampler import Mode, OODSampler, bank_reset_fn
 
 
 @functools.cache
-def robot(name: str) -> Robot:
-    """The robot (compiled MuJoCo + MJX model), built once per process."""
+def robot(name: str, physics: str = "mjx") -> Robot:
+    """The robot (compiled MuJoCo + MJX model) stepped by `physics`, built once per process
+    and engine."""
     check_name("env", name, ALL_ENV_NAMES)
+    check_name("physics", physics, PHYSICS)
+    return _build(name).use_physics(physics)
+
+
+def _build(name: str) -> Robot:
     if name == "pointmass":
         from lamour_jax.envs.pointmass import PointMass
 
@@ -41,17 +47,19 @@ def make(
     bank_size: int | None = 512,
     bank_seed: int = 0,
     episode_length: int = 1000,
+    physics: str = "mjx",
 ) -> Env:
     """An env by name.
 
     variant='ood' resets from the OOD sampler in `mode`. For mode='diverse', `bank_size`
     settled states are sampled once (seed `bank_seed`) and each reset draws one of them at
     random; bank_size=None samples and settles a new state at every reset (exact, slow).
+    `physics`: the engine that steps it, "mjx" or "native" (MuJoCo's C engine).
     """
     check_name("env", name, ALL_ENV_NAMES)
     check_name("variant", variant, VARIANTS)
     check_name("OOD mode", mode, MODES)
-    r = robot(name)
+    r = robot(name, physics)
     if variant == "normal":
         return Env(r, "normal", episode_length=episode_length)
     sampler = OODSampler(r, mode)

@@ -1,0 +1,145 @@
+"""MuJoCo's C engine called from inside a compiled JAX program.
+
+The physics of a batch of envs is stepped by `mujoco.batch.Batch` (many simulations of one
+model on a thread pool, bit-identical at any thread count) through `jax.pure_callback`, so
+the training program stays one jitted function: the policy, the reward program and the
+learner run in XLA, the physics in C, and seeds, sweeps, candidates and checkpoints do not
+know which engine stepped it.
+
+The whole physics state of an env is its mjSTATE_INTEGRATION row (positions, velocities,
+activations, the solver's warm start, controls, ...), kept in the env state as the raw bits of
+its float64 values (`NativeData.state`, uint32), so that a checkpoint holds it exactly and a
+resumed run steps on bit for bit. The float32 copies of qpos, qvel and the derived fields a
+robot reads (`Robot.native_fields`: xpos, cfrc_ext, ...) come back with every call.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from flax import struct
+from mujoco import batch as mjbatch
+
+from lamour_jax.xla_runtime import available_cores
+
+STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
+
+
+@struct.dataclass
+class NativeData:
+    """One env's C-engine state, as the robots read it (the same names as mjx.Data's)."""
+
+    state: jax.Array  # uint32 [2 * nstate]: the float64 mjSTATE_INTEGRATION row, bit for bit
+    qpos: jax.Array
+    qvel: jax.Array
+    fields: dict[str, jax.Array]  # derived fields named in Robot.native_fields
+
+
+class NativePhysics:
+    """make_data / step for one robot on the C engine; pure and jit-able (a host callback
+    inside), vmap-able over any number of leading axes (`vmap_method="expand_dims"`)."""
+
+    def __init__(self, model: mujoco.MjModel, n_frames: int, fields: tuple[str, ...]) -> None:
+        self.model = model
+        self.n_frames = int(n_frames)
+        self.fields = tuple(fields)
+        self.nstate = mujoco.mj_stateSize(model, STATE_SPEC)
+        self.threads = available_cores()
+        data = mujoco.MjData(model)
+        self._shapes = {name: np.shape(getattr(data, name)) for name in self.fields}
+        row = np.zeros(self.nstate)
+        mujoco.mj_getState(model, data, row, STATE_SPEC)
+        self.initial_row = row  # the model's defaults (time 0, qpos0, zero velocities, ...)
+        self._batches: dict[int, mjbatch.Batch] = {}
+        self._lock = threading.Lock()  # a Batch serves one caller at a time
+
+    # ----- host side
+    def _batch(self, n: int) -> mjbatch.Batch:
+        batch = self._batches.get(n)
+        if batch is None:
+            batch = self._batches[n] = mjbatch.Batch(self.model, n, nthread=self.threads)
+            for name in self.fields:  # a derived field is copied out only once it is bound
+                batch.bind(name)
+        return batch
+
+    def _outputs(self, batch: mjbatch.Batch, lead: tuple[int, ...]
+                 ) -> tuple[np.ndarray, ...]:
+        rows = batch.state.view(np.uint32).reshape(*lead, 2 * self.nstate).copy()
+        out = [rows, batch.bind("qpos"), batch.bind("qvel")]
+        out += [batch.bind(name) for name in self.fields]
+        return tuple(np.asarray(x, np.float32).reshape(*lead, *np.shape(x)[1:])
+                     if i else x for i, x in enumerate(out))
+
+    def _host_make(self, qpos: np.ndarray, qvel: np.ndarray) -> tuple[np.ndarray, ...]:
+        lead, (qpos, qvel) = _flat(qpos, qvel)
+        with self._lock:
+            batch = self._batch(len(qpos))
+            batch.state[:] = self.initial_row
+            batch.bind("qpos")[:] = qpos
+            batch.bind("qvel")[:] = qvel
+            batch.forward()
+            return self._outputs(batch, lead)
+
+    def _host_step(self, rows: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, ...]:
+        lead, (rows, ctrl) = _flat(rows, ctrl)
+        with self._lock:
+            batch = self._batch(len(rows))
+            batch.state[:] = np.ascontiguousarray(rows).view(np.float64)
+            batch.bind("ctrl")[:] = ctrl
+            try:
+                batch.step(nstep=self.n_frames)
+            except mjbatch.SimulationError:
+                # Those simulations kept their state; the non-finite guard of Env.step cuts
+                # their episodes, as it does for a diverged MJX env.
+                failed = np.flatnonzero(batch.status)
+                batch.bind("qpos")[failed] = np.nan
+            return self._outputs(batch, lead)
+
+    # ----- device side
+    def _result_shapes(self, lead: tuple[int, ...]) -> tuple[jax.ShapeDtypeStruct, ...]:
+        f32 = jnp.float32
+        out = [jax.ShapeDtypeStruct((*lead, 2 * self.nstate), jnp.uint32),
+               jax.ShapeDtypeStruct((*lead, self.model.nq), f32),
+               jax.ShapeDtypeStruct((*lead, self.model.nv), f32)]
+        out += [jax.ShapeDtypeStruct((*lead, *self._shapes[name]), f32) for name in self.fields]
+        return tuple(out)
+
+    def _wrap(self, out: tuple[jax.Array, ...]) -> NativeData:
+        return NativeData(out[0], out[1], out[2], dict(zip(self.fields, out[3:], strict=True)))
+
+    def make_data(self, qpos: jax.Array, qvel: jax.Array) -> NativeData:
+        """The state at (qpos, qvel), everything else the model's defaults, with the forward
+        pass run (derived fields current)."""
+        out = jax.pure_callback(self._host_make, self._result_shapes(()), qpos, qvel,
+                                vmap_method="expand_dims")
+        return self._wrap(out)
+
+    def step(self, data: NativeData, ctrl: jax.Array) -> NativeData:
+        """n_frames calls to mj_step with `ctrl` held; derived fields describe the state
+        before the last substep, as after mj_step (and as after mjx.step)."""
+        out = jax.pure_callback(self._host_step, self._result_shapes(()), data.state,
+                                jnp.asarray(ctrl, jnp.float32), vmap_method="expand_dims")
+        return self._wrap(out)
+
+
+def _flat(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    """The common leading shape of a callback's batched arguments (vmap gives an argument it
+    does not map a size-1 axis), and each argument as (n, its last axis)."""
+    lead = np.broadcast_shapes(*(a.shape[:-1] for a in arrays))
+    n = int(np.prod(lead, dtype=np.int64))
+    return lead, [np.broadcast_to(a, (*lead, a.shape[-1])).reshape(n, a.shape[-1])
+                  for a in arrays]
+
+
+def field(data: Any, name: str) -> jax.Array:
+    """A field of either engine's data by its MuJoCo name (mjx keeps some in `_impl`)."""
+    if isinstance(data, NativeData):
+        return data.fields[name]
+    if hasattr(data, name):
+        return getattr(data, name)
+    return getattr(data._impl, name)
