@@ -87,3 +87,32 @@ def test_a_learner_trains_on_native_physics_in_one_program():
     seeds = jax.jit(jax.vmap(make_train(env, config.replace(total_steps=1024)).init))(
         jax.random.split(jax.random.key(1), 2))
     assert seeds.env_state.data.state.shape[:2] == (2, config.num_envs)
+
+
+def test_train_records_its_engine_and_a_resume_keeps_it(tmp_path, capsys):
+    from lamour_jax.cli import main
+
+    tiny = ["--set", "num_envs=16", "--set", "unroll_length=8", "--set", "num_minibatches=2",
+            "--set", "eval_every=128", "--set", "eval_envs=4", "--set", "episode_length=20"]
+    out = tmp_path / "run"
+    assert main(["train", "pointmass", "--physics", "native", "--steps", "128", "--out",
+                 str(out), "--no-progress", *tiny]) == 0
+    assert "on native physics" in capsys.readouterr().err
+    import json
+
+    assert json.loads((out / "config.json").read_text())["physics"] == "native"
+    assert json.loads((out / "policy.json").read_text())["physics"] == "native"
+    assert main(["train", "pointmass", "--resume", str(out), "--physics", "mjx"]) == 2
+    assert "trains on --physics native" in capsys.readouterr().err
+    assert main(["train", "pointmass", "--resume", str(out), "--steps", "256",
+                 "--no-progress"]) == 0
+    assert main(["evaluate", str(out), "--episodes", "2"]) == 0
+    assert "| pointmass | normal | native | 2 |" in capsys.readouterr().out
+    # A recovery of that policy on the C engine, and a resume that asks for the other one.
+    rec = tmp_path / "rec"
+    assert main(["recover", "pointmass", "--policy", str(out), "--method", "zero",
+                 "--physics", "native", "--steps", "256", "--out", str(rec), "--no-progress",
+                 *tiny]) == 0
+    assert "on native physics" in capsys.readouterr().err
+    assert json.loads((rec / "config.json").read_text())["physics"] == "native"
+    assert main(["recover", "pointmass", "--resume", str(rec), "--physics", "mjx"]) == 2

@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write a GIF of the first evaluated episode here (one the table counts)")
     p.add_argument("--video-stride", type=a.positive, default=2,
                    help="render every k-th step in the video (default 2)")
+    a.physics(p, "default: the engine the policy trained on")
     p.set_defaults(handler=cmd_evaluate)
 
 
@@ -52,11 +53,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"the policy in {args.run_dir} was trained on {policy.meta['env']}")
     variant = args.variant or policy.meta["variant"]
     episode_length = policy.meta.get("episode_length", 1000)
+    physics = args.physics or policy.meta.get("physics", a.DEFAULT_PHYSICS)
     if args.member == "all":
         if args.video is not None:
             raise UserError("--video films one policy: give --member I with it")
         print(_all_policies_table(policy, env_name, variant, args.mode, args.episodes,
-                                  args.seed, episode_length))
+                                  args.seed, episode_length, physics))
         return 0
     try:
         act = policy.act_fn(args.member)
@@ -67,13 +69,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               f"{format_point(policy.meta['sweep'][args.member])}")
     if args.video is None:
         out = evaluate_policy(env_name, variant, args.mode, act, args.episodes, args.seed,
-                              episode_length)
+                              episode_length, physics)
     else:  # the video shows the first of the episodes the table counts
-        env = make(env_name, variant, args.mode, episode_length=episode_length)
+        env = make(env_name, variant, args.mode, episode_length=episode_length,
+                   physics=physics)
         out, trace = evaluate_and_trace(env, act, args.episodes, args.seed)
-    print(f"| env | variant | episodes | return mean | return std | episode length | "
-          f"reached a valid state |\n|---|---|---:|---:|---:|---:|---:|\n"
-          f"| {env_name} | {variant} | {args.episodes} | {out['return_mean']:.1f} | "
+    print(f"| env | variant | physics | episodes | return mean | return std | episode length "
+          f"| reached a valid state |\n|---|---|---|---:|---:|---:|---:|---:|\n"
+          f"| {env_name} | {variant} | {physics} | {args.episodes} | {out['return_mean']:.1f} | "
           f"{out['return_std']:.1f} | {out['length_mean']:.0f} | {out['recovery_rate']:.0%} |")
     if args.video is not None:
         path = render.save_episode_gif(env, trace.qpos, args.video, args.video_stride)
@@ -82,7 +85,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _all_policies_table(policy: LoadedPolicy, env_name: str, variant: str, mode: str,
-                        episodes: int, seed: int, episode_length: int) -> str:
+                        episodes: int, seed: int, episode_length: int, physics: str) -> str:
     """`lamour evaluate --member all`: a row per policy (with its sweep point, if any),
     then the spread over policies, the figure a multi-seed run is reported by."""
     import numpy as np
@@ -90,7 +93,8 @@ def _all_policies_table(policy: LoadedPolicy, env_name: str, variant: str, mode:
     from lamour_jax.learner.evaluate import evaluate_policies
     from lamour_jax.learner.sweep import format_point
 
-    results = evaluate_policies(env_name, variant, mode, policy, episodes, seed, episode_length)
+    results = evaluate_policies(env_name, variant, mode, policy, episodes, seed, episode_length,
+                                physics)
     points = policy.meta.get("sweep")
     hp_head, hp_rule = ("hyperparameters | ", "---|") if points else ("", "")
     lines = [f"{env_name} ({variant}), {episodes} episodes per policy, the same starts for each:",

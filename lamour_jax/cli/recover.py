@@ -72,6 +72,7 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a PPO config field (repeatable)")
     a.mode(p)
+    a.physics(p, f"default {a.DEFAULT_PHYSICS}; a --resume or rerun keeps the run's")
     a.no_progress(p)
     a.tensorboard(p)
     a.cpu_devices_option(p)
@@ -91,7 +92,8 @@ def _spec(args: argparse.Namespace, method: str) -> RecoverySpec:
     return RecoverySpec(env=args.env, method=method, steps=_steps(args), seeds=args.seeds,
                         seed=args.seed, num_envs=args.num_envs, mode=args.mode,
                         switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
-                        policy_member=args.policy_member)
+                        policy_member=args.policy_member,
+                        physics=args.physics or a.DEFAULT_PHYSICS)
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
@@ -174,6 +176,9 @@ def _resumed(args: argparse.Namespace) -> tuple[RecoverySpec, Path, list[tuple[s
         spec, record = recorded_run(run)
         if spec.env != args.env:
             raise UserError(f"{run} recovers {spec.env}, not {args.env}")
+        if args.physics is not None and args.physics != spec.physics:
+            raise UserError(f"{run} trains on --physics {spec.physics}; a resume continues on "
+                            f"the same engine: start a new run for --physics {args.physics}")
         spec = extended(spec, record, run, args.steps, _log)
     except ValueError as err:
         raise UserError(str(err)) from None

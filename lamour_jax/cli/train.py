@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(repeatable: the grid of all combinations)")
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the run in DIR exactly from its latest checkpoint")
+    a.physics(p, f"default {a.DEFAULT_PHYSICS}; a --resume keeps the run's")
     a.no_progress(p)
     a.tensorboard(p)
     a.cpu_devices_option(p)
@@ -128,6 +129,12 @@ def _resumed(args: argparse.Namespace, run: RunDir, primary: bool) -> RunRecord 
                         "it started with (its config.json)")
     if args.init_policy is not None:
         raise UserError(f"--init-policy starts a run; {run} continues from its checkpoint")
+    recorded = record.get("physics", a.DEFAULT_PHYSICS)
+    if args.physics is not None and args.physics != recorded:
+        raise UserError(f"{run} trains on --physics {recorded}; a resume continues on the same "
+                        f"engine (the two do not step bit for bit alike): start a new run for "
+                        f"--physics {args.physics}")
+    record.fields["physics"] = recorded
     try:
         done, planned = resume_budget(run.path, config, args.steps or config.total_steps)
     except ValueError as err:
@@ -178,6 +185,7 @@ def _fresh(args: argparse.Namespace) -> tuple[RunRecord, LoadedPolicy | None]:
     except ValueError as err:
         raise UserError(str(err)) from None
     fields: dict[str, Any] = {"variant": args.variant, "seeds": args.seeds, "seed": args.seed,
+                              "physics": args.physics or a.DEFAULT_PHYSICS,
                               "devices": jax.device_count()}
     if sweep is not None:  # seeds is then per grid point
         fields["sweep"] = sweep.to_record()
@@ -278,7 +286,8 @@ def _run(args: argparse.Namespace, run: RunDir, record: RunRecord, init: LoadedP
 
     primary = distributed.is_primary()
     config, env_name, variant, seeds = record.ppo, record.env, record["variant"], record["seeds"]
-    env = make(env_name, variant, episode_length=config.episode_length)
+    env = make(env_name, variant, episode_length=config.episode_length,
+               physics=record["physics"])
     hang = cpu_hang_warning(env, config.num_envs, jax.default_backend())
     for note in [hang, *config.notes()]:
         if note and primary:
@@ -296,7 +305,7 @@ def _run(args: argparse.Namespace, run: RunDir, record: RunRecord, init: LoadedP
             "normalize_observations": config.normalize_observations,
             "obs_clip": config.obs_clip,
             "obs_std_floor": config.obs_std_floor,
-            "episode_length": config.episode_length}
+            "episode_length": config.episode_length, "physics": record["physics"]}
     if sweep is not None:  # what each policy index (`evaluate --member`) trained with
         meta["sweep"] = [sweep.member(m) for m in range(members)]
     grid = "" if sweep is None else (f" x {len(sweep.points)} grid points "
@@ -304,8 +313,8 @@ def _run(args: argparse.Namespace, run: RunDir, record: RunRecord, init: LoadedP
     if primary:
         _log(f"training {env_name} ({variant}) for "
              f"{config.num_evals * config.steps_per_eval:,} steps x {seeds} seed(s){grid}, "
-             f"{config.num_envs} envs, {jax.device_count()} device(s) in "
-             f"{jax.process_count()} process(es) -> {run}")
+             f"{config.num_envs} envs on {record['physics']} physics, {jax.device_count()} "
+             f"device(s) in {jax.process_count()} process(es) -> {run}")
     return run_training(trainer, run.path, seeds=seeds, seed=record["seed"],
                         resume=args.resume is not None, progress=not args.no_progress,
                         policy_meta=meta, tensorboard=args.tensorboard, sweep=sweep)

@@ -101,19 +101,20 @@ def evaluate_and_trace(env: Env, act: Any, episodes: int, seed: int, episode: in
 
 
 def evaluate_policy(env_name: str, variant: str, mode: str, act: Any, episodes: int,
-                    seed: int, episode_length: int) -> dict[str, Any]:
-    env = make(env_name, variant, mode, episode_length=episode_length)
+                    seed: int, episode_length: int, physics: str = "mjx") -> dict[str, Any]:
+    env = make(env_name, variant, mode, episode_length=episode_length, physics=physics)
     out = jax.device_get(jax.jit(lambda k: evaluate_episodes(env, act, k, episodes))(
         jax.random.key(seed)))
     return summarize(out, episodes)
 
 
 def evaluate_policies(env_name: str, variant: str, mode: str, policy: LoadedPolicy,
-                      episodes: int, seed: int, episode_length: int) -> list[dict[str, Any]]:
+                      episodes: int, seed: int, episode_length: int, physics: str = "mjx"
+                      ) -> list[dict[str, Any]]:
     """`evaluate_policy` for every policy of a run (its seeds, sweep members or candidates),
     all on the same starts, in one compiled program that maps over the policies: each one is
     evaluated by the same computation as on its own, not a batch of them under vmap."""
-    env = make(env_name, variant, mode, episode_length=episode_length)
+    env = make(env_name, variant, mode, episode_length=episode_length, physics=physics)
 
     def one(member: tuple[Any, Any]) -> dict[str, jax.Array]:
         params, stats = member

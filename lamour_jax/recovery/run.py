@@ -56,6 +56,7 @@ class RecoverySpec:
     c: float | None = None
     overrides: list[str] = field(default_factory=list)
     policy_member: int = 0
+    physics: str = "mjx"  # the engine that steps the envs (records without it: MJX)
 
     def coefficients(self) -> tuple[float, float]:
         defaults = recovery_params(self.env)
@@ -98,10 +99,9 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
 def evaluate_original(spec: RecoverySpec, policy: LoadedPolicy, episode_length: int
                       ) -> dict[str, Any]:
     act = policy.act_fn(spec.policy_member)
-    return {"ood": evaluate_policy(spec.env, "ood", spec.mode, act, BEFORE_EPISODES,
-                                   spec.seed + 1, episode_length),
-            "normal": evaluate_policy(spec.env, "normal", spec.mode, act, BEFORE_EPISODES,
-                                      spec.seed + 1, episode_length)}
+    return {variant: evaluate_policy(spec.env, variant, spec.mode, act, BEFORE_EPISODES,
+                                     spec.seed + 1, episode_length, spec.physics)
+            for variant in ("ood", "normal")}
 
 
 def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: int
@@ -192,7 +192,8 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
         log(f"{out} has trained all of its {config.num_evals * config.steps_per_eval:,} steps "
             "per seed; nothing to train")
         return json.loads(summary_path.read_text())
-    env = make(spec.env, "ood", spec.mode, episode_length=config.episode_length)
+    env = make(spec.env, "ood", spec.mode, episode_length=config.episode_length,
+               physics=spec.physics)
     hang = cpu_hang_warning(env, config.num_envs, jax.default_backend(), job="recover")
     for note in [hang, *config.notes()]:
         if note:
@@ -223,7 +224,8 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
         before = evaluate_original(spec, policy, config.episode_length)
         before_path.write_text(json.dumps(before, indent=2))
 
-    normal_env = make(spec.env, "normal", episode_length=config.episode_length)
+    normal_env = make(spec.env, "normal", episode_length=config.episode_length,
+                      physics=spec.physics)
     trainer = recovery_trainer(env, normal_env, config, objective,
                                policy.member(spec.policy_member))
     members = len(names) * spec.seeds
@@ -235,11 +237,13 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
         keys, None, jnp.arange(members))
     original = {k: v for k, v in policy.meta.items() if k != "seeds"}  # older files' name
     meta = {**original, "variant": "ood", "members": members, "recovered_with": spec.method,
+            "physics": spec.physics,
             "candidates": names, "obs_clip": config.obs_clip,
             "policy_dropout": config.policy_dropout}
     log(f"recovering {spec.env} with {spec.method} ({len(names)} candidate(s) x {spec.seeds} "
-        f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs on {jax.device_count()} "
-        f"device(s), {config.num_evals * config.steps_per_eval:,} steps) -> {out}")
+        f"seed(s), λ={lam:g}, c={c:g}, {config.num_envs} envs on {spec.physics} physics, "
+        f"{jax.device_count()} device(s), {config.num_evals * config.steps_per_eval:,} steps) "
+        f"-> {out}")
     # The evaluation the run continues from (run_training restores it).
     resumed_from = saved_periods(out) if resume else 0
     peak = PeakKeeper(out, names, spec.seeds, meta, resumed_from)

@@ -27,7 +27,7 @@ def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_member: 
     state. Each film carries its batch's statistics, so a caller need not evaluate again."""
     best = load(out / "best")
     episode_length = best.meta.get("episode_length", 1000)
-    env = make(spec.env, "ood", spec.mode, episode_length=episode_length)
+    env = make(spec.env, "ood", spec.mode, episode_length=episode_length, physics=spec.physics)
     films = [("before", load(policy_dir), spec.policy_member), ("after", best, after_member)]
     if peak_member is not None:
         films.append(("peak", load(out / "peak"), peak_member))
