@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from lamour_jax.envs import MODES
 from lamour_jax.envs.base import Robot
+from lamour_jax.envs.native import field
 
 Mode = Literal["paper", "diverse"]
 # Lowest point of every body geom (its bounding sphere) sits this far above the floor
@@ -54,7 +55,7 @@ class OODSampler:
         data = robot.make_data(qpos, qvel)
         radius = jnp.asarray(robot.mj_model.geom_rbound)
         is_body = jnp.asarray(robot.mj_model.geom_bodyid) > 0  # world geoms are the floor
-        lowest = jnp.min(jnp.where(is_body, data.geom_xpos[:, 2] - radius, jnp.inf))
+        lowest = jnp.min(jnp.where(is_body, field(data, "geom_xpos")[:, 2] - radius, jnp.inf))
         return qpos.at[robot.height_index].add(DROP_CLEARANCE - lowest)
 
     def _settle(self, qpos: jax.Array, qvel: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -12,10 +12,10 @@ from lamour_jax.envs.rollout import rollout
 from lamour_jax.envs.sampler import OODSampler
 
 
-def sample_states(name: str, mode: str, n: int, seed: int, normal: bool = False
-                  ) -> dict[str, np.ndarray]:
+def sample_states(name: str, mode: str, n: int, seed: int, normal: bool = False,
+                  physics: str = "mjx") -> dict[str, np.ndarray]:
     """Start states with their observations and the env's validity test on each."""
-    r = robot(name)
+    r = robot(name, physics)
     key = jax.random.key(seed)
     if normal:
         qpos, qvel = jax.jit(jax.vmap(r.normal_state))(jax.random.split(key, n))

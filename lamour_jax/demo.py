@@ -38,7 +38,7 @@ def _pct(v: float) -> str:
 # Held whole: a second demo on the same folder must not delete this one's output below.
 @holds_run_dir("out")
 def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
-             progress: bool = True, video: bool = True) -> int:
+             progress: bool = True, video: bool = True, physics: str = "mjx") -> int:
     t0 = time.perf_counter()
     policy_dir = shipped_policy(env_name)
     if policy_dir is None:
@@ -55,7 +55,8 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
 
     _log(f"\n== 2/3 LaMOuR retraining of the shipped {env_name} policy ({steps:,} steps) ==")
     spec = RecoverySpec(env=env_name, method="lamour", steps=steps, seeds=DEMO.seeds,
-                        num_envs=DEMO.num_envs, overrides=[*DEMO.ppo, *overrides])
+                        num_envs=DEMO.num_envs, overrides=[*DEMO.ppo, *overrides],
+                        physics=physics)
     rec = out / "recover"
     summary = run_recovery(spec, policy_dir, [("reward.py", result.chosen.path.read_text())],
                            rec, progress=progress, log=_log)
@@ -75,7 +76,7 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
         best = load(rec / "best")
         after = evaluate_policy(env_name, "ood", spec.mode, best.act_fn(chosen),
                                 BEFORE_EPISODES, spec.seed + 1,
-                                best.meta.get("episode_length", 1000))
+                                best.meta.get("episode_length", 1000), physics)
     before = summary["before"]["ood"]
     figure = plot(env_name, {"lamour": (summary, history)}, summary["before"],
                   out / "curves.png")

@@ -22,9 +22,9 @@ ROLLOUT_STEPS = 200
 RENDER_SETTLE_S = {"ant": 0.3}
 
 
-def _random_policy_recovery(name: str, qpos: np.ndarray, qvel: np.ndarray, seed: int
-                            ) -> tuple[float, float]:
-    env = make(name, "ood")
+def _random_policy_recovery(name: str, qpos: np.ndarray, qvel: np.ndarray, seed: int,
+                            physics: str) -> tuple[float, float]:
+    env = make(name, "ood", physics=physics)
     keys = jax.random.split(jax.random.key(seed), len(qpos))
     state = jax.vmap(env.reset_to)(keys, qpos, qvel)
     _, trace = rollout(env, state, jax.random.key(seed + 1), ROLLOUT_STEPS)
@@ -33,21 +33,21 @@ def _random_policy_recovery(name: str, qpos: np.ndarray, qvel: np.ndarray, seed:
     return float(recovered.mean()), float(masked_return.mean())
 
 
-def run_tour(names: list[str], n: int, out: Path) -> int:
+def run_tour(names: list[str], n: int, out: Path, physics: str = "mjx") -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows, sheets = [], []
     for name in names:
         t0 = time.perf_counter()
         print(f"[{name}] sampling normal, paper and diverse starts ({n} each) ...",
               file=sys.stderr, flush=True)
-        normal = sample_states(name, "paper", n, 0, normal=True)
-        paper = sample_states(name, "paper", n, 0)
-        diverse = sample_states(name, "diverse", n, 0)
+        normal = sample_states(name, "paper", n, 0, normal=True, physics=physics)
+        paper = sample_states(name, "paper", n, 0, physics=physics)
+        diverse = sample_states(name, "diverse", n, 0, physics=physics)
         print(f"[{name}] {ROLLOUT_STEPS} random-action steps from the OOD states ...",
               file=sys.stderr, flush=True)
-        rec, ret = _random_policy_recovery(name, paper["qpos"], paper["qvel"], 0)
+        rec, ret = _random_policy_recovery(name, paper["qpos"], paper["qvel"], 0, physics)
 
-        env = make(name, "ood")
+        env = make(name, "ood", physics=physics)
         seconds = RENDER_SETTLE_S.get(name, 0.0)
         shown = [settle(env, paper["qpos"][0], paper["qvel"][0], seconds)]
         shown += [diverse["qpos"][i] for i in range(min(3, n))]

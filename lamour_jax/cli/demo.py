@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a PPO config field of the retraining (repeatable)")
     a.no_progress(p)
     p.add_argument("--no-video", action="store_true", help="skip the before/after GIFs")
+    a.physics(p)
     a.cpu_devices_option(p)
     p.set_defaults(handler=cmd_demo)
 
@@ -33,6 +34,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     try:
         return run_demo(args.env, args.steps, args.out, args.set or [],
-                        progress=not args.no_progress, video=not args.no_video)
+                        progress=not args.no_progress, video=not args.no_video,
+                        physics=args.physics or a.DEFAULT_PHYSICS)
     except (ValueError, RunDirInUse) as err:
         raise UserError(str(err)) from None

@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=a.positive, default=16, help="number of states (default 16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="output .npz: qpos, qvel, obs, valid")
+    a.physics(p)
     p.set_defaults(handler=cmd_sample)
 
     p = sub.add_parser("render", help="render a start state (PNG) or a random-action "
@@ -51,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=a.positive, default=640)
     p.add_argument("--height", type=a.positive, default=480)
     p.add_argument("--out", type=Path, required=True, help="output .png (or .gif with --steps)")
+    a.physics(p)
 
     p = sub.add_parser("tour", help="a look at every env: sample and render OOD states, "
                                     "random-policy recovery, one summary table")
@@ -58,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=a.positive, default=8, help="OOD states per env and mode")
     p.add_argument("--envs", default=",".join(ENV_NAMES),
                    help="comma-separated subset of envs (default: all)")
+    a.physics(p)
     p.set_defaults(handler=cmd_tour)
 
 
@@ -101,7 +104,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     kind = "normal" if args.normal else f"ood/{args.mode}"
     t0 = time.perf_counter()
     _progress(f"sampling {args.n} {kind} states of {args.env} (seed {args.seed}) ...")
-    arrays = sample_states(args.env, args.mode, args.n, args.seed, args.normal)
+    arrays = sample_states(args.env, args.mode, args.n, args.seed, args.normal,
+                           args.physics or a.DEFAULT_PHYSICS)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **arrays)
     print(f"{args.out}: {args.n} {kind} states, obs_dim {arrays['obs'].shape[1]}, "
@@ -118,7 +122,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     from lamour_jax.envs.rollout import rollout
     from lamour_jax.envs.starts import settle
 
-    env = make(args.env, args.variant, args.mode, bank_size=None)
+    env = make(args.env, args.variant, args.mode, bank_size=None,
+               physics=args.physics or a.DEFAULT_PHYSICS)
     state = jax.jit(env.reset)(jax.random.key(args.seed))
     if args.steps > 0:
         if args.out.suffix.lower() != ".gif":
@@ -147,4 +152,4 @@ def cmd_tour(args: argparse.Namespace) -> int:
             raise UserError(f"unknown env {n!r}; valid: {', '.join(ENV_NAMES)}")
     from lamour_jax.tour import run_tour
 
-    return run_tour(names, args.n, args.out)
+    return run_tour(names, args.n, args.out, args.physics or a.DEFAULT_PHYSICS)
