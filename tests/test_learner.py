@@ -498,7 +498,7 @@ def test_cpu_devices_flag_shards_a_run_and_its_resume_says_when_the_count_change
     out = cli("train", "pointmass", "--steps", "256", "--out", str(run), "--no-progress",
               "--cpu-devices", "auto", *sets)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert f"{8 * cores} envs, {cores} device(s)" in out.stderr
+    assert f"{8 * cores} envs on mjx physics, {cores} device(s)" in out.stderr
     assert json.loads((run / "config.json").read_text())["devices"] == cores
     out = cli("train", "pointmass", "--resume", str(run), "--steps", "512", "--no-progress",
               "--cpu-devices", "1")

@@ -131,7 +131,7 @@ def test_sweep_cli_resumes_exactly_and_reports_each_grid_point(tmp_path):
     for index in (0, 3):
         out = cli("evaluate", str(run), "--member", str(index), "--episodes", "2")
         assert out.returncode == 0, out.stderr[-2000:]
-        row = out.stdout.strip().splitlines()[-1].split("|")[4:8]  # return mean ... valid
+        row = out.stdout.strip().splitlines()[-1].split("|")[5:9]  # return mean ... valid
         single[index] = [cell.strip() for cell in row]
     assert "policy 3 of the sweep: learning_rate=0.01" in out.stdout
     assert single[0] != single[3]  # else the rows below could come from one policy
