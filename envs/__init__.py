@@ -23,6 +23,8 @@ MODES: tuple[str, ...] = ("paper", "diverse")  # OOD sampler modes (sampler.py)
 # Physics engines: MJX (JAX, for accelerators) and MuJoCo's C engine ("native", for CPUs),
 # over the same robots (native.py).
 PHYSICS: tuple[str, ...] = ("mjx", "native")
+# The engine wherever none is chosen (and what records from before the choice existed used).
+DEFAULT_PHYSICS = "mjx"
 
 
 class UnknownNameError(ValueError):
@@ -45,7 +47,8 @@ if TYPE_CHECKING:
     from lamour_jax.envs.sampler import OODSampler
 
 __all__ = [
-    "ALL_ENV_NAMES", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "PHYSICS", "VARIANTS", "Env",
+    "ALL_ENV_NAMES", "DEFAULT_PHYSICS", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "PHYSICS",
+    "VARIANTS", "Env",
     "ObsField",
     "OODSampler", "Robot", "State",
     "UnknownNameError", "check_name", "make", "robot",

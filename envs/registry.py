@@ -6,13 +6,13 @@ import functools
 
 import jax
 
-from lamour_jax.envs import ALL_ENV_NAMES, MODES, PHYSICS, VARIANTS, check_name
+from lamour_jax.envs import ALL_ENV_NAMES, DEFAULT_PHYSICS, MODES, PHYSICS, VARIANTS, check_name
 from lamour_jax.envs.base import Env, Robot, Variant
 from lamour_jax.envs.sampler import Mode, OODSampler, bank_reset_fn
 
 
 @functools.cache
-def robot(name: str, physics: str = "mjx") -> Robot:
+def robot(name: str, physics: str = DEFAULT_PHYSICS) -> Robot:
     """The robot (compiled MuJoCo + MJX model) stepped by `physics`, built once per process
     and engine."""
     check_name("env", name, ALL_ENV_NAMES)
@@ -47,7 +47,7 @@ def make(
     bank_size: int | None = 512,
     bank_seed: int = 0,
     episode_length: int = 1000,
-    physics: str = "mjx",
+    physics: str = DEFAULT_PHYSICS,
 ) -> Env:
     """An env by name.
 

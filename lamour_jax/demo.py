@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from lamour_jax.envs import DEFAULT_PHYSICS
 from lamour_jax.generate import GenerateOptions, OfflineModel, generate
 from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import load
@@ -38,7 +39,7 @@ def _pct(v: float) -> str:
 # Held whole: a second demo on the same folder must not delete this one's output below.
 @holds_run_dir("out")
 def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
-             progress: bool = True, video: bool = True, physics: str = "mjx") -> int:
+             progress: bool = True, video: bool = True, physics: str = DEFAULT_PHYSICS) -> int:
     t0 = time.perf_counter()
     policy_dir = shipped_policy(env_name)
     if policy_dir is None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES, PHYSICS
+from lamour_jax.envs import ALL_ENV_NAMES, DEFAULT_PHYSICS, ENV_NAMES, MODES, PHYSICS
 from lamour_jax.transpile.limits import LIMITS
 from lamour_jax.xla_runtime import available_cores
 
@@ -85,10 +85,6 @@ def cpu_devices_option(p: argparse.ArgumentParser) -> None:
                         "batch over them ('auto': one per core); about 1.6x faster training on "
                         "2 cores. Default 1 (JAX's), what the shipped results were measured "
                         "on; other counts train along another float path. No effect on a GPU")
-
-
-# The engine when no --physics is given (and what records from before the choice existed used).
-DEFAULT_PHYSICS = "mjx"
 
 
 def physics(p: argparse.ArgumentParser, default: str = f"default {DEFAULT_PHYSICS}") -> None:

@@ -118,7 +118,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     named by `run_names` (default seed_0, seed_1, ...).
     In a multi-process run every process calls this; process 0 alone writes metrics.jsonl
     and shows progress, checkpoints are written by all (see `distributed`). No other process
-    may write `run_dir` meanwhile: RunDirInUse (`run_lock`) if one does."""
+    may write `run_dir` meanwhile: RunDirInUse (`runtime.lock`) if one does."""
     cfg = trainer.config
     primary = is_primary()
     run_dir = Path(run_dir)

@@ -162,11 +162,6 @@ class RunDir:
                 self.record_file.write_text(before)
             raise
 
-    def saved_periods(self) -> int:
-        from lamour_jax.runtime.checkpoint import saved_periods
-
-        return saved_periods(self.path)
-
     def hold(self) -> contextlib.AbstractContextManager[None]:
         """This process's exclusive hold on the folder (RunDirInUse if another has it)."""
         from lamour_jax.runtime.lock import hold_run_dir

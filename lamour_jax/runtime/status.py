@@ -2,7 +2,7 @@
 
 A sweep or a cluster queue leaves many run folders; this says of each one what it trains,
 how far it got, how its last evaluation went and whether it is running (someone holds its
-lock, `run_lock`), finished, or stopped and how (NaN, stall, interrupted: resumable). Nothing
+lock, `runtime.lock`), finished, or stopped and how (NaN, stall, interrupted: resumable). Nothing
 is written and no JAX program runs, so it is safe next to the runs it lists.
 """
 
