@@ -273,8 +273,9 @@ def test_action_space_entropy_bonus_keeps_the_std_moderate():
         tiny_config(entropy_space="post").validate()
 
 
-def test_resume_is_exact(tmp_path):
-    sets = [a for s in TINY for a in ("--set", s)]
+@pytest.mark.parametrize("physics", ["mjx", "native"])
+def test_resume_is_exact(tmp_path, physics):
+    sets = [a for s in TINY for a in ("--set", s)] + ["--physics", physics]
     straight, halves = tmp_path / "straight", tmp_path / "halves"
     out = cli("train", "pointmass", "--steps", "1024", "--out", str(straight), "--no-progress",
               *sets)

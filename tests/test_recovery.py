@@ -375,7 +375,9 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
     assert capsys.readouterr().err.count("reusing the finished run") == 3
 
 
-def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path, monkeypatch):
+@pytest.mark.parametrize("physics", ["mjx", "native"])
+def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path, monkeypatch,
+                                                           physics):
     import chex
 
 
@@ -383,7 +385,8 @@ def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path, 
     # test's compiled program. No critic warm-up: the actor learns from the first update, so
     # equal actors mean equal training.
     common = ["--policy", str(original), "--method", "zero", "--seeds", "2",
-              "--reward", str(_good_reward(tmp_path)), *FAST, *ACTOR_LEARNS]
+              "--reward", str(_good_reward(tmp_path)), *FAST, *ACTOR_LEARNS,
+              "--physics", physics]
     straight, grown = tmp_path / "straight", tmp_path / "grown"
     assert main(["recover", "pointmass", "--steps", "8192", "--out", str(straight), *common]) == 0
     assert main(["recover", "pointmass", "--steps", "4096", "--out", str(grown), *common]) == 0
