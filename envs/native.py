@@ -15,6 +15,7 @@ robot reads (`Robot.native_fields`: xpos, cfrc_ext, ...) come back with every ca
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -28,6 +29,9 @@ from mujoco import batch as mjbatch
 from lamour_jax.xla_runtime import available_cores
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION.value
+# The warnings with which the C engine reports a simulation that blew up.
+UNSTABLE = [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
+                             mujoco.mjtWarning.mjWARN_BADQACC)]
 
 
 @struct.dataclass
@@ -70,10 +74,8 @@ class NativePhysics:
     def _outputs(self, batch: mjbatch.Batch, lead: tuple[int, ...]
                  ) -> tuple[np.ndarray, ...]:
         rows = batch.state.view(np.uint32).reshape(*lead, 2 * self.nstate).copy()
-        out = [rows, batch.bind("qpos"), batch.bind("qvel")]
-        out += [batch.bind(name) for name in self.fields]
-        return tuple(np.asarray(x, np.float32).reshape(*lead, *np.shape(x)[1:])
-                     if i else x for i, x in enumerate(out))
+        views = [batch.bind(name) for name in ("qpos", "qvel", *self.fields)]
+        return (rows, *(np.asarray(v, np.float32).reshape(*lead, *v.shape[1:]) for v in views))
 
     def _host_make(self, qpos: np.ndarray, qvel: np.ndarray) -> tuple[np.ndarray, ...]:
         lead, (qpos, qvel) = _flat(qpos, qvel)
@@ -91,23 +93,24 @@ class NativePhysics:
             batch = self._batch(len(rows))
             batch.state[:] = np.ascontiguousarray(rows).view(np.float64)
             batch.bind("ctrl")[:] = ctrl
-            try:
+            warned = batch.warning[:, UNSTABLE, 1].copy()
+            # A simulation MuJoCo raised in keeps its state; batch.status names it.
+            with contextlib.suppress(mjbatch.SimulationError):
                 batch.step(nstep=self.n_frames)
-            except mjbatch.SimulationError:
-                # Those simulations kept their state; the non-finite guard of Env.step cuts
-                # their episodes, as it does for a diverged MJX env.
-                failed = np.flatnonzero(batch.status)
-                batch.bind("qpos")[failed] = np.nan
+            # The C engine answers an unstable simulation (NaN, inf or huge values) with a
+            # warning and a reset to the model's defaults. Marked non-finite instead, so that
+            # Env.step's guard cuts the episode, as it does for a diverged MJX env.
+            diverged = np.any(batch.warning[:, UNSTABLE, 1] > warned, axis=1) | (
+                batch.status != 0)
+            batch.bind("qpos")[diverged] = np.nan
             return self._outputs(batch, lead)
 
     # ----- device side
-    def _result_shapes(self, lead: tuple[int, ...]) -> tuple[jax.ShapeDtypeStruct, ...]:
-        f32 = jnp.float32
-        out = [jax.ShapeDtypeStruct((*lead, 2 * self.nstate), jnp.uint32),
-               jax.ShapeDtypeStruct((*lead, self.model.nq), f32),
-               jax.ShapeDtypeStruct((*lead, self.model.nv), f32)]
-        out += [jax.ShapeDtypeStruct((*lead, *self._shapes[name]), f32) for name in self.fields]
-        return tuple(out)
+    def _result_shapes(self) -> tuple[jax.ShapeDtypeStruct, ...]:
+        """One env's outputs (vmap adds the batch axes)."""
+        floats = [(self.model.nq,), (self.model.nv,), *(self._shapes[f] for f in self.fields)]
+        return (jax.ShapeDtypeStruct((2 * self.nstate,), jnp.uint32),
+                *(jax.ShapeDtypeStruct(shape, jnp.float32) for shape in floats))
 
     def _wrap(self, out: tuple[jax.Array, ...]) -> NativeData:
         return NativeData(out[0], out[1], out[2], dict(zip(self.fields, out[3:], strict=True)))
@@ -115,14 +118,14 @@ class NativePhysics:
     def make_data(self, qpos: jax.Array, qvel: jax.Array) -> NativeData:
         """The state at (qpos, qvel), everything else the model's defaults, with the forward
         pass run (derived fields current)."""
-        out = jax.pure_callback(self._host_make, self._result_shapes(()), qpos, qvel,
+        out = jax.pure_callback(self._host_make, self._result_shapes(), qpos, qvel,
                                 vmap_method="expand_dims")
         return self._wrap(out)
 
     def step(self, data: NativeData, ctrl: jax.Array) -> NativeData:
         """n_frames calls to mj_step with `ctrl` held; derived fields describe the state
         before the last substep, as after mj_step (and as after mjx.step)."""
-        out = jax.pure_callback(self._host_step, self._result_shapes(()), data.state,
+        out = jax.pure_callback(self._host_step, self._result_shapes(), data.state,
                                 jnp.asarray(ctrl, jnp.float32), vmap_method="expand_dims")
         return self._wrap(out)
 

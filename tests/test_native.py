@@ -140,3 +140,19 @@ def test_sample_and_render_take_the_engine(tmp_path):
     assert main(["render", "hopper", "--steps", "3", "--width", "64", "--height", "48",
                  "--physics", "native", "--out", str(gif)]) == 0
     assert gif.stat().st_size > 0
+
+
+def test_a_blown_up_simulation_ends_its_episode_as_on_mjx():
+    """The C engine resets an unstable simulation to the model's defaults with a warning; the
+    env must instead see it diverge (non-finite guard: episode cut, observation kept)."""
+    env = make("hopper", physics="native")
+    qpos = env.robot.default_qpos()
+    calm = jnp.zeros(env.robot.mj_model.nv)
+    keys = jax.random.split(jax.random.key(0), 2)
+    start = jax.jit(jax.vmap(env.reset_to))(keys, jnp.stack([qpos, qpos]),
+                                            jnp.stack([calm, calm.at[2].set(1e9)]))
+    after = jax.jit(jax.vmap(env.step))(start, jnp.zeros((2, env.action_size)))
+    assert after.info["diverged"].tolist() == [0.0, 1.0]
+    assert after.done.tolist() == [0.0, 1.0]
+    np.testing.assert_array_equal(after.obs[1], start.obs[1])
+    assert np.all(np.isfinite(np.asarray(after.obs)))
