@@ -140,9 +140,11 @@ def _flat(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:
 
 
 def field(data: Any, name: str) -> jax.Array:
-    """A field of either engine's data by its MuJoCo name (mjx keeps some in `_impl`)."""
+    """A field of either engine's data by its MuJoCo name (mjx keeps some in `_impl`, and
+    warns when they are read from `Data` itself)."""
     if isinstance(data, NativeData):
         return data.fields[name]
-    if hasattr(data, name):
-        return getattr(data, name)
-    return getattr(data._impl, name)
+    impl = getattr(data, "_impl", None)
+    if impl is not None and hasattr(impl, name):
+        return getattr(impl, name)
+    return getattr(data, name)
