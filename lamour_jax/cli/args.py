@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from lamour_jax.cli.errors import UserError
 from lamour_jax.envs import ALL_ENV_NAMES, DEFAULT_PHYSICS, ENV_NAMES, MODES, PHYSICS
 from lamour_jax.transpile.limits import LIMITS
 from lamour_jax.xla_runtime import available_cores
@@ -92,6 +93,14 @@ def physics(p: argparse.ArgumentParser, default: str = f"default {DEFAULT_PHYSIC
                    help="the engine that steps the physics: 'mjx' (JAX; for GPUs/TPUs) or "
                         "'native' (MuJoCo's C engine, called from inside the same compiled "
                         f"program; much faster on CPUs). {default[0].upper()}{default[1:]}")
+
+
+def keep_physics(run: object, recorded: str, asked: str | None) -> None:
+    """A resume continues on the engine its run started on: UserError for another one."""
+    if asked is not None and asked != recorded:
+        raise UserError(f"{run} trains on --physics {recorded}; a resume continues on the same "
+                        f"engine (the two do not step bit for bit alike): start a new run for "
+                        f"--physics {asked}")
 
 
 def no_progress(p: argparse.ArgumentParser) -> None:

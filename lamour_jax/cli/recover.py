@@ -176,9 +176,7 @@ def _resumed(args: argparse.Namespace) -> tuple[RecoverySpec, Path, list[tuple[s
         spec, record = recorded_run(run)
         if spec.env != args.env:
             raise UserError(f"{run} recovers {spec.env}, not {args.env}")
-        if args.physics is not None and args.physics != spec.physics:
-            raise UserError(f"{run} trains on --physics {spec.physics}; a resume continues on "
-                            f"the same engine: start a new run for --physics {args.physics}")
+        a.keep_physics(run, spec.physics, args.physics)
         spec = extended(spec, record, run, args.steps, _log)
     except ValueError as err:
         raise UserError(str(err)) from None
@@ -214,7 +212,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
     except TrainingDiverged as err:
         print(f"lamour recover: {err}", file=sys.stderr)
         return EXIT_DIVERGED
-    print(before_after_table(summary, RunDir(out).history()))
+    history = RunDir(out).history()
+    print(before_after_table(summary, history))
     if len(summary["candidates"]) > 1:
         print("\n| candidate | recovery rate | OOD return | Normal-env return |\n"
               "|---|---:|---:|---:|")
@@ -225,7 +224,6 @@ def cmd_recover(args: argparse.Namespace) -> int:
     peak = summary.get("peak")
     peak_is_earlier = bool(peak) and peak["step"] != summary["steps"]
     if args.video:
-        history = RunDir(out).history()
         for film in write_videos(out, spec, policy, best_member(summary, history),
                                  peak_member(summary, history) if peak_is_earlier else None):
             print(f"video: {film.path} ({film.shows})")

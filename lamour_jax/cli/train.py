@@ -130,10 +130,7 @@ def _resumed(args: argparse.Namespace, run: RunDir, primary: bool) -> RunRecord 
     if args.init_policy is not None:
         raise UserError(f"--init-policy starts a run; {run} continues from its checkpoint")
     recorded = record.get("physics", a.DEFAULT_PHYSICS)
-    if args.physics is not None and args.physics != recorded:
-        raise UserError(f"{run} trains on --physics {recorded}; a resume continues on the same "
-                        f"engine (the two do not step bit for bit alike): start a new run for "
-                        f"--physics {args.physics}")
+    a.keep_physics(run, recorded, args.physics)
     record.fields["physics"] = recorded
     try:
         done, planned = resume_budget(run.path, config, args.steps or config.total_steps)
