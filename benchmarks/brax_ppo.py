@@ -110,10 +110,12 @@ def brax_env_sps(num_envs: int, steps: int, repeats: int = 3) -> float:
     return num_envs * steps / min(times)
 
 
-def ours(python: Path, env_name: str, loop: dict, num_envs: int, repeats: int) -> dict:
+def ours(python: Path, env_name: str, loop: dict, num_envs: int, repeats: int,
+         physics: str = "mjx") -> dict:
     """Our trainer's throughput, measured in a fresh process of `python`."""
     out = subprocess.run([str(python), str(ROOT / "benchmarks" / "train_throughput.py"),
                           "--one", env_name, str(num_envs), "--repeats", str(repeats),
+                          "--physics", physics,
                           *(f"--set={item}" for item in our_overrides(loop))],
                          capture_output=True, text=True, cwd=ROOT)
     if out.returncode:
@@ -161,9 +163,11 @@ def main() -> None:
     brax = dict(median["brax"], env_sps=brax_env_sps(n, loop["unroll"] * 4), stack=stack)
     pinned = ROOT / ".venv" / "bin" / "python"
     mine = [dict(median["ours"], label="brax's hopper")]
-    for label, env_name in [("brax's hopper", "brax:hopper"),
-                            ("our hopper (all geoms touch the floor)", "hopper")]:
-        row = ours(pinned, env_name, loop, n, args.epochs - 1)
+    for label, env_name, physics in [
+            ("brax's hopper", "brax:hopper", "mjx"),
+            ("our hopper (all geoms touch the floor)", "hopper", "mjx"),
+            ("our hopper, MuJoCo's C engine (--physics native)", "hopper", "native")]:
+        row = ours(pinned, env_name, loop, n, args.epochs - 1, physics)
         row["label"] = label
         mine.append(row)
         print(
@@ -181,6 +185,7 @@ def main() -> None:
                    for row in rounds],
         "speedup_same_env_same_stack": median["ratio"],
         "speedup_pinned_our_env": mine[2]["train_sps_median"] / brax["train_sps"],
+        "speedup_pinned_our_env_native": mine[3]["train_sps_median"] / brax["train_sps"],
         "versions": {
             "brax_side": {
                 "jax": jax.__version__,
@@ -212,7 +217,8 @@ def main() -> None:
         f"| {brax['first_eval_s']:.0f} s (first epoch) |",
     ]
     lines += [
-        f"| lamour-jax PPO | {r['label']} | jax {r['jax']}, mjx {r['mujoco']} | "
+        f"| lamour-jax PPO | {r['label']} | jax {r['jax']}, "
+        f"{'MuJoCo C' if r.get('physics') == 'native' else 'mjx'} {r['mujoco']} | "
         f"{r['train_sps_median']:,.0f} | {r['act_sps']:,.0f} (policy forward) | "
         f"{r['ratio']:.2f} | {r['compile_s']:.0f} s |"
         for r in mine
@@ -224,7 +230,8 @@ def main() -> None:
         f"**{record['speedup_same_env_same_stack']:.2f}x**, the median of {len(ratios)} "
         f"back-to-back pairs ({', '.join(f'{x:.2f}' for x in ratios)}; the first two rows are "
         f"the median pair). On the project's pins with its own "
-        f"hopper: **{record['speedup_pinned_our_env']:.2f}x**.",
+        f"hopper: **{record['speedup_pinned_our_env']:.2f}x** on MJX, "
+        f"**{record['speedup_pinned_our_env_native']:.2f}x** on MuJoCo's C engine.",
         "",
         "| round | brax PPO steps/s | lamour-jax PPO steps/s | ratio |",
         "|---:|---:|---:|---:|",

@@ -3,6 +3,7 @@ batch size. Writes a JSON record and a Markdown table to benchmarks/results/.
 
     .venv/bin/python benchmarks/env_throughput.py                  # defaults for this CPU
     .venv/bin/python benchmarks/env_throughput.py --batch-sizes 1024,4096,16384 --steps 100
+    .venv/bin/python benchmarks/env_throughput.py --physics native --tag cpu-native
 
 One "env step" is one control step of one env (n_frames physics steps). Timings exclude
 compilation (reported separately) and take the best of --repeats runs.
@@ -27,8 +28,9 @@ from lamour_jax.envs.wrappers import AutoResetBatch
 RESULTS = Path(__file__).parent / "results"
 
 
-def measure(name: str, variant: str, batch: int, steps: int, repeats: int) -> dict:
-    env = AutoResetBatch(make(name, variant), batch)
+def measure(name: str, variant: str, batch: int, steps: int, repeats: int,
+            physics: str) -> dict:
+    env = AutoResetBatch(make(name, variant, physics=physics), batch)
 
     @jax.jit
     def run(state, key):
@@ -70,25 +72,29 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=50, help="scan length per timed call")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--variant", choices=["normal", "ood"], default="ood")
+    p.add_argument("--physics", choices=["mjx", "native"], default="mjx",
+                   help="the engine (default mjx, that of the results from before the choice)")
     p.add_argument("--tag", default="cpu", help="results file suffix, e.g. cpu, h100")
     args = p.parse_args()
 
     rows = []
     for name in args.envs.split(","):
         for batch in [int(b) for b in args.batch_sizes.split(",")]:
-            row = measure(name, args.variant, batch, args.steps, args.repeats)
+            row = measure(name, args.variant, batch, args.steps, args.repeats, args.physics)
             rows.append(row)
             print(f"{name:<12} num_envs={batch:<6} {row['steps_per_s']:>10,.0f} env steps/s "
                   f"(compile {row['compile_plus_first_run_s']:.1f} s)", file=sys.stderr,
                   flush=True)
 
     record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "device": device_name(),
-              "jax": jax.__version__, "command": " ".join(sys.argv), "rows": rows}
+              "jax": jax.__version__, "physics": args.physics, "command": " ".join(sys.argv),
+              "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"env_throughput_{args.tag}.json").write_text(json.dumps(record, indent=2) + "\n")
     batches = sorted({r["num_envs"] for r in rows})
     lines = [f"Env steps/s ({args.variant} variant, random actions, auto-reset, scan of "
-             f"{args.steps} steps, best of {args.repeats}) on {record['device']}, jax "
+             f"{args.steps} steps, best of {args.repeats}) on {record['device']}, "
+             f"{args.physics} physics, jax "
              f"{jax.__version__}, {record['date']}.", "",
              "| env | " + " | ".join(f"{b} envs" for b in batches) + " | compile (s) |",
              "|---|" + "---|" * (len(batches) + 1)]

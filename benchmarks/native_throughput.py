@@ -7,7 +7,10 @@ Per env and batch size, in env steps per second (best of --rounds):
                every action (the rollout half of a PPO iteration)
   PPO native   whole PPO iterations (rollout + GAE + updates) on --physics native
   PPO MJX      the same iterations on --physics mjx
-plus each training program's compile time. The PPO loop is the recovery loop's shape (20-step
+plus each training program's compile time, and where a native PPO iteration's time goes:
+physics (its env steps at the raw C rate), the rest of the rollout (the callback's copies, the
+policy, the env's own JAX: C + policy time less physics) and the learner (GAE and the updates:
+PPO time less the rollout's). The PPO loop is the recovery loop's shape (20-step
 rollouts, 4 epochs of 8 minibatches) so that batch sizes compare.
 
     .venv/bin/python benchmarks/native_throughput.py --envs hopper,humanoid --num-envs 256
@@ -83,6 +86,14 @@ def ppo(name: str, n: int, physics: str, rounds: int) -> tuple[float, float, flo
     return training, acting, compile_s
 
 
+def _shares(row: dict) -> str:
+    """A native PPO iteration's time split three ways, in per cent (from the rates measured:
+    an overhead measured below zero, within this VM's noise, shows as 0)."""
+    whole, rollout, physics = (1 / row["ppo_native"], 1 / row["c_policy"], 1 / row["raw_c"])
+    parts = [min(physics, whole), max(rollout - physics, 0.0), max(whole - rollout, 0.0)]
+    return " / ".join(f"{100 * p / sum(parts):.0f} %" for p in parts)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", default="hopper,ant,humanoid")
@@ -106,7 +117,8 @@ def main() -> int:
     lines = [f"Physics engines on {available_cores()} CPU core(s), jax {jax.__version__}, "
              f"{jax.default_backend()} backend; env steps per second, best of {args.rounds}.",
              "", "| env | envs | raw C | C + policy | PPO native | PPO MJX | native / raw C | "
-             "native / MJX | compile native / MJX (s) |", "|---|---:|" + "---:|" * 7]
+             "native / MJX | compile native / MJX (s) | native iteration: physics / rest of "
+             "rollout / learner |", "|---|---:|" + "---:|" * 8]
     for r in rows:
         mjx = r.get("ppo_mjx")
         vs_mjx = "-" if mjx is None else f"{r['ppo_native'] / mjx:.1f}x"
@@ -114,7 +126,7 @@ def main() -> int:
         lines.append(
             f"| {r['env']} | {r['num_envs']} | {r['raw_c']:,.0f} | {r['c_policy']:,.0f} | "
             f"{r['ppo_native']:,.0f} | {mjx_cells[0]} | {r['ppo_native'] / r['raw_c']:.2f}x | "
-            f"{vs_mjx} | {r['compile_native_s']:.1f} / {mjx_cells[1]} |")
+            f"{vs_mjx} | {r['compile_native_s']:.1f} / {mjx_cells[1]} | {_shares(r)} |")
     table = "\n".join(lines)
     print(table)
     RESULTS.mkdir(exist_ok=True)

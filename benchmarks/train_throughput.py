@@ -13,6 +13,10 @@ For each env and num_envs, in a fresh process (so peak memory and compile time a
   process's peak resident memory.
 
     python benchmarks/train_throughput.py [--envs hopper,ant] [--num-envs 64,256,1024]
+                                          [--physics mjx|native]
+
+`--physics` defaults to mjx, the engine of every result here from before the choice existed
+(benchmarks/native_throughput.py sets the two engines side by side).
 
 An env named `brax:NAME` is brax's own MJX env (benchmarks/brax_env.py) under our trainer,
 with the PPO settings of our NAME: the same-env half of benchmarks/brax_ppo.py.
@@ -45,7 +49,8 @@ ITERATIONS = 4  # training iterations per timed call (each: num_envs x unroll_le
 REPEATS = 7  # paired timing rounds per configuration, by default
 
 
-def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) -> dict:
+def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str],
+            physics: str) -> dict:
     import jax
     import jax.numpy as jnp
     from brax_env import PREFIX, BraxEnv
@@ -60,9 +65,11 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
     # One timed call of the training program = ITERATIONS iterations of the loop as overridden.
     config = config.replace(eval_every=config.num_envs * config.unroll_length * ITERATIONS)
     if brax_name:  # brax's own env object, our trainer (see brax_env.py)
+        if physics != "mjx":
+            raise SystemExit(f"{env_name} is brax's MJX env: --physics mjx only")
         env = BraxEnv(brax_name, episode_length=config.episode_length)
     else:
-        env = make(env_name, "normal", episode_length=config.episode_length)
+        env = make(env_name, "normal", episode_length=config.episode_length, physics=physics)
     trainer = make_train(env, config)
     state = jax.jit(trainer.init)(jax.random.key(0))
     steps = config.steps_per_eval
@@ -138,7 +145,7 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
 
     def ms_per_iteration(name: str) -> float:
         return 1000 * statistics.median(times[name]) / iterations
-    return {"env": env_name, "num_envs": num_envs, "steps_per_call": steps,
+    return {"env": env_name, "num_envs": num_envs, "physics": physics, "steps_per_call": steps,
             "train_sps": steps / train_s, "act_sps": steps / act_s,
             "train_sps_median": steps / statistics.median_high(train_times),
             "ratio": statistics.median_high(ratios), "ratio_min": min(ratios),
@@ -153,7 +160,8 @@ def measure(env_name: str, num_envs: int, repeats: int, overrides: list[str]) ->
             "jax": jax.__version__, "mujoco": __import__("mujoco").__version__}
 
 
-def measure_watched(env_name: str, num_envs: int, repeats: int, overrides: list[str]) -> dict:
+def measure_watched(env_name: str, num_envs: int, repeats: int, overrides: list[str],
+                    physics: str) -> dict:
     """`measure` under the trainer's stall watchdog on the CPU: a deadlocked program exits with
     the trainer's stall status, which the parent reports as such."""
     import jax
@@ -168,7 +176,7 @@ def measure_watched(env_name: str, num_envs: int, repeats: int, overrides: list[
     on_cpu = jax.default_backend() == "cpu"
     with StallWatchdog(timeout_from_env() if on_cpu else 0.0, stalled) as watchdog, \
             watchdog.watch():
-        return measure(env_name, num_envs, repeats, overrides)
+        return measure(env_name, num_envs, repeats, overrides, physics)
 
 
 def main() -> None:
@@ -183,11 +191,13 @@ def main() -> None:
                              "on the CPU a deadlock is caught sooner by the stall watchdog)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="PPO config override, as in `lamour train --set`")
+    parser.add_argument("--physics", choices=("mjx", "native"), default="mjx",
+                        help="the engine that steps the envs (default mjx)")
     parser.add_argument("--one", nargs=2, metavar=("ENV", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # child process: one measurement, JSON on the last line
         print(json.dumps(measure_watched(args.one[0], int(args.one[1]), args.repeats,
-                                         args.set)))
+                                         args.set, args.physics)))
         return
 
     rows, skipped = [], []
@@ -196,6 +206,7 @@ def main() -> None:
             try:  # a backstop: the child's stall watchdog ends a deadlocked program sooner
                 out = subprocess.run([sys.executable, __file__, "--one", env_name, str(n),
                                       "--repeats", str(args.repeats),
+                                      "--physics", args.physics,
                                       *(f"--set={item}" for item in args.set)],
                                      capture_output=True,
                                      text=True, env=os.environ, timeout=args.timeout)
@@ -223,13 +234,13 @@ def main() -> None:
     meta = {"device": rows[0]["device"], "device_count": rows[0]["device_count"],
             "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "iterations_per_call": ITERATIONS, "repeats": args.repeats,
-            "overrides": args.set, "auto_reset": rows[0]["auto_reset"]}
+            "overrides": args.set, "auto_reset": rows[0]["auto_reset"], "physics": args.physics}
     (RESULTS / f"train_throughput_{args.tag}.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=2))
     loops = {r["env"]: r["loop"] for r in rows}  # per env: its defaults' loop shape
     lines = [f"# PPO training throughput ({args.tag})", "",
              f"Device: {meta['device']} x {meta['device_count']}; {meta['platform']}, "
-             f"{meta['cpu_count']} CPU cores. Default PPO config per env ("
+             f"{meta['cpu_count']} CPU cores; {args.physics} physics. Default PPO config per env ("
              + "; ".join(f"{env}: {loop}" for env, loop in loops.items())
              + f"; auto_reset {meta['auto_reset']}"
              + "".join(f", {item}" for item in args.set)
@@ -252,7 +263,7 @@ def main() -> None:
         lines += ["", "Not measured: " + "; ".join(skipped) + "."]
     repeats = f" --repeats {args.repeats}" if args.repeats != REPEATS else ""
     lines += ["", f"Reproduce: `.venv/bin/python benchmarks/train_throughput.py --envs "
-              f"{args.envs} --num-envs {args.num_envs}{repeats}"
+              f"{args.envs} --num-envs {args.num_envs}{repeats} --physics {args.physics}"
               + "".join(f" --set {item}" for item in args.set) + f" --tag {args.tag}`."]
     (RESULTS / f"train_throughput_{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

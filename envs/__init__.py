@@ -23,8 +23,17 @@ MODES: tuple[str, ...] = ("paper", "diverse")  # OOD sampler modes (sampler.py)
 # Physics engines: MJX (JAX, for accelerators) and MuJoCo's C engine ("native", for CPUs),
 # over the same robots (native.py).
 PHYSICS: tuple[str, ...] = ("mjx", "native")
-# The engine wherever none is chosen (and what records from before the choice existed used).
-DEFAULT_PHYSICS = "mjx"
+# What a run or policy recorded before the engine choice existed was stepped with.
+UNRECORDED_PHYSICS = "mjx"
+
+
+def default_physics() -> str:
+    """The engine wherever none is chosen: MuJoCo's C engine where JAX computes on the CPU
+    (7-22x the PPO training speed of MJX there, benchmarks/results/native_throughput_*), MJX
+    where JAX has a GPU or TPU (the C engine would run on the host, beside the accelerator)."""
+    import jax
+
+    return "native" if jax.default_backend() == "cpu" else "mjx"
 
 
 class UnknownNameError(ValueError):
@@ -47,8 +56,8 @@ if TYPE_CHECKING:
     from lamour_jax.envs.sampler import OODSampler
 
 __all__ = [
-    "ALL_ENV_NAMES", "DEFAULT_PHYSICS", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "PHYSICS",
-    "VARIANTS", "Env",
+    "ALL_ENV_NAMES", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "PHYSICS", "UNRECORDED_PHYSICS",
+    "VARIANTS", "default_physics", "Env",
     "ObsField",
     "OODSampler", "Robot", "State",
     "UnknownNameError", "check_name", "make", "robot",

@@ -6,17 +6,27 @@ import functools
 
 import jax
 
-from lamour_jax.envs import ALL_ENV_NAMES, DEFAULT_PHYSICS, MODES, PHYSICS, VARIANTS, check_name
+from lamour_jax.envs import (
+    ALL_ENV_NAMES,
+    MODES,
+    PHYSICS,
+    VARIANTS,
+    check_name,
+    default_physics,
+)
 from lamour_jax.envs.base import Env, Robot, Variant
 from lamour_jax.envs.sampler import Mode, OODSampler, bank_reset_fn
 
 
-@functools.cache
-def robot(name: str, physics: str = DEFAULT_PHYSICS) -> Robot:
-    """The robot (compiled MuJoCo + MJX model) stepped by `physics`, built once per process
-    and engine."""
+def robot(name: str, physics: str | None = None) -> Robot:
+    """The robot (compiled MuJoCo + MJX model) stepped by `physics` (default: the backend's,
+    `default_physics()`), built once per process and engine."""
     check_name("env", name, ALL_ENV_NAMES)
-    check_name("physics", physics, PHYSICS)
+    return _robot(name, check_name("physics", physics or default_physics(), PHYSICS))
+
+
+@functools.cache
+def _robot(name: str, physics: str) -> Robot:
     return _build(name).use_physics(physics)
 
 
@@ -47,14 +57,15 @@ def make(
     bank_size: int | None = 512,
     bank_seed: int = 0,
     episode_length: int = 1000,
-    physics: str = DEFAULT_PHYSICS,
+    physics: str | None = None,
 ) -> Env:
     """An env by name.
 
     variant='ood' resets from the OOD sampler in `mode`. For mode='diverse', `bank_size`
     settled states are sampled once (seed `bank_seed`) and each reset draws one of them at
     random; bank_size=None samples and settles a new state at every reset (exact, slow).
-    `physics`: the engine that steps it, "mjx" or "native" (MuJoCo's C engine).
+    `physics`: the engine that steps it, "mjx" or "native" (MuJoCo's C engine); default
+    `default_physics()`: native where JAX runs on the CPU, MJX on an accelerator.
     """
     check_name("env", name, ALL_ENV_NAMES)
     check_name("variant", variant, VARIANTS)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from lamour_jax.envs import DEFAULT_PHYSICS
 from lamour_jax.envs.base import Env
 from lamour_jax.envs.registry import robot
 from lamour_jax.envs.rollout import rollout
@@ -14,7 +13,7 @@ from lamour_jax.envs.sampler import OODSampler
 
 
 def sample_states(name: str, mode: str, n: int, seed: int, normal: bool = False,
-                  physics: str = DEFAULT_PHYSICS) -> dict[str, np.ndarray]:
+                  physics: str | None = None) -> dict[str, np.ndarray]:
     """Start states with their observations and the env's validity test on each."""
     r = robot(name, physics)
     key = jax.random.key(seed)

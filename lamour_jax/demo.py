@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-from lamour_jax.envs import DEFAULT_PHYSICS
 from lamour_jax.generate import GenerateOptions, OfflineModel, generate
 from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import load
@@ -39,7 +38,7 @@ def _pct(v: float) -> str:
 # Held whole: a second demo on the same folder must not delete this one's output below.
 @holds_run_dir("out")
 def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
-             progress: bool = True, video: bool = True, physics: str = DEFAULT_PHYSICS) -> int:
+             progress: bool = True, video: bool = True, physics: str | None = None) -> int:
     t0 = time.perf_counter()
     policy_dir = shipped_policy(env_name)
     if policy_dir is None:
@@ -58,6 +57,7 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
     spec = RecoverySpec(env=env_name, method="lamour", steps=steps, seeds=DEMO.seeds,
                         num_envs=DEMO.num_envs, overrides=[*DEMO.ppo, *overrides],
                         physics=physics)
+    physics = spec.physics
     rec = out / "recover"
     summary = run_recovery(spec, policy_dir, [("reward.py", result.chosen.path.read_text())],
                            rec, progress=progress, log=_log)

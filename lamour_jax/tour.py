@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from lamour_jax import render
-from lamour_jax.envs import DEFAULT_PHYSICS, make
+from lamour_jax.envs import make
 from lamour_jax.envs.rollout import rollout
 from lamour_jax.envs.starts import sample_states, settle
 
@@ -33,7 +33,7 @@ def _random_policy_recovery(name: str, qpos: np.ndarray, qvel: np.ndarray, seed:
     return float(recovered.mean()), float(masked_return.mean())
 
 
-def run_tour(names: list[str], n: int, out: Path, physics: str = DEFAULT_PHYSICS) -> int:
+def run_tour(names: list[str], n: int, out: Path, physics: str | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows, sheets = [], []
     for name in names:

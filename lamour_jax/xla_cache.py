@@ -54,6 +54,13 @@ def _times_file() -> Path:
 COMPILE_TIMES = "compile_times.json"
 
 
+def _read_times(path: Path) -> dict[str, float]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def compile_reported(lowered: jax.stages.Lowered, what: str,
                      log: Callable[[str], None]) -> tuple[jax.stages.Compiled, float]:
     """`lowered.compile()`, saying that it is compiling before (with how long this very
@@ -63,11 +70,7 @@ def compile_reported(lowered: jax.stages.Lowered, what: str,
     _HITS = _HITS or _CacheHits()
     key = hashlib.sha256(lowered.as_text().encode()).hexdigest()[:24]
     path = _times_file()
-    try:
-        times = json.loads(path.read_text())
-    except (OSError, ValueError):
-        times = {}
-    last = times.get(key)
+    last = _read_times(path).get(key)
     log(f"compiling {what} ..." + ("" if last is None else
                                    f" (it took {last:.0f} s to compile last time)"))
     hits, t0 = _HITS.count, time.perf_counter()
@@ -76,10 +79,11 @@ def compile_reported(lowered: jax.stages.Lowered, what: str,
     cached = _HITS.count > hits
     log(f"compiled in {seconds:.1f} s" + (" (from the XLA cache)" if cached else ""))
     if not cached:  # a cache hit says nothing about what compiling it costs
+        times = _read_times(path)  # read now: other processes may have added theirs
         times[key] = round(seconds, 1)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # one per writer
             tmp.write_text(json.dumps(times))
             tmp.replace(path)
         except OSError:

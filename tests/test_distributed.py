@@ -22,8 +22,9 @@ LAUNCH = "import sys; from lamour_jax.cli import main; sys.exit(main(sys.argv[1:
 
 
 def _train_args(out, steps):
+    # MJX: the engine that shards (native physics runs on one device, test_native.py)
     return ["train", "pointmass", "--steps", str(steps), "--out", str(out), "--no-progress",
-            *[a for s in SETS for a in ("--set", s)]]
+            "--physics", "mjx", *[a for s in SETS for a in ("--set", s)]]
 
 
 def _free_port() -> int:

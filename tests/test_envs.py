@@ -74,7 +74,7 @@ def test_paper_layouts_match_spec():
         o = obs_of(name, q)
         assert o[0] == pytest.approx(0.10, abs=6e-3)
         assert abs(o[1]) == pytest.approx(abs(r.ood_qpos[2]), abs=6e-3)
-    r = robot("hopper")
+    r = robot("hopper", "mjx")  # MJX data carries every body position
     data = r.make_data(r.default_qpos(), jnp.zeros(r.mj_model.nv))
     torso = r.mj_model.body("torso").id
     assert float(data.xpos[torso, 2]) == pytest.approx(1.25, abs=1e-5)  # qpos[1] is height

@@ -467,7 +467,7 @@ from lamour_jax.envs import make
 from lamour_jax.learner import make_train
 from lamour_jax.params import train_config
 cfg = train_config("pointmass").override({sets!r}).replace(total_steps=512)
-trainer = make_train(make("pointmass", episode_length=20), cfg)
+trainer = make_train(make("pointmass", episode_length=20, physics="mjx"), cfg)
 state, metrics = jax.jit(trainer.train)(jax.random.key(3))
 assert state.env_state.obs.sharding.num_devices == jax.device_count()
 leaves = jax.tree.leaves(state.params)
@@ -497,7 +497,7 @@ def test_cpu_devices_flag_shards_a_run_and_its_resume_says_when_the_count_change
     run = tmp_path / "run"
     sets = [a for s in [*TINY, f"num_envs={8 * cores}"] for a in ("--set", s)]
     out = cli("train", "pointmass", "--steps", "256", "--out", str(run), "--no-progress",
-              "--cpu-devices", "auto", *sets)
+              "--cpu-devices", "auto", "--physics", "mjx", *sets)
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"{8 * cores} envs on mjx physics, {cores} device(s)" in out.stderr
     assert json.loads((run / "config.json").read_text())["devices"] == cores
@@ -513,8 +513,14 @@ def test_cpu_devices_flag_shards_a_run_and_its_resume_says_when_the_count_change
     # Bad counts: refused before any work, with the reason.
     out = cli("train", "pointmass", "--cpu-devices", "0")
     assert out.returncode == 2 and "--cpu-devices: must be >= 1" in out.stderr
-    out = cli("train", "pointmass", "--cpu-devices", "3", *[a for s in TINY for a in ("--set", s)])
+    out = cli("train", "pointmass", "--cpu-devices", "3", "--physics", "mjx",
+              *[a for s in TINY for a in ("--set", s)])
     assert out.returncode == 2 and "num_envs=16 must be a multiple of the 3 devices" in out.stderr
+    # The C engine runs on one device (it spreads its envs over the cores itself).
+    out = cli("train", "pointmass", "--cpu-devices", "2", "--physics", "native", "--out",
+              str(tmp_path / "native"), *sets)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "--physics native runs on one JAX device, not 2" in out.stderr.splitlines()[-1]
 
 
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from lamour_jax.cli.errors import UserError
-from lamour_jax.envs import ALL_ENV_NAMES, DEFAULT_PHYSICS, ENV_NAMES, MODES, PHYSICS
+from lamour_jax.envs import ALL_ENV_NAMES, ENV_NAMES, MODES, PHYSICS, UNRECORDED_PHYSICS
 from lamour_jax.transpile.limits import LIMITS
 from lamour_jax.xla_runtime import available_cores
 
@@ -88,11 +88,26 @@ def cpu_devices_option(p: argparse.ArgumentParser) -> None:
                         "on; other counts train along another float path. No effect on a GPU")
 
 
-def physics(p: argparse.ArgumentParser, default: str = f"default {DEFAULT_PHYSICS}") -> None:
+DEFAULT_PHYSICS_HELP = "default: native where JAX runs on the CPU, mjx on a GPU/TPU"
+
+
+def physics(p: argparse.ArgumentParser, default: str = DEFAULT_PHYSICS_HELP) -> None:
     p.add_argument("--physics", choices=PHYSICS,
                    help="the engine that steps the physics: 'mjx' (JAX; for GPUs/TPUs) or "
                         "'native' (MuJoCo's C engine, called from inside the same compiled "
                         f"program; much faster on CPUs). {default[0].upper()}{default[1:]}")
+
+
+def chosen_physics(args: argparse.Namespace) -> str:
+    """The engine asked for with --physics, else the backend's default."""
+    from lamour_jax.envs import default_physics
+
+    return args.physics or default_physics()
+
+
+def recorded_physics(record: Any) -> str:
+    """The engine a run record or policy file names (runs from before the choice: MJX)."""
+    return record.get("physics", UNRECORDED_PHYSICS)
 
 
 def keep_physics(run: object, recorded: str, asked: str | None) -> None:

@@ -35,6 +35,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         return run_demo(args.env, args.steps, args.out, args.set or [],
                         progress=not args.no_progress, video=not args.no_video,
-                        physics=args.physics or a.DEFAULT_PHYSICS)
+                        physics=a.chosen_physics(args))
     except (ValueError, RunDirInUse) as err:
         raise UserError(str(err)) from None

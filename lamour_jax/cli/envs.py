@@ -105,7 +105,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     _progress(f"sampling {args.n} {kind} states of {args.env} (seed {args.seed}) ...")
     arrays = sample_states(args.env, args.mode, args.n, args.seed, args.normal,
-                           args.physics or a.DEFAULT_PHYSICS)
+                           a.chosen_physics(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **arrays)
     print(f"{args.out}: {args.n} {kind} states, obs_dim {arrays['obs'].shape[1]}, "
@@ -123,7 +123,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from lamour_jax.envs.starts import settle
 
     env = make(args.env, args.variant, args.mode, bank_size=None,
-               physics=args.physics or a.DEFAULT_PHYSICS)
+               physics=a.chosen_physics(args))
     state = jax.jit(env.reset)(jax.random.key(args.seed))
     if args.steps > 0:
         if args.out.suffix.lower() != ".gif":
@@ -152,4 +152,4 @@ def cmd_tour(args: argparse.Namespace) -> int:
             raise UserError(f"unknown env {n!r}; valid: {', '.join(ENV_NAMES)}")
     from lamour_jax.tour import run_tour
 
-    return run_tour(names, args.n, args.out, args.physics or a.DEFAULT_PHYSICS)
+    return run_tour(names, args.n, args.out, a.chosen_physics(args))

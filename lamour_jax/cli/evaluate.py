@@ -53,7 +53,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"the policy in {args.run_dir} was trained on {policy.meta['env']}")
     variant = args.variant or policy.meta["variant"]
     episode_length = policy.meta.get("episode_length", 1000)
-    physics = args.physics or policy.meta.get("physics", a.DEFAULT_PHYSICS)
+    physics = args.physics or a.recorded_physics(policy.meta)
     if args.member == "all":
         if args.video is not None:
             raise UserError("--video films one policy: give --member I with it")

@@ -72,7 +72,7 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a PPO config field (repeatable)")
     a.mode(p)
-    a.physics(p, f"default {a.DEFAULT_PHYSICS}; a --resume or rerun keeps the run's")
+    a.physics(p, f"{a.DEFAULT_PHYSICS_HELP}; a --resume or rerun keeps the run's")
     a.no_progress(p)
     a.tensorboard(p)
     a.cpu_devices_option(p)
@@ -93,7 +93,7 @@ def _spec(args: argparse.Namespace, method: str) -> RecoverySpec:
                         seed=args.seed, num_envs=args.num_envs, mode=args.mode,
                         switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
                         policy_member=args.policy_member,
-                        physics=args.physics or a.DEFAULT_PHYSICS)
+                        physics=a.chosen_physics(args))
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:

@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", action="store_true", help="print the report as JSON")
     a.guard(q)
+    a.physics(q)
     q.set_defaults(handler=cmd_reward_check)
 
     p = sub.add_parser(
@@ -61,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip the reward check that ranks the candidates")
     a.guard(p)
     a.mode(p)
+    a.physics(p)
     p.add_argument("--seed", type=int, default=0, help="which OOD state to render (default 0)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/reward-ENV-TIMESTAMP)")
     p.set_defaults(handler=cmd_generate)
@@ -80,7 +82,8 @@ def cmd_reward_check(args: argparse.Namespace) -> int:
 
     if not args.file.is_file():
         raise UserError(f"no such file: {args.file}")
-    env = make(args.env)
+    physics = a.chosen_physics(args)
+    env = make(args.env, physics=physics)
     try:
         program = transpile_guarded(args.file.read_bytes(), env.observation_size,
                                     env.action_size, seconds=args.guard_seconds)
@@ -89,7 +92,7 @@ def cmd_reward_check(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     _log(f"{args.file}: transpiled (sha256 {program.sha256[:12]}); evaluating on "
          f"{args.n} OOD ({args.mode}) and {args.n} Normal states ...")
-    report = check_program(program, args.env, args.n, args.seed, args.mode)
+    report = check_program(program, args.env, args.n, args.seed, args.mode, physics)
     if args.json:
         print(json.dumps({**asdict(report), "rises": report.rises, "passed": report.passed},
                          indent=2))
@@ -146,7 +149,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     opts = GenerateOptions(env=args.env, out=out, samples=args.samples,
                            max_repairs=args.max_repairs, temperature=temperature,
                            mode=args.mode, seed=args.seed, check=not args.no_check,
-                           guard_seconds=args.guard_seconds)
+                           guard_seconds=args.guard_seconds, physics=a.chosen_physics(args))
     _log(f"generating a recovery reward for {args.env} with {model.name} -> {out}")
     try:
         result = generate(opts, model, log=_log)

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(repeatable: the grid of all combinations)")
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="continue the run in DIR exactly from its latest checkpoint")
-    a.physics(p, f"default {a.DEFAULT_PHYSICS}; a --resume keeps the run's")
+    a.physics(p, f"{a.DEFAULT_PHYSICS_HELP}; a --resume keeps the run's")
     a.no_progress(p)
     a.tensorboard(p)
     a.cpu_devices_option(p)
@@ -129,7 +129,7 @@ def _resumed(args: argparse.Namespace, run: RunDir, primary: bool) -> RunRecord 
                         "it started with (its config.json)")
     if args.init_policy is not None:
         raise UserError(f"--init-policy starts a run; {run} continues from its checkpoint")
-    recorded = record.get("physics", a.DEFAULT_PHYSICS)
+    recorded = a.recorded_physics(record)
     a.keep_physics(run, recorded, args.physics)
     record.fields["physics"] = recorded
     try:
@@ -182,7 +182,7 @@ def _fresh(args: argparse.Namespace) -> tuple[RunRecord, LoadedPolicy | None]:
     except ValueError as err:
         raise UserError(str(err)) from None
     fields: dict[str, Any] = {"variant": args.variant, "seeds": args.seeds, "seed": args.seed,
-                              "physics": args.physics or a.DEFAULT_PHYSICS,
+                              "physics": a.chosen_physics(args),
                               "devices": jax.device_count()}
     if sweep is not None:  # seeds is then per grid point
         fields["sweep"] = sweep.to_record()

@@ -81,6 +81,7 @@ class GenerateOptions:
     width: int = 640
     height: int = 480
     guard_seconds: float = LIMITS.guard_seconds  # transpile + first compile, per reply
+    physics: str | None = None  # engine that settles the rendered state and checked ones
 
 
 def quoted_reply(reason: str, text: str) -> str:
@@ -109,7 +110,7 @@ class _Run:
     def __init__(self, opts: GenerateOptions, model: ChatModel,
                  log: Callable[[str], None]) -> None:
         self.opts, self.model, self.log = opts, model, log
-        self.env = make(opts.env, "ood", opts.mode, bank_size=None)
+        self.env = make(opts.env, "ood", opts.mode, bank_size=None, physics=opts.physics)
         self.prompts = load_prompts()
         self.totals = {"requests": 0, "cache_hits": 0, "prompt_tokens": 0,
                        "completion_tokens": 0, "cost_usd": None, "model_seconds": 0.0}
@@ -214,7 +215,7 @@ class _Run:
 
         for c in candidates:
             report = check_program(c.program, self.opts.env, self.opts.check_states,
-                                   self.opts.seed, self.opts.mode)
+                                   self.opts.seed, self.opts.mode, self.opts.physics)
             c.check = {**asdict(report), "rises": report.rises, "passed": report.passed}
             self.log(f"  sample {c.sample}: reward check {'PASS' if report.passed else 'FAIL'}")
 

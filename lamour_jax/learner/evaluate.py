@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lamour_jax.envs import DEFAULT_PHYSICS, Env, make
+from lamour_jax.envs import Env, make
 
 if TYPE_CHECKING:
     from lamour_jax.learner.policy import LoadedPolicy
@@ -101,7 +101,7 @@ def evaluate_and_trace(env: Env, act: Any, episodes: int, seed: int, episode: in
 
 
 def evaluate_policy(env_name: str, variant: str, mode: str, act: Any, episodes: int,
-                    seed: int, episode_length: int, physics: str = DEFAULT_PHYSICS
+                    seed: int, episode_length: int, physics: str | None = None
                     ) -> dict[str, Any]:
     env = make(env_name, variant, mode, episode_length=episode_length, physics=physics)
     out = jax.device_get(jax.jit(lambda k: evaluate_episodes(env, act, k, episodes))(
@@ -110,7 +110,7 @@ def evaluate_policy(env_name: str, variant: str, mode: str, act: Any, episodes: 
 
 
 def evaluate_policies(env_name: str, variant: str, mode: str, policy: LoadedPolicy,
-                      episodes: int, seed: int, episode_length: int, physics: str = DEFAULT_PHYSICS
+                      episodes: int, seed: int, episode_length: int, physics: str | None = None
                       ) -> list[dict[str, Any]]:
     """`evaluate_policy` for every policy of a run (its seeds, sweep members or candidates),
     all on the same starts, in one compiled program that maps over the policies: each one is

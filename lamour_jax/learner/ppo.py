@@ -78,6 +78,13 @@ class Trainer:
         self.policy = PolicyFns(self.actor, config.normalize_observations, config.obs_clip,
                                 config.obs_std_floor)
         devices = np.array(jax.devices())  # every process's, after jax.distributed
+        if len(devices) > 1 and getattr(env.robot, "physics", "mjx") == "native":
+            # XLA runs a host callback on one device only; on CPU devices the others then
+            # wait at its collectives until XLA aborts the process (a 40 s timeout).
+            raise ValueError(
+                f"--physics native runs on one JAX device, not {len(devices)}: the C engine "
+                "already steps its envs on every core; drop --cpu-devices (or --distributed), "
+                "or shard --physics mjx")
         if config.num_envs % len(devices):
             raise ValueError(f"num_envs={config.num_envs} must be a multiple of the "
                              f"{len(devices)} devices")

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+from lamour_jax.envs import UNRECORDED_PHYSICS
 from lamour_jax.recovery.run import RecoverySpec
 from lamour_jax.runtime.checkpoint import resume_budget
 from lamour_jax.runtime.run_dir import RunDir, RunRecord
@@ -18,6 +19,7 @@ def recorded_run(run: RunDir) -> tuple[RecoverySpec, RunRecord]:
     record = run.read("recovery")
     if "policy_seed" in record.fields:  # the field's name in records written before
         record.fields["policy_member"] = record.fields.pop("policy_seed")
+    record.fields.setdefault("physics", UNRECORDED_PHYSICS)
     names = RecoverySpec.__dataclass_fields__
     spec = RecoverySpec(env=record.env, **{k: v for k, v in record.fields.items()
                                            if k in names})

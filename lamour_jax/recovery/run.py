@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamour_jax import xla_runtime
-from lamour_jax.envs import DEFAULT_PHYSICS, make
+from lamour_jax.envs import default_physics, make
 from lamour_jax.learner import PPOConfig
 from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architecture, load
@@ -56,7 +56,11 @@ class RecoverySpec:
     c: float | None = None
     overrides: list[str] = field(default_factory=list)
     policy_member: int = 0
-    physics: str = DEFAULT_PHYSICS  # the engine that steps the envs (also of older records)
+    physics: str | None = None  # the engine that steps the envs; None: the backend's default
+
+    def __post_init__(self) -> None:
+        if self.physics is None:
+            self.physics = default_physics()
 
     def coefficients(self) -> tuple[float, float]:
         defaults = recovery_params(self.env)
