@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fast_compile import optimised_jit
 
-from lamour_jax.envs import ENV_NAMES, UnknownNameError, make, robot
+from lamour_jax.envs import ENV_NAMES, PHYSICS, UnknownNameError, make, robot
 from lamour_jax.envs.rollout import rollout
 
 # Long random-action rollouts: their time is physics, so they get an optimised program.
@@ -93,10 +93,12 @@ def test_paper_layouts_match_spec():
 
 
 @pytest.mark.parametrize("name", ENV_NAMES)
-def test_ood_episode_masked_finite_and_not_terminated_early(name, env_factory):
+@pytest.mark.parametrize("physics", PHYSICS)
+def test_ood_episode_masked_finite_and_not_terminated_early(name, physics, env_factory):
     """1000 random-action steps from OOD starts: finite, reward 0 whenever invalid, the
-    unmasked reward kept, no termination before the first valid state, truncation at 1000."""
-    env = env_factory(name, "ood")
+    unmasked reward kept, no termination before the first valid state, truncation at 1000;
+    on both engines."""
+    env = env_factory(name, "ood", physics=physics)
     state = jax.vmap(env.reset)(jax.random.split(jax.random.key(1), BATCH))
     _, tr = optimised_rollout(env, state, jax.random.key(2), 1000)
     tr = jax.tree.map(np.asarray, tr)

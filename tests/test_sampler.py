@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from fast_compile import optimised_jit
 
-from lamour_jax.envs import ENV_NAMES, OODSampler, robot
+from lamour_jax.envs import ENV_NAMES, PHYSICS, OODSampler, robot
 from lamour_jax.envs.wrappers import AutoResetBatch
 
 
+@pytest.mark.parametrize("physics", PHYSICS)
 @pytest.mark.parametrize("name", ENV_NAMES)
-def test_diverse_samples_are_invalid_resting_and_varied(name):
-    r = robot(name)
+def test_diverse_samples_are_invalid_resting_and_varied(name, physics):
+    r = robot(name, physics)
     sampler = OODSampler(r, "diverse")
     qpos, qvel = optimised_jit(sampler.sample, static_argnums=1)(jax.random.key(0), 4)
     assert qpos.shape == (4, r.mj_model.nq) and qvel.shape == (4, r.mj_model.nv)
@@ -54,11 +55,12 @@ def test_unknown_mode_rejected():
 
 
 @pytest.mark.xdist_group("auto_reset")  # with the test below: they share compiled programs
+@pytest.mark.parametrize("physics", PHYSICS)
 @pytest.mark.parametrize("mode", ["paper", "diverse"])
-def test_auto_reset_draws_fresh_ood_states(mode, env_factory):
+def test_auto_reset_draws_fresh_ood_states(mode, physics, env_factory):
     # A small diverse bank: settling is a long physics run, and the suite's unoptimised machine
     # code runs it slowly (16 states: 77 s, 4: 25 s). 4 still tells fresh draws from reused ones.
-    env = env_factory("hopper", "ood", mode, bank_size=4, episode_length=3)
+    env = env_factory("hopper", "ood", mode, bank_size=4, episode_length=3, physics=physics)
     batch = AutoResetBatch(env, 8)
     state = jax.jit(batch.reset)(jax.random.key(0))
     step = jax.jit(batch.step)
