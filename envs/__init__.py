@@ -27,13 +27,22 @@ PHYSICS: tuple[str, ...] = ("mjx", "native")
 UNRECORDED_PHYSICS = "mjx"
 
 
+def native_available() -> bool:
+    """Whether this MuJoCo has the batch module the C engine steps with (3.17, the project's
+    pin, has it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mujoco.batch") is not None
+
+
 def default_physics() -> str:
     """The engine wherever none is chosen: MuJoCo's C engine where JAX computes on the CPU
-    (7-22x the PPO training speed of MJX there, benchmarks/results/native_throughput_*), MJX
-    where JAX has a GPU or TPU (the C engine would run on the host, beside the accelerator)."""
+    (4-25x the PPO training speed of MJX there, benchmarks/results/native_throughput_cpu.md), MJX
+    where JAX has a GPU or TPU (the C engine would run on the host, beside the accelerator) or
+    where MuJoCo is too old for it."""
     import jax
 
-    return "native" if jax.default_backend() == "cpu" else "mjx"
+    return "native" if jax.default_backend() == "cpu" and native_available() else "mjx"
 
 
 class UnknownNameError(ValueError):
@@ -57,7 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALL_ENV_NAMES", "ENV_NAMES", "EXTRA_ENV_NAMES", "MODES", "PHYSICS", "UNRECORDED_PHYSICS",
-    "VARIANTS", "default_physics", "Env",
+    "VARIANTS", "default_physics", "native_available", "Env",
     "ObsField",
     "OODSampler", "Robot", "State",
     "UnknownNameError", "check_name", "make", "robot",

@@ -24,7 +24,6 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 from flax import struct
-from mujoco import batch as mjbatch
 
 from lamour_jax.xla_runtime import available_cores
 
@@ -49,6 +48,7 @@ class NativePhysics:
     inside), vmap-able over any number of leading axes (`vmap_method="expand_dims"`)."""
 
     def __init__(self, model: mujoco.MjModel, n_frames: int, fields: tuple[str, ...]) -> None:
+        batch_module()  # here, not at the first step: an old MuJoCo is named at once
         self.model = model
         self.n_frames = int(n_frames)
         self.fields = tuple(fields)
@@ -59,19 +59,19 @@ class NativePhysics:
         row = np.zeros(self.nstate)
         mujoco.mj_getState(model, data, row, STATE_SPEC)
         self.initial_row = row  # the model's defaults (time 0, qpos0, zero velocities, ...)
-        self._batches: dict[int, mjbatch.Batch] = {}
+        self._batches: dict[int, Any] = {}
         self._lock = threading.Lock()  # a Batch serves one caller at a time
 
     # ----- host side
-    def _batch(self, n: int) -> mjbatch.Batch:
+    def _batch(self, n: int) -> Any:
         batch = self._batches.get(n)
         if batch is None:
-            batch = self._batches[n] = mjbatch.Batch(self.model, n, nthread=self.threads)
+            batch = self._batches[n] = batch_module().Batch(self.model, n, nthread=self.threads)
             for name in self.fields:  # a derived field is copied out only once it is bound
                 batch.bind(name)
         return batch
 
-    def _outputs(self, batch: mjbatch.Batch, lead: tuple[int, ...]
+    def _outputs(self, batch: Any, lead: tuple[int, ...]
                  ) -> tuple[np.ndarray, ...]:
         rows = batch.state.view(np.uint32).reshape(*lead, 2 * self.nstate).copy()
         views = [batch.bind(name) for name in ("qpos", "qvel", *self.fields)]
@@ -95,7 +95,7 @@ class NativePhysics:
             batch.bind("ctrl")[:] = ctrl
             warned = batch.warning[:, UNSTABLE, 1].copy()
             # A simulation MuJoCo raised in keeps its state; batch.status names it.
-            with contextlib.suppress(mjbatch.SimulationError):
+            with contextlib.suppress(batch_module().SimulationError):
                 batch.step(nstep=self.n_frames)
             # The C engine answers an unstable simulation (NaN, inf or huge values) with a
             # warning and a reset to the model's defaults. Marked non-finite instead, so that
@@ -128,6 +128,18 @@ class NativePhysics:
         out = jax.pure_callback(self._host_step, self._result_shapes(), data.state,
                                 jnp.asarray(ctrl, jnp.float32), vmap_method="expand_dims")
         return self._wrap(out)
+
+
+def batch_module() -> Any:
+    """`mujoco.batch` (the project's MuJoCo 3.17 has it), imported when first needed: the rest
+    of the envs, MJX included, runs on older MuJoCo releases too (brax's benchmark venv)."""
+    try:
+        from mujoco import batch
+    except ImportError:
+        raise ImportError(f"--physics native needs MuJoCo's batch module (the project's 3.17 "
+                          f"has it; this is {mujoco.__version__}): install the project's "
+                          "pins, or use --physics mjx") from None
+    return batch
 
 
 def _flat(*arrays: np.ndarray) -> tuple[tuple[int, ...], list[np.ndarray]]:

@@ -6,9 +6,10 @@ import pytest
 from lamour_jax import xla_cache
 from lamour_jax.envs import make
 
-# Most of the suite's time is XLA compiling MJX programs (single-threaded, 10-60 s each): a
+# Much of the suite's time is XLA compiling MJX programs (single-threaded, 10-60 s each): a
 # persistent cache outside the checkout makes re-runs on the same machine fast; a fresh
-# machine simply compiles.
+# machine simply compiles. (Programs on the C engine, the CPU's default, compile in seconds
+# and are not cached: XLA does not keep programs with host callbacks.)
 xla_cache.enable()
 
 

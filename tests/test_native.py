@@ -45,6 +45,38 @@ def test_native_and_mjx_trajectories_agree(name, steps, tol):
     assert np.array_equal(done_n, done_m)
 
 
+# Free-joint robots, from the same states (quaternion unit-length: at reset MJX keeps a sampled
+# one as it is, the C engine normalises it): how long every observation entry stays together,
+# and (humanoid) its reward while the feet's first contacts already part the two.
+FREE_JOINT_AGREEMENT = [("ant", 2, 1e-3, None), ("humanoid", 12, 5e-3, (20, 5e-4))]
+
+
+@pytest.mark.parametrize("name, steps, tol, reward", FREE_JOINT_AGREEMENT)
+def test_native_and_mjx_agree_for_free_joint_robots(name, steps, tol, reward):
+    mjx_env, native_env = make(name, physics="mjx"), make(name, physics="native")
+    robot = mjx_env.robot
+    qpos, qvel = jax.vmap(robot.normal_state)(jax.random.split(jax.random.key(2), 4))
+    qpos = qpos.at[:, 3:7].set(qpos[:, 3:7] / jnp.linalg.norm(qpos[:, 3:7], axis=1,
+                                                             keepdims=True))
+    reward_steps = reward[0] if reward else steps
+    actions = jax.random.uniform(jax.random.key(1), (reward_steps, 4, mjx_env.action_size),
+                                 minval=-1.0, maxval=1.0)
+
+    def rollout(env):
+        def body(state, action):
+            state = jax.vmap(env.step)(state, action)
+            return state, (state.obs, state.reward)
+
+        keys = jax.random.split(jax.random.key(0), 4)
+        return jax.lax.scan(body, jax.vmap(env.reset_to)(keys, qpos, qvel), actions)[1]
+
+    obs_m, rew_m = jax.jit(lambda: rollout(mjx_env))()
+    obs_n, rew_n = jax.jit(lambda: rollout(native_env))()
+    np.testing.assert_allclose(obs_n[:steps], obs_m[:steps], atol=tol)
+    if reward:
+        np.testing.assert_allclose(rew_n, rew_m, atol=reward[1])
+
+
 def test_derived_fields_are_current_after_the_first_call():
     """geom_xpos (the diverse sampler's drop height) and the humanoid's xpos are filled by the
     very first call of a batch, not one call late."""
@@ -156,3 +188,25 @@ def test_a_blown_up_simulation_ends_its_episode_as_on_mjx():
     assert after.done.tolist() == [0.0, 1.0]
     np.testing.assert_array_equal(after.obs[1], start.obs[1])
     assert np.all(np.isfinite(np.asarray(after.obs)))
+
+
+def test_the_default_engine_follows_the_backend_and_older_records_read_as_mjx(tmp_path, capsys):
+    import json
+
+    from lamour_jax.cli import main
+    from lamour_jax.envs import default_physics
+
+    expected = "native" if jax.default_backend() == "cpu" else "mjx"
+    assert default_physics() == expected and make("pointmass").robot.physics == expected
+    out = tmp_path / "run"
+    assert main(["train", "pointmass", "--steps", "128", "--out", str(out), "--no-progress",
+                 "--set", "num_envs=16", "--set", "unroll_length=8", "--set", "eval_every=128",
+                 "--set", "eval_envs=4"]) == 0
+    assert f"on {expected} physics" in capsys.readouterr().err
+    record = json.loads((out / "config.json").read_text())
+    assert record["physics"] == expected
+    # A run from before the choice existed names no engine: it ran on MJX, and goes on there.
+    del record["physics"]
+    (out / "config.json").write_text(json.dumps(record))
+    assert main(["train", "pointmass", "--resume", str(out), "--physics", "native"]) == 2
+    assert "trains on --physics mjx" in capsys.readouterr().err

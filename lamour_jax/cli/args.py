@@ -102,8 +102,14 @@ def physics(p: argparse.ArgumentParser, default: str = DEFAULT_PHYSICS_HELP) -> 
 
 def chosen_physics(args: argparse.Namespace) -> str:
     """The engine asked for with --physics, else the backend's default."""
-    from lamour_jax.envs import default_physics
+    from lamour_jax.envs import default_physics, native_available
 
+    if args.physics == "native" and not native_available():
+        import mujoco
+
+        raise UserError(f"--physics native needs MuJoCo's batch module (the project's 3.17 "
+                        f"has it; this is {mujoco.__version__}): install the project's pins, "
+                        "or use --physics mjx")
     return args.physics or default_physics()
 
 
