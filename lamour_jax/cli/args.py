@@ -102,14 +102,15 @@ def physics(p: argparse.ArgumentParser, default: str = DEFAULT_PHYSICS_HELP) -> 
 
 def chosen_physics(args: argparse.Namespace) -> str:
     """The engine asked for with --physics, else the backend's default."""
-    from lamour_jax.envs import default_physics, native_available
+    from lamour_jax.envs import default_physics
 
-    if args.physics == "native" and not native_available():
-        import mujoco
+    if args.physics == "native":
+        from lamour_jax.envs.native import batch_module
 
-        raise UserError(f"--physics native needs MuJoCo's batch module (the project's 3.17 "
-                        f"has it; this is {mujoco.__version__}): install the project's pins, "
-                        "or use --physics mjx")
+        try:
+            batch_module()
+        except ImportError as err:  # its message names what is missing
+            raise UserError(str(err)) from None
     return args.physics or default_physics()
 
 
