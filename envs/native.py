@@ -16,6 +16,8 @@ robot reads (`Robot.native_fields`: xpos, cfrc_ext, ...) come back with every ca
 from __future__ import annotations
 
 import contextlib
+import re
+import sys
 import threading
 from typing import Any
 
@@ -43,12 +45,55 @@ class NativeData:
     fields: dict[str, jax.Array]  # derived fields named in Robot.native_fields
 
 
+class EngineWarnings:
+    """MuJoCo's warnings, said in one line per kind and process.
+
+    Left to itself MuJoCo prints each warning per simulation (a line for each of hundreds of
+    envs) and appends it to MUJOCO_LOG.TXT in the working folder. Its warning hook is
+    process-global: installed only where no one else has set one. It is called on the
+    engine's worker threads; the callback that stepped them says what was collected.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = {}
+        self._said: set[str] = set()
+
+    def install(self) -> None:
+        if mujoco.get_mju_user_warning() is None:
+            mujoco.set_mju_user_warning(self._collect)
+
+    def _collect(self, message: str) -> None:
+        # "Nan, Inf or huge value in QACC at DOF 3. The simulation is unstable. Time = 0.12."
+        kind = re.split(r" at | Time = |\. ", message.strip(), maxsplit=1)[0].rstrip(".")
+        with self._lock:
+            self._pending[kind] = self._pending.get(kind, 0) + 1
+
+    def report(self) -> None:
+        """One line for each kind not said before in this process."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for kind, count in pending.items():
+            if kind in self._said:
+                continue
+            self._said.add(kind)
+            cut = (" (the simulation is unstable): those episodes are cut and restart, as a "
+                   "non-finite MJX step's are" if "Nan, Inf or huge value" in kind else "")
+            print(f"warning: MuJoCo's C engine: {kind} in {count} env(s){cut}. Said once per "
+                  "run; a policy that keeps causing it needs a look (smaller actions, "
+                  "--physics mjx to compare)", file=sys.stderr, flush=True)
+
+
+WARNINGS = EngineWarnings()
+
+
 class NativePhysics:
     """make_data / step for one robot on the C engine; pure and jit-able (a host callback
     inside), vmap-able over any number of leading axes (`vmap_method="expand_dims"`)."""
 
     def __init__(self, model: mujoco.MjModel, n_frames: int, fields: tuple[str, ...]) -> None:
         batch_module()  # here, not at the first step: an old MuJoCo is named at once
+        WARNINGS.install()
         self.model = model
         self.n_frames = int(n_frames)
         self.fields = tuple(fields)
@@ -85,7 +130,9 @@ class NativePhysics:
             batch.bind("qpos")[:] = qpos
             batch.bind("qvel")[:] = qvel
             batch.forward()
-            return self._outputs(batch, lead)
+            outputs = self._outputs(batch, lead)
+        WARNINGS.report()
+        return outputs
 
     def _host_step(self, rows: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, ...]:
         lead, (rows, ctrl) = _flat(rows, ctrl)
@@ -103,7 +150,9 @@ class NativePhysics:
             diverged = np.any(batch.warning[:, UNSTABLE, 1] > warned, axis=1) | (
                 batch.status != 0)
             batch.bind("qpos")[diverged] = np.nan
-            return self._outputs(batch, lead)
+            outputs = self._outputs(batch, lead)
+        WARNINGS.report()
+        return outputs
 
     # ----- device side
     def _result_shapes(self) -> tuple[jax.ShapeDtypeStruct, ...]:

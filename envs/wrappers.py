@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from lamour_jax.envs.base import Env, State
 
@@ -11,6 +16,41 @@ from lamour_jax.envs.base import Env, State
 # transition that just ended the episode (reward, truncation, validity) and is kept for the
 # learner.
 _EPISODE_KEYS = ("steps", "recovered_once")
+
+
+class EnvDevices:
+    """How a batch of envs is spread over the devices of a mesh with one axis, "envs".
+
+    `pin` constrains a batch (leading axis: the envs) to that axis. `map` runs a function of
+    a batch on each device's own slice (`shard_map`), which the C engine needs: XLA runs a
+    host callback left to the partitioner on one device, for the whole batch, while the other
+    devices wait for it at their collectives (on CPU devices until XLA aborts the process).
+    MJX needs no `map`: its physics is XLA's to partition.
+    """
+
+    def __init__(self, mesh: Mesh | None = None, host_physics: bool = False) -> None:
+        self.mesh = mesh
+        self.host_physics = host_physics
+        self.count = 1 if mesh is None else mesh.size
+
+    def pin(self, tree: Any, size: int) -> Any:
+        if self.count == 1 or size % self.count:
+            return tree
+        return jax.lax.with_sharding_constraint(tree, NamedSharding(self.mesh, P("envs")))
+
+    def map(self, fn: Callable[..., Any], size: int) -> Callable[..., Any]:
+        """`fn` (whose arguments and results all lead with an axis of `size` envs) run on
+        each device's slice when the physics is a host callback; `fn` itself otherwise."""
+        if self.count == 1 or not self.host_physics:
+            return fn
+        if size % self.count:
+            raise ValueError(f"a batch of {size} envs does not split over {self.count} "
+                             "devices: make it a multiple of the device count")
+        return jax.shard_map(fn, mesh=self.mesh, in_specs=P("envs"), out_specs=P("envs"),
+                             check_vma=False)
+
+
+ONE_DEVICE = EnvDevices()
 
 
 class AutoResetBatch:
@@ -31,19 +71,25 @@ class AutoResetBatch:
     the observation the ended episode reached (needed to bootstrap values at time limits).
     """
 
-    def __init__(self, env: Env, num_envs: int) -> None:
+    def __init__(self, env: Env, num_envs: int, devices: EnvDevices = ONE_DEVICE) -> None:
         self.env = env
         self.num_envs = int(num_envs)
+        self.devices = devices
 
     def draw_starts(self, key: jax.Array) -> State:
         """One start state per env, fresh from the env's reset distribution."""
-        return jax.vmap(self.env.reset)(jax.random.split(key, self.num_envs))
+        reset = self.devices.map(jax.vmap(self.env.reset), self.num_envs)
+        return self.devices.pin(reset(jax.random.split(key, self.num_envs)), self.num_envs)
 
     def reset(self, key: jax.Array) -> State:
         state = self.draw_starts(key)
         return state.replace(info={**state.info, "terminal_obs": state.obs})
 
     def step(self, state: State, action: jax.Array, starts: State | None = None) -> State:
+        step = self.devices.map(self._step, self.num_envs)
+        return self.devices.pin(step(state, action, starts), self.num_envs)
+
+    def _step(self, state: State, action: jax.Array, starts: State | None) -> State:
         stepped = jax.vmap(self.env.step)(state, action)
         stepped = stepped.replace(info={**stepped.info, "terminal_obs": stepped.obs})
         if starts is None:

@@ -21,10 +21,9 @@ SETS = ["num_envs=8", "unroll_length=8", "num_minibatches=2", "update_epochs=1",
 LAUNCH = "import sys; from lamour_jax.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def _train_args(out, steps):
-    # MJX: the engine that shards (native physics runs on one device, test_native.py)
+def _train_args(out, steps, physics="mjx"):
     return ["train", "pointmass", "--steps", str(steps), "--out", str(out), "--no-progress",
-            "--physics", "mjx", *[a for s in SETS for a in ("--set", s)]]
+            "--physics", physics, *[a for s in SETS for a in ("--set", s)]]
 
 
 def _free_port() -> int:
@@ -67,14 +66,16 @@ def _actor_leaves(run_dir):
     return [np.asarray(x) for x in jax.tree.leaves(policy["actor"])]
 
 
-def test_two_processes_match_one_process_with_two_devices_across_a_resume(tmp_path):
+# Native: each process's C engine steps the envs of its own device (EnvDevices.map).
+@pytest.mark.parametrize("physics", ["mjx", "native"])
+def test_two_processes_match_one_process_with_two_devices_across_a_resume(tmp_path, physics):
     single = tmp_path / "single"
-    out = subprocess.run([sys.executable, "-c", LAUNCH, *_train_args(single, 512)],
+    out = subprocess.run([sys.executable, "-c", LAUNCH, *_train_args(single, 512, physics)],
                          env=_env(2), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
 
     multi = tmp_path / "multi"
-    first = _two_processes(_train_args(multi, 256))
+    first = _two_processes(_train_args(multi, 256, physics))
     # Only process 0 reports (the table on stdout); both joined the same 2-device program.
     assert "| pointmass |" in first[0][1] and "| pointmass |" not in first[1][1]
     assert "2 device(s) in 2 process(es)" in first[0][2]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lamour_jax.envs import make
-from lamour_jax.envs.native import NativeData, field
+from lamour_jax.envs.native import WARNINGS, NativeData, field
 from lamour_jax.learner import make_train
 from lamour_jax.params import train_config
 
@@ -174,9 +174,12 @@ def test_sample_and_render_take_the_engine(tmp_path):
     assert gif.stat().st_size > 0
 
 
-def test_a_blown_up_simulation_ends_its_episode_as_on_mjx():
+def test_a_blown_up_simulation_ends_its_episode_as_on_mjx(capfd, tmp_path, monkeypatch):
     """The C engine resets an unstable simulation to the model's defaults with a warning; the
-    env must instead see it diverge (non-finite guard: episode cut, observation kept)."""
+    env must instead see it diverge (non-finite guard: episode cut, observation kept), and
+    the user read one line of ours, not MuJoCo's line per simulation and its log file."""
+    monkeypatch.chdir(tmp_path)
+    unsaid = not any("QACC" in kind for kind in WARNINGS._said)  # said once per process
     env = make("hopper", physics="native")
     qpos = env.robot.default_qpos()
     calm = jnp.zeros(env.robot.mj_model.nv)
@@ -188,6 +191,11 @@ def test_a_blown_up_simulation_ends_its_episode_as_on_mjx():
     assert after.done.tolist() == [0.0, 1.0]
     np.testing.assert_array_equal(after.obs[1], start.obs[1])
     assert np.all(np.isfinite(np.asarray(after.obs)))
+    out, err = capfd.readouterr()
+    assert "WARNING" not in out + err and not (tmp_path / "MUJOCO_LOG.TXT").exists()
+    if unsaid:
+        assert ("warning: MuJoCo's C engine: Nan, Inf or huge value in QACC in 1 env(s) (the "
+                "simulation is unstable): those episodes are cut") in err
 
 
 def test_the_default_engine_follows_the_backend_and_older_records_read_as_mjx(tmp_path, capsys):

@@ -17,13 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamour_jax.envs import Env, make
+from lamour_jax.envs.wrappers import ONE_DEVICE, EnvDevices
 
 if TYPE_CHECKING:
     from lamour_jax.learner.policy import LoadedPolicy
 
 
 def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.Array,
-                      num_episodes: int, shard: Callable[[Any], Any] = lambda t: t,
+                      num_episodes: int, devices: EnvDevices = ONE_DEVICE,
                       trace_episode: int | None = None) -> dict[str, jax.Array]:
     """Run `num_episodes` episodes in parallel to the time limit (no auto-reset).
 
@@ -33,12 +34,14 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
     video of an episode the statistics count (a separate unbatched rollout of the same start
     can follow another float path and, on a knife-edge policy, another episode).
     """
-    start = shard(jax.vmap(env.reset)(jax.random.split(key, num_episodes)))
+    reset = devices.map(jax.vmap(env.reset), num_episodes)
+    env_step = devices.map(jax.vmap(env.step), num_episodes)
+    start = devices.pin(reset(jax.random.split(key, num_episodes)), num_episodes)
     ones = jnp.ones(num_episodes)
 
     def step(carry: tuple, _: None) -> tuple[tuple, jax.Array | None]:
         env_state, alive, ret, original, length, first_valid = carry
-        nxt = shard(jax.vmap(env.step)(env_state, act(env_state.obs)))
+        nxt = devices.pin(env_step(env_state, act(env_state.obs)), num_episodes)
         ret = ret + alive * nxt.reward
         original = original + alive * nxt.info["original_reward"]
         length = length + alive

@@ -15,18 +15,16 @@ parameters are replicated and XLA inserts the gradient all-reduce.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh
 
 from lamour_jax.envs.base import Env, State
-from lamour_jax.envs.wrappers import AutoResetBatch
+from lamour_jax.envs.wrappers import AutoResetBatch, EnvDevices
 from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.evaluate import evaluate_episodes
 from lamour_jax.learner.networks import (
@@ -71,32 +69,24 @@ class Trainer:
         self.extra_policy_loss = extra_policy_loss
         self.init_actor = init_actor
         self.extra_metrics = extra_metrics
-        self.batch_env = AutoResetBatch(env, config.num_envs)
         self.actor = Actor(env.action_size, config.policy_hidden, config.activation,
                            config.policy_dropout)
         self.critic = Critic(config.value_hidden, config.activation)
         self.policy = PolicyFns(self.actor, config.normalize_observations, config.obs_clip,
                                 config.obs_std_floor)
         devices = np.array(jax.devices())  # every process's, after jax.distributed
-        if len(devices) > 1 and getattr(env.robot, "physics", "mjx") == "native":
-            # XLA runs a host callback on one device only; on CPU devices the others then
-            # wait at its collectives until XLA aborts the process (a 40 s timeout).
-            raise ValueError(
-                f"--physics native runs on one JAX device, not {len(devices)}: the C engine "
-                "already steps its envs on every core; drop --cpu-devices (or --distributed), "
-                "or shard --physics mjx")
-        if config.num_envs % len(devices):
-            raise ValueError(f"num_envs={config.num_envs} must be a multiple of the "
-                             f"{len(devices)} devices")
+        host_physics = getattr(getattr(env, "robot", None), "physics", "mjx") == "native"
+        for name in ("num_envs", "eval_envs") if host_physics else ("num_envs",):
+            if getattr(config, name) % len(devices):
+                raise ValueError(f"{name}={getattr(config, name)} must be a multiple of the "
+                                 f"{len(devices)} devices")
         self.mesh = Mesh(devices, ("envs",))
-        self._env_sharding = NamedSharding(self.mesh, P("envs"))
+        self.devices = EnvDevices(self.mesh, host_physics)
+        self.batch_env = AutoResetBatch(env, config.num_envs, self.devices)
 
-    # ----- sharding
     def _shard(self, tree: Any, size: int) -> Any:
         """Pin a pytree with leading axis `size` to the env axis of the mesh."""
-        if self.mesh.size == 1 or size % self.mesh.size:
-            return tree
-        return jax.lax.with_sharding_constraint(tree, self._env_sharding)
+        return self.devices.pin(tree, size)
 
     # ----- optimiser (built from the config's leaves, so a vmapped sweep over them works)
     def _optimizer(self, hp: PPOConfig) -> optax.GradientTransformation:
@@ -343,17 +333,17 @@ class Trainer:
         return jnp.max(jnp.var(means, axis=0), axis=0)
 
     # ----- evaluation
-    def _eval_policy(self, state: TrainState) -> tuple[ActFn, Callable[[Any], Any]]:
-        """The state's deterministic policy, and how an evaluation batch is sharded."""
+    def _eval_policy(self, state: TrainState) -> ActFn:
+        """The state's deterministic policy."""
         def act(obs: jax.Array) -> jax.Array:
             return self.policy.act(state.params["actor"], state.obs_stats, obs)
 
-        return act, lambda tree: self._shard(tree, self.config.eval_envs)
+        return act
 
     def evaluate(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
         """Deterministic-policy episodes on `eval_envs` fresh envs, run to the time limit."""
-        act, shard = self._eval_policy(state)
-        return evaluate_episodes(self.env, act, key, self.config.eval_envs, shard)
+        return evaluate_episodes(self.env, self._eval_policy(state), key,
+                                 self.config.eval_envs, self.devices)
 
     # ----- the units the host runs
     def iterate(self, state: TrainState, hp: PPOConfig | None = None
@@ -391,8 +381,8 @@ class Trainer:
             "dropout_var_max": state.dropout_var_max,
         })
         if self.extra_metrics is not None:
-            act, shard = self._eval_policy(state)
-            metrics.update(self.extra_metrics(act, jax.random.fold_in(state.key, 11), shard))
+            metrics.update(self.extra_metrics(self._eval_policy(state),
+                                              jax.random.fold_in(state.key, 11), self.devices))
         return state, metrics
 
     def train(self, key: jax.Array, hp: PPOConfig | None = None

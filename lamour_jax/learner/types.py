@@ -10,6 +10,7 @@ import jax
 from flax import struct
 
 from lamour_jax.envs.base import State
+from lamour_jax.envs.wrappers import EnvDevices
 from lamour_jax.learner.normalizer import RunningStats
 
 # reward_fn(obs, action, next_obs, info) -> reward, for one env (the learner vmaps it).
@@ -22,10 +23,10 @@ RewardFn = Callable[[jax.Array, jax.Array, jax.Array, dict], jax.Array]
 ExtraLossFn = Callable[[jax.Array, jax.Array, "Transition", jax.Array, jax.Array],
                        tuple[jax.Array, dict[str, jax.Array]]]
 ActFn = Callable[[jax.Array], jax.Array]
-# extra_metrics(act, key, shard) -> metrics: more evaluation at each period's end (a recovery
-# measures retention on the Normal env), given the period's deterministic policy and how to
-# shard an evaluation batch.
-MetricsFn = Callable[[ActFn, jax.Array, Callable[[Any], Any]], dict[str, jax.Array]]
+# extra_metrics(act, key, devices) -> metrics: more evaluation at each period's end (a recovery
+# measures retention on the Normal env), given the period's deterministic policy and how an
+# env batch is spread over the devices.
+MetricsFn = Callable[[ActFn, jax.Array, EnvDevices], dict[str, jax.Array]]
 
 
 @struct.dataclass

@@ -3,13 +3,13 @@ method's objective hooked in and the Normal env evaluated alongside (retention).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from lamour_jax.envs import Env
+from lamour_jax.envs.wrappers import EnvDevices
 from lamour_jax.learner import PPOConfig, Trainer, make_train
 from lamour_jax.learner.evaluate import evaluate_episodes
 from lamour_jax.learner.types import ActFn, MetricsFn
@@ -20,9 +20,8 @@ def retention(normal_env: Env, episodes: int) -> MetricsFn:
     """The retrained policy's return on the Normal env (the original task from its usual
     start), to set against the original policy's."""
 
-    def metrics(act: ActFn, key: jax.Array, shard: Callable[[Any], Any]
-                ) -> dict[str, jax.Array]:
-        out = evaluate_episodes(normal_env, act, key, episodes, shard)
+    def metrics(act: ActFn, key: jax.Array, devices: EnvDevices) -> dict[str, jax.Array]:
+        out = evaluate_episodes(normal_env, act, key, episodes, devices)
         return {"normal_return_mean": jnp.mean(out["return"]),
                 "normal_return_std": jnp.std(out["return"])}
 
