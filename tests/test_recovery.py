@@ -360,8 +360,9 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
     for row in ("| original policy (before) |", "| lamour |", "| zero |", "| sero |"):
         assert row in text
     # Per seed: each method's last evaluation of each seed, in the header's method order.
-    assert "| pointmass: seed | lamour | zero | sero |" in text
-    seed1 = next(line for line in text.splitlines() if line.startswith("| 1 | "))
+    training = text[text.index("## During training"):]
+    assert "| pointmass: seed | lamour | zero | sero |" in training
+    seed1 = next(line for line in training.splitlines() if line.startswith("| 1 | "))
     for method, cell in zip(("lamour", "zero", "sero"), seed1.strip("| ").split(" | ")[1:],
                             strict=True):
         lines = (out / method / "metrics.jsonl").read_text().splitlines()
@@ -370,9 +371,23 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
         assert cell == (f"{last['return_mean']:.1f}, {last['recovery_rate']:.0%}, "
                         f"{last['normal_return_mean']:.1f}")
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    # The final policies on the same paper, diverse and Normal starts: mean over seeds.
+    assert text.index("## Final policies") < text.index("## During training")
+    for method in ("lamour", "zero", "sero"):
+        final = json.loads((out / method / "final_eval.json").read_text())
+        assert final["steps"] == 4096 and set(final["kinds"]) == {"paper", "diverse", "normal"}
+        paper = np.mean([r["return_mean"] for r in final["kinds"]["paper"]])
+        diverse = np.mean([r["return_mean"] for r in final["kinds"]["diverse"]])
+        assert all(len(rows) == 2 for rows in final["kinds"].values())
+        row = next(line for line in text.splitlines()
+                   if line.startswith(f"| {method} | ") and "%" in line)
+        assert row.split(" | ")[1].startswith(f"{paper:.1f} ± ")
+        assert row.split(" | ")[3].startswith(f"{diverse:.1f} ± ")
+    stamps = {m: (out / m / "final_eval.json").stat().st_mtime_ns for m in ("lamour", "zero")}
     capsys.readouterr()
-    assert main(args) == 0  # a rerun reuses the finished methods
+    assert main(args) == 0  # a rerun reuses the finished methods and their final evaluation
     assert capsys.readouterr().err.count("reusing the finished run") == 3
+    assert stamps == {m: (out / m / "final_eval.json").stat().st_mtime_ns for m in stamps}
 
 
 @pytest.mark.parametrize("physics", ["mjx", "native"])

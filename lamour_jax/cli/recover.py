@@ -8,6 +8,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -284,16 +285,53 @@ def cmd_compare(args: argparse.Namespace) -> int:
             before_file = run_dir / "before.json"
     if not runs:
         raise UserError("no method finished")
+    final, final_seeds = _final_evaluation(args, out, policy, runs)
     before = next(iter(runs.values()))[0]["before"]
     table = markdown_table(args.env, runs, before)
     paper = paper_reference(args.env, list(runs))
     if paper:
-        table += "\n\n" + paper
+        final += "\n\n" + paper
     figure = plot(args.env, runs, before, out / "compare.png")
     command = "lamour compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     (out / "compare.md").write_text(
         f"# {args.env}: recovery methods at equal budgets\n\nCommand: `{command}`\n\n"
-        f"{table}\n\nPer seed:\n\n{per_seed_table(args.env, runs)}\n\n![curves](compare.png)\n")
-    print(table)
+        f"## Final policies on paper, diverse and Normal starts\n\n{final}\n\n"
+        f"Per seed:\n\n{final_seeds}\n\n"
+        f"## During training (each run's last evaluation, {_eval_envs(out, runs)} episodes per "
+        f"seed)\n\n{table}\n\nPer seed:\n\n{per_seed_table(args.env, runs)}\n\n"
+        "![curves](compare.png)\n")
+    print(final)
     print(f"\ntable: {out / 'compare.md'}\nplot:  {figure}")
     return 0
+
+
+def _eval_envs(out: Path, methods: Iterable[str]) -> str:
+    from lamour_jax.runtime.run_dir import RunDir
+
+    counts = sorted({RunDir(out / m).read("recovery").ppo.eval_envs for m in methods})
+    return "/".join(str(c) for c in counts)
+
+
+def _final_evaluation(args: argparse.Namespace, out: Path, policy: Path,
+                      runs: dict[str, tuple[dict, list]]) -> tuple[str, str]:
+    """The final-policies table and its per-seed rows (`recovery.final_eval`)."""
+    from lamour_jax.recovery.final_eval import (
+        FINAL_EPISODES,
+        evaluate_final,
+        evaluate_original_final,
+        final_per_seed,
+        final_table,
+    )
+    from lamour_jax.runtime.run_dir import RunDir
+
+    finals = {}
+    for method, (summary, _) in runs.items():
+        record = RunDir(out / method).read("recovery")
+        _log(f"{method}: final policies on paper, diverse and Normal starts "
+             f"({FINAL_EPISODES} episodes x {summary['seeds']} seed(s) each) ...")
+        finals[method] = evaluate_final(out / method, args.env, summary["steps"], args.seed,
+                                        record.ppo.episode_length, a.recorded_physics(record))
+    record = RunDir(out / next(iter(runs))).read("recovery")
+    original = evaluate_original_final(out, policy, args.policy_member, args.env, args.seed,
+                                       record.ppo.episode_length, a.recorded_physics(record))
+    return final_table(args.env, finals, original), final_per_seed(args.env, finals)

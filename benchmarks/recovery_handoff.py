@@ -1,0 +1,128 @@
+"""Where does a recovered agent's return go? The hand-off from getting up to the task.
+
+A recovered policy that gets up in every episode can still score far below the original: it
+may fall again after getting up (the OOD env ends the episode then), or carry on at a slower
+gait. This script runs each seed of a recovery run's policy from the same OOD starts three
+ways and reports return, episode length and how often an episode ends by falling again:
+
+  recovered      the retrained policy throughout;
+  hand-off       the retrained policy until the state first passes the validity test, then
+                 the original policy (can the original carry on from where it got up?);
+  original       the original from Normal-env starts (the task return to keep).
+
+If the hand-off keeps the original's return, the states after getting up are within the
+original's competence, and the retrained policy lost the task behaviour (consolidation too weak
+or gated too narrowly). If the hand-off falls too, getting up leaves the agent where even the
+original cannot go on, and the recovery itself must end in a better state.
+
+    .venv/bin/python benchmarks/recovery_handoff.py RUN_DIR [--episodes 32] [--tag cpu-hopper]
+
+RUN_DIR: a `lamour recover` run (or a compare's method folder); its original and settings are
+read from its config.json. Writes benchmarks/results/recovery_handoff_<tag>.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lamour_jax.envs import UNRECORDED_PHYSICS, make
+from lamour_jax.learner.evaluate import evaluate_policy
+from lamour_jax.learner.policy import load
+from lamour_jax.runtime.run_dir import RunDir
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def handoff_episodes(env, recovered, original, key, episodes: int, hand_off: bool):
+    """Episodes to the time limit from `env`'s starts; with `hand_off` the original acts from
+    the first valid state on. Per episode: return, length, whether it ended by falling."""
+    start = jax.vmap(env.reset)(jax.random.split(key, episodes))
+
+    def step(carry, _):
+        state, alive, ret, length = carry
+        act = recovered(state.obs)
+        if hand_off:
+            up = state.info["recovered_once"][:, None]
+            act = jnp.where(up, original(state.obs), act)
+        nxt = jax.vmap(env.step)(state, act)
+        ret = ret + alive * nxt.reward
+        length = length + alive
+        alive = alive * (1.0 - nxt.done)
+        return (nxt, alive, ret, length), None
+
+    ones = jnp.ones(episodes)
+    (_, _, ret, length), _ = jax.lax.scan(step, (start, ones, 0 * ones, 0 * ones), None,
+                                          length=env.episode_length)
+    return {"return": ret, "length": length, "fell": length < env.episode_length}
+
+
+def summary(out) -> dict:
+    out = jax.device_get(out)
+    return {"return_mean": float(np.mean(out["return"])),
+            "return_std": float(np.std(out["return"])),
+            "length_mean": float(np.mean(out["length"])),
+            "fell_again": float(np.mean(out["fell"]))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--episodes", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--mode", choices=("paper", "diverse"), default="paper")
+    parser.add_argument("--tag", default="cpu")
+    args = parser.parse_args()
+    record = RunDir(args.run).read("recovery")
+    env_name, physics = record.env, record.get("physics", UNRECORDED_PHYSICS)
+    length = record.ppo.episode_length
+    recovered = load(args.run / "best")
+    original = load(Path(record["policy"]))
+    member = record.get("policy_member", 0)
+    env = make(env_name, "ood", args.mode, episode_length=length, physics=physics)
+    orig_act = original.act_fn(member)
+    run = jax.jit(lambda m, k, hand_off: handoff_episodes(
+        env, lambda obs: recovered.fns.act(*m, obs), orig_act, k, args.episodes, hand_off),
+        static_argnums=2)
+    key = jax.random.key(args.seed)
+    rows = []
+    for m in range(recovered.members):
+        params = jax.tree.map(lambda x, m=m: x[m], (recovered.actor_params, recovered.obs_stats))
+        rows.append({"seed": m, "recovered": summary(run(params, key, False)),
+                     "hand_off": summary(run(params, key, True))})
+        print(f"seed {m}: recovered {rows[-1]['recovered']['return_mean']:.0f}, hand-off "
+              f"{rows[-1]['hand_off']['return_mean']:.0f}", flush=True)
+    normal = evaluate_policy(env_name, "normal", "paper", orig_act, args.episodes, args.seed,
+                             length, physics)
+    record_out = {"run": str(args.run), "env": env_name, "physics": physics, "mode": args.mode,
+                  "episodes": args.episodes, "seeds": rows, "original_normal": normal,
+                  "machine": f"{platform.machine()}, {jax.devices()[0].device_kind}"}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"recovery_handoff_{args.tag}.json").write_text(json.dumps(record_out, indent=2))
+    lines = [f"# Recovery hand-off: {env_name}, {args.mode} OOD starts ({args.tag})", "",
+             f"Run: `{args.run}` ({physics} physics), {args.episodes} episodes per seed, the "
+             "same starts for both ways; the original from Normal starts: "
+             f"**{normal['return_mean']:.1f}** (length {normal['length_mean']:.0f}).", "",
+             "| seed | recovered: return | length | fell again | hand-off to the original: "
+             "return | length | fell again |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        a, b = r["recovered"], r["hand_off"]
+        lines.append(f"| {r['seed']} | {a['return_mean']:.1f} ± {a['return_std']:.1f} | "
+                     f"{a['length_mean']:.0f} | {a['fell_again']:.0%} | "
+                     f"{b['return_mean']:.1f} ± {b['return_std']:.1f} | {b['length_mean']:.0f} | "
+                     f"{b['fell_again']:.0%} |")
+    lines += ["", "Reproduce: `.venv/bin/python benchmarks/recovery_handoff.py "
+              f"{args.run} --episodes {args.episodes} --mode {args.mode} --tag {args.tag}`", ""]
+    (RESULTS / f"recovery_handoff_{args.tag}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
