@@ -84,10 +84,6 @@ class Trainer:
         self.devices = EnvDevices(self.mesh, host_physics)
         self.batch_env = AutoResetBatch(env, config.num_envs, self.devices)
 
-    def _shard(self, tree: Any, size: int) -> Any:
-        """Pin a pytree with leading axis `size` to the env axis of the mesh."""
-        return self.devices.pin(tree, size)
-
     # ----- optimiser (built from the config's leaves, so a vmapped sweep over them works)
     def _optimizer(self, hp: PPOConfig) -> optax.GradientTransformation:
         if self.config.lr_schedule == "linear":
@@ -130,12 +126,13 @@ class Trainer:
             actor_params = with_constant_std(actor_params, self.env.action_size,
                                              self.config.init_std)
         params = {"actor": actor_params, "critic": self.critic.init(k_critic, dummy)}
-        env_state = self._shard(self.batch_env.reset(k_env), self.config.num_envs)
+        env_state = self.batch_env.reset(k_env)  # laid out over the devices by the batch
         return TrainState(
             params=params, opt_state=self._optimizer(hp).init(params), obs_stats=stats,
             critic_obs_stats=RunningStats.create(self.env.observation_size),
             env_state=env_state, key=k_state, iteration=jnp.zeros((), jnp.int32),
-            episode_return=self._shard(jnp.zeros(self.config.num_envs), self.config.num_envs),
+            episode_return=self.devices.pin(jnp.zeros(self.config.num_envs),
+                                           self.config.num_envs),
             dropout_var_max=jnp.zeros(self.env.action_size),
             member=jnp.asarray(member, jnp.int32),
         )
@@ -146,7 +143,7 @@ class Trainer:
         auto_reset="per_rollout", None for "per_episode" (the env draws at each end)."""
         if self.config.auto_reset != "per_rollout":
             return None
-        return self._shard(self.batch_env.draw_starts(key), self.config.num_envs)
+        return self.batch_env.draw_starts(key)
 
     def _rollout(self, state: TrainState, key: jax.Array
                  ) -> tuple[State, jax.Array, Transition, dict[str, jax.Array]]:
@@ -171,7 +168,7 @@ class Trainer:
                 mean, std = self.policy.distribution(state.params["actor"], state.obs_stats, obs)
             u = mean + std * jax.random.normal(step_key, mean.shape)
             action = jnp.tanh(u)
-            nxt = self._shard(self.batch_env.step(env_state, action, starts), cfg.num_envs)
+            nxt = self.batch_env.step(env_state, action, starts)
             next_obs = nxt.info["terminal_obs"]
             reward = nxt.reward
             if self.reward_fn is not None:
