@@ -11,6 +11,7 @@ uses `FINAL_EPISODES` per seed and per kind, and is written to the method's run 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,38 +27,42 @@ KINDS = {"paper": ("ood", "paper"), "diverse": ("ood", "diverse"), "normal": ("n
 SEED_OFFSET = 101
 
 
+def _cached(path: Path, stamp: dict[str, Any], compute: Callable[[], Any]) -> Any:
+    """`compute()`'s kinds, kept in `path` under `stamp` (what they were computed for) and read
+    back while the stamp matches."""
+    stamp = {**stamp, "episodes": FINAL_EPISODES}
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if all(saved.get(k) == v for k, v in stamp.items()):
+            return saved["kinds"]
+    kinds = compute()
+    path.write_text(json.dumps({**stamp, "kinds": kinds}, indent=2))
+    return kinds
+
+
 def evaluate_final(run_dir: Path, env: str, steps: int, seed: int, episode_length: int,
                    physics: str) -> dict[str, list[dict[str, Any]]]:
     """kind -> one summary per seed of the run's best candidate; cached in the run folder
     for the run's step count."""
-    cache = Path(run_dir) / "final_eval.json"
-    if cache.is_file():
-        saved = json.loads(cache.read_text())
-        if saved.get("steps") == steps and saved.get("episodes") == FINAL_EPISODES:
-            return saved["kinds"]
-    policy = load(Path(run_dir) / "best")
-    kinds = {kind: evaluate_policies(env, variant, mode, policy, FINAL_EPISODES,
-                                     seed + SEED_OFFSET, episode_length, physics)
-             for kind, (variant, mode) in KINDS.items()}
-    cache.write_text(json.dumps({"steps": steps, "episodes": FINAL_EPISODES, "kinds": kinds},
-                                indent=2))
-    return kinds
+    def compute() -> dict[str, list[dict[str, Any]]]:
+        policy = load(Path(run_dir) / "best")
+        return {kind: evaluate_policies(env, variant, mode, policy, FINAL_EPISODES,
+                                        seed + SEED_OFFSET, episode_length, physics)
+                for kind, (variant, mode) in KINDS.items()}
+
+    return _cached(Path(run_dir) / "final_eval.json", {"steps": steps}, compute)
 
 
 def evaluate_original_final(out: Path, policy_dir: Path, member: int, env: str, seed: int,
                             episode_length: int, physics: str) -> dict[str, dict[str, Any]]:
     """The original policy on the same starts (cached in the comparison folder)."""
-    cache = Path(out) / "original_final_eval.json"
-    if cache.is_file():
-        saved = json.loads(cache.read_text())
-        if saved.get("episodes") == FINAL_EPISODES:
-            return saved["kinds"]
-    act = load(policy_dir).act_fn(member)
-    kinds = {kind: evaluate_policy(env, variant, mode, act, FINAL_EPISODES,
-                                   seed + SEED_OFFSET, episode_length, physics)
-             for kind, (variant, mode) in KINDS.items()}
-    cache.write_text(json.dumps({"episodes": FINAL_EPISODES, "kinds": kinds}, indent=2))
-    return kinds
+    def compute() -> dict[str, dict[str, Any]]:
+        act = load(policy_dir).act_fn(member)
+        return {kind: evaluate_policy(env, variant, mode, act, FINAL_EPISODES,
+                                      seed + SEED_OFFSET, episode_length, physics)
+                for kind, (variant, mode) in KINDS.items()}
+
+    return _cached(Path(out) / "original_final_eval.json", {}, compute)
 
 
 def _over_seeds(rows: list[dict[str, Any]], key: str) -> tuple[float, float]:
@@ -67,8 +72,8 @@ def _over_seeds(rows: list[dict[str, Any]], key: str) -> tuple[float, float]:
 
 def final_table(env: str, finals: dict[str, dict[str, list[dict[str, Any]]]],
                 original: dict[str, dict[str, Any]]) -> str:
-    """finals: method -> kind -> per-seed summaries. Mean ± std over seeds (the original:
-    over its episodes); the share of the original's Normal-env return beside each."""
+    """finals: method -> kind -> per-seed summaries. Mean ± std over seeds (the original, one
+    policy: its mean); the share of the original's Normal-env return beside each."""
     base = original["normal"]["return_mean"]
 
     def share(value: float) -> str:
