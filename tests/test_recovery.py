@@ -388,6 +388,10 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
     assert main(args) == 0  # a rerun reuses the finished methods and their final evaluation
     assert capsys.readouterr().err.count("reusing the finished run") == 3
     assert stamps == {m: (out / m / "final_eval.json").stat().st_mtime_ns for m in stamps}
+    # A cut-short cache is evaluated anew, not a crash of the report.
+    (out / "zero" / "final_eval.json").write_text('{"steps": 40')
+    assert main(args) == 0
+    assert json.loads((out / "zero" / "final_eval.json").read_text())["steps"] == 4096
 
 
 @pytest.mark.parametrize("physics", ["mjx", "native"])

@@ -29,12 +29,15 @@ SEED_OFFSET = 101
 
 def _cached(path: Path, stamp: dict[str, Any], compute: Callable[[], Any]) -> Any:
     """`compute()`'s kinds, kept in `path` under `stamp` (what they were computed for) and read
-    back while the stamp matches."""
+    back while the stamp matches. An unreadable file (cut short, edited) is computed anew:
+    it holds nothing the policies cannot give again."""
     stamp = {**stamp, "episodes": FINAL_EPISODES}
-    if path.is_file():
+    try:
         saved = json.loads(path.read_text())
-        if all(saved.get(k) == v for k, v in stamp.items()):
+        if isinstance(saved, dict) and all(saved.get(k) == v for k, v in stamp.items()):
             return saved["kinds"]
+    except (OSError, ValueError):
+        pass
     kinds = compute()
     path.write_text(json.dumps({**stamp, "kinds": kinds}, indent=2))
     return kinds
