@@ -1,4 +1,5 @@
-"""Reward programs: `reward check` and `generate`."""
+"""Reward programs: `reward check`, `generate`, and `search` (generation with rounds of
+training and reflection)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from lamour_jax.cli.errors import EXIT_FAILED, UserError
 from lamour_jax.envs import ENV_NAMES
 
 if TYPE_CHECKING:
-    from lamour_jax.generate import GenerationResult
+    from lamour_jax.generate import GenerateOptions, GenerationResult
+    from lamour_jax.generate.models import ChatModel
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +40,52 @@ def register(sub: argparse._SubParsersAction) -> None:
         "generate", help="write a recovery reward program: render the OOD state, then "
                          "describe -> reason -> code through a language model (or offline)")
     a.env(p)
+    _model_options(p)
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the reward check that ranks the candidates")
+    a.guard(p)
+    a.mode(p)
+    a.physics(p)
+    p.add_argument("--seed", type=int, default=0, help="which OOD state to render (default 0)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/reward-ENV-TIMESTAMP)")
+    p.set_defaults(handler=cmd_generate)
+
+    p = sub.add_parser(
+        "search", help="search for a recovery reward in rounds: generate K programs, train "
+                       "them together, show the model their numbers and frames, ask for K "
+                       "better ones; keep the best of all rounds")
+    a.env(p)
+    _model_options(p, samples=2)
+    p.add_argument("--rounds", type=a.positive, default=3,
+                   help="rounds, the first included (default 3); a rerun with more continues")
+    p.add_argument("--steps", type=a.positive, default=204_800,
+                   help="env steps per seed for each candidate in each round (default 204,800)")
+    p.add_argument("--seeds", type=a.positive, default=2,
+                   help="seeds per candidate (default 2)")
+    p.add_argument("--start", type=Path, metavar="FILE|RUNDIR",
+                   help="round 1 trains these programs (a .py file or a `lamour generate` "
+                        "folder) instead of asking the code stage")
+    p.add_argument("--policy", type=Path, metavar="DIR",
+                   help="the original policy (default: the one shipped for ENV)")
+    p.add_argument("--num-envs", type=a.positive, help="parallel envs (default: per env)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a PPO config field of the training (repeatable)")
+    p.add_argument("--episodes", type=a.positive, default=8,
+                   help="recorded OOD episodes per candidate for its reward terms and frames "
+                        "(default 8)")
+    a.guard(p)
+    a.mode(p)
+    a.physics(p)
+    a.no_progress(p)
+    p.add_argument("--seed", type=int, default=0,
+                   help="base seed: the rendered OOD state and the training seeds (default 0)")
+    p.add_argument("--out", type=Path, help="search folder (default: runs/search-ENV-TIMESTAMP); "
+                                            "a rerun with the same options continues it")
+    p.set_defaults(handler=cmd_search)
+
+
+def _model_options(p: argparse.ArgumentParser, samples: int = 1) -> None:
+    """The language model and how it is asked (generate and search)."""
     p.add_argument("--model", metavar="NAME",
                    help="litellm model string, e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5, "
                         "or openai/<name> with --api-base for an OpenAI-compatible server")
@@ -45,8 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--llm", choices=("litellm", "offline"),
                    help="'offline' replays this project's reference answers and programs "
                         "(no network). Default: litellm when --model is given, else offline")
-    p.add_argument("--samples", type=a.positive, default=1, metavar="K",
-                   help="code samples per run (default 1); each valid one is a candidate")
+    p.add_argument("--samples", type=a.positive, default=samples, metavar="K",
+                   help=f"code samples per run (per round of a search; default {samples}); "
+                        "each valid one is a candidate")
     p.add_argument("--max-repairs", type=a.non_negative, default=2, metavar="R",
                    help="times a rejected program goes back with the error (default 2)")
     p.add_argument("--temperature", type=float, metavar="T",
@@ -58,14 +107,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the reply cache")
     p.add_argument("--cache-dir", type=Path,
                    help="reply cache (default $LAMOUR_LLM_CACHE or ~/.cache/lamour-jax/llm)")
-    p.add_argument("--no-check", action="store_true",
-                   help="skip the reward check that ranks the candidates")
-    a.guard(p)
-    a.mode(p)
-    a.physics(p)
-    p.add_argument("--seed", type=int, default=0, help="which OOD state to render (default 0)")
-    p.add_argument("--out", type=Path, help="run folder (default: runs/reward-ENV-TIMESTAMP)")
-    p.set_defaults(handler=cmd_generate)
 
 
 def _log(message: str) -> None:
@@ -116,16 +157,8 @@ def _candidate_table(result: GenerationResult) -> str:
     return "\n".join(lines)
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from lamour_jax.generate import (
-        GenerateOptions,
-        GenerationError,
-        LiteLLMModel,
-        OfflineModel,
-        ReplyCache,
-        default_cache_dir,
-        generate,
-    )
+def _chat_model(args: argparse.Namespace) -> ChatModel:
+    from lamour_jax.generate import LiteLLMModel, OfflineModel, ReplyCache, default_cache_dir
 
     llm = args.llm or ("litellm" if args.model else "offline")
     if llm == "litellm" and not args.model:
@@ -133,23 +166,34 @@ def cmd_generate(args: argparse.Namespace) -> int:
                         "openai/gpt-4o, or openai/<name> with --api-base for a local server)")
     if llm == "offline" and (args.model or args.api_base):
         raise UserError("--llm offline uses the reference answers; drop --model/--api-base")
-    out = args.out or Path("runs") / f"reward-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / "transcript.json").exists():
-        raise UserError(f"{out} already holds a generation run; choose another --out")
+    if llm == "offline":
+        return OfflineModel(args.env)
+    cache = None if args.no_cache else ReplyCache(args.cache_dir or default_cache_dir())
+    return LiteLLMModel(args.model, args.api_base, timeout=args.timeout,
+                        retries=args.retries, cache=cache)
+
+
+def _generate_options(args: argparse.Namespace, out: Path, check: bool) -> GenerateOptions:
+    from lamour_jax.generate import GenerateOptions
+
     temperature = args.temperature
     if temperature is None:
         # The paper's single sample is greedy; several samples need diversity.
         temperature = 0.0 if args.samples == 1 else 0.8
-    if llm == "offline":
-        model = OfflineModel(args.env)
-    else:
-        cache = None if args.no_cache else ReplyCache(args.cache_dir or default_cache_dir())
-        model = LiteLLMModel(args.model, args.api_base, timeout=args.timeout,
-                             retries=args.retries, cache=cache)
-    opts = GenerateOptions(env=args.env, out=out, samples=args.samples,
+    return GenerateOptions(env=args.env, out=out, samples=args.samples,
                            max_repairs=args.max_repairs, temperature=temperature,
-                           mode=args.mode, seed=args.seed, check=not args.no_check,
+                           mode=args.mode, seed=args.seed, check=check,
                            guard_seconds=args.guard_seconds, physics=a.chosen_physics(args))
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from lamour_jax.generate import GenerationError, generate
+
+    out = args.out or Path("runs") / f"reward-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "transcript.json").exists():
+        raise UserError(f"{out} already holds a generation run; choose another --out")
+    model = _chat_model(args)
+    opts = _generate_options(args, out, check=not args.no_check)
     _log(f"generating a recovery reward for {args.env} with {model.name} -> {out}")
     try:
         result = generate(opts, model, log=_log)
@@ -167,3 +211,45 @@ def cmd_generate(args: argparse.Namespace) -> int:
           f"{t['seconds']:.1f} s")
     print(f"reward program: {out / 'reward.py'}")
     return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from lamour_jax.cli.recover import _policy_dir, _sources
+    from lamour_jax.generate import GenerationError
+    from lamour_jax.generate.search import SearchError, SearchOptions, search, stats_table
+    from lamour_jax.runtime.checkpoint import CheckpointError
+    from lamour_jax.runtime.lock import RunDirInUse
+    from lamour_jax.transpile import RewardCodeError
+
+    out = args.out or Path("runs") / f"search-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    start = None
+    if args.start is not None:
+        args.reward = args.start
+        start = _sources(args, "lamour")
+    opts = SearchOptions(
+        generation=_generate_options(args, out, check=False), rounds=args.rounds,
+        steps=args.steps, seeds=args.seeds, policy=_policy_dir(args, ["lamour"]),
+        num_envs=args.num_envs, overrides=args.set or [], start=start,
+        episodes=args.episodes, progress=not args.no_progress)
+    model = _chat_model(args)
+    _log(f"searching for a recovery reward for {args.env} with {model.name}: {args.rounds} "
+         f"round(s) of {args.samples} program(s) -> {out}")
+    try:
+        result = search(opts, model, log=_log)
+    except (SearchError, ValueError, CheckpointError, RunDirInUse, RewardCodeError) as err:
+        raise UserError(str(err)) from None
+    except GenerationError as err:
+        print(f"lamour search: error: {err}\nthe folder keeps what was received: {out}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    print(stats_table(result.rows))
+    best, t = result.best, result.totals
+    print(f"\nbest: {best['name']} (recovery {best['recovery_rate']:.0%}, OOD return "
+          f"{best['return_mean']:.1f}); {t['train_steps']:,} training steps, "
+          f"{t['requests']} model call(s), {t['seconds']:.0f} s")
+    print(f"reward program: {out / 'reward.py'}\nreport: {out / 'search.md'}")
+    if result.outcome != "ok":
+        print(f"lamour search: {result.message}", file=sys.stderr)
+    # A model that writes no usable program ends the search with its best; a model that
+    # could not be reached leaves rounds to do.
+    return EXIT_FAILED if result.outcome == "model_failed" else 0

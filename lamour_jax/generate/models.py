@@ -183,7 +183,8 @@ def reference_answers(env_name: str) -> dict[str, str]:
 
 class OfflineModel:
     """Replays the hand-written reference answers of `rewards/reference/` for one env: the
-    description, the behaviour and the reward program (in a fence, as a model would send it).
+    description, the behaviour and the reward program (in a fence, as a model would send it),
+    which is also its answer to every reflection round, whatever the statistics say.
     Labelled `offline/reference` everywhere it is recorded: it is not model output."""
 
     name = "offline/reference"
@@ -193,7 +194,10 @@ class OfflineModel:
 
         answers = reference_answers(env_name)
         self._replies = {"describe": answers["describe"], "reason": answers["reason"],
-                         "code": f"```python\n{reference_source(env_name)}```\n"}
+                         "code": f"```python\n{reference_source(env_name)}```\n",
+                         "reflect": "The offline answer set has one program for this env, "
+                                    "the reference; here it is.\n\n"
+                                    f"```python\n{reference_source(env_name)}```\n"}
 
     def complete(self, messages: list[dict[str, Any]], *, stage: str, max_tokens: int,
                  temperature: float, sample: int) -> Reply:

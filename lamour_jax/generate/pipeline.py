@@ -35,8 +35,8 @@ from lamour_jax.transpile.budget import LIMITS
 from lamour_jax.transpile.guard import transpile_guarded
 from lamour_jax.transpile.library import ALLOWED_BUILTINS
 
-# Token limits of the paper's three calls.
-MAX_TOKENS = {"describe": 500, "reason": 500, "code": 3000}
+# Token limits of the paper's three calls; a reflection round's reply is a code reply too.
+MAX_TOKENS = {"describe": 500, "reason": 500, "code": 3000, "reflect": 3000}
 
 
 class GenerationError(RuntimeError):
@@ -46,7 +46,7 @@ class GenerationError(RuntimeError):
 @dataclass
 class Candidate:
     sample: int
-    tries: int  # 1 + repairs used
+    tries: int  # 1 + repairs used; 0 for a program given instead of asked for
     path: Path
     program: RewardProgram
     check: dict[str, Any] | None = None
@@ -178,12 +178,19 @@ class _Run:
         return self._answer("reason", reply)
 
     def code_sample(self, behaviour: str, sample: int) -> Candidate | None:
-        opts = self.opts
         messages = _text(self.prompts["code"].render(
             env_name=self.env.robot.name, behaviour=behaviour, env_doc=self.env.describe(),
             obs_dim=self.env.observation_size, action_dim=self.env.action_size))
+        return self.program("code", messages, sample)
+
+    def program(self, stage: str, messages: list[dict[str, Any]], sample: int
+                ) -> Candidate | None:
+        """Ask `stage` for a program; send a rejected one back with the checker's message,
+        up to max_repairs times. Accepted: candidates/sample{K}.py; rejected replies:
+        candidates/rejected/. None when every try was rejected."""
+        opts = self.opts
         for attempt in range(opts.max_repairs + 1):
-            reply, entry = self.ask("code", messages, opts.temperature, sample=sample,
+            reply, entry = self.ask(stage, messages, opts.temperature, sample=sample,
                                     repair=attempt)
             try:
                 program = transpile_guarded(reply.text, self.env.observation_size,
@@ -208,6 +215,21 @@ class _Run:
             return Candidate(sample, attempt + 1, path, program)
         return None
 
+    def given(self, name: str, source: str, sample: int) -> Candidate:
+        """A program supplied by the user in place of a code-stage reply."""
+        try:
+            program = transpile_guarded(source, self.env.observation_size,
+                                        self.env.action_size, seconds=self.opts.guard_seconds)
+        except RewardCodeError as err:
+            self.transcript.finish("failed", error=f"{name}: {err}")
+            raise GenerationError(f"{name}: rejected: {err}") from err
+        path = self.opts.out / "candidates" / f"sample{sample}.py"
+        path.write_text(program.source)
+        self.transcript.data.setdefault("given", []).append(
+            {"name": name, "file": str(path.relative_to(self.opts.out)),
+             "sha256": program.sha256})
+        return Candidate(sample, 0, path, program)
+
     def check(self, candidates: list[Candidate]) -> None:
         from dataclasses import asdict
 
@@ -221,9 +243,11 @@ class _Run:
 
 
 def generate(opts: GenerateOptions, model: ChatModel,
-             log: Callable[[str], None] = print) -> GenerationResult:
+             log: Callable[[str], None] = print,
+             given: list[tuple[str, str]] | None = None) -> GenerationResult:
     """Run the three stages and write the run folder; raises GenerationError (folder kept)
-    when the model fails or never yields a program that transpiles."""
+    when the model fails or never yields a program that transpiles. `given` (name, source)
+    programs take the code stage's place (a search that starts from chosen programs)."""
     t0 = time.perf_counter()
     run = _Run(opts, model, log)
     png = render_ood_png(run.env, opts.seed, opts.width, opts.height)
@@ -235,9 +259,14 @@ def generate(opts: GenerateOptions, model: ChatModel,
     log("[2/3] reason ...")
     behaviour = run.reason(description)
     log(f"  {behaviour}")
-    log(f"[3/3] code: {opts.samples} sample(s), up to {opts.max_repairs} repair(s) each ...")
-    candidates = [c for k in range(opts.samples)
-                  if (c := run.code_sample(behaviour, k)) is not None]
+    if given is None:
+        log(f"[3/3] code: {opts.samples} sample(s), up to {opts.max_repairs} repair(s) "
+            "each ...")
+        candidates = [c for k in range(opts.samples)
+                      if (c := run.code_sample(behaviour, k)) is not None]
+    else:
+        log(f"[3/3] code: {len(given)} given program(s) instead of the model's")
+        candidates = [run.given(name, source, k) for k, (name, source) in enumerate(given)]
     tries = sum(1 for e in run.transcript.data["exchanges"] if e["stage"] == "code")
     rejected = tries - len(candidates)
     if not candidates:

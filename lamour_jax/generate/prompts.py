@@ -9,7 +9,7 @@ import string
 from dataclasses import dataclass
 from importlib import resources
 
-STAGES = ("describe", "reason", "code", "repair")
+STAGES = ("describe", "reason", "code", "repair", "reflect")
 
 
 @dataclass(frozen=True)

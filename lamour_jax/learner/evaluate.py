@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.Array,
                       num_episodes: int, devices: EnvDevices = ONE_DEVICE,
-                      trace_episode: int | None = None) -> dict[str, jax.Array]:
+                      trace_episode: int | None = None, record: bool = False
+                      ) -> dict[str, jax.Array]:
     """Run `num_episodes` episodes in parallel to the time limit (no auto-reset).
 
     Per episode: return, unmasked task return, length, and the step at which the state first
@@ -33,6 +34,9 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
     also "qpos" [episode_length + 1, nq]: that episode's configurations from its start, for a
     video of an episode the statistics count (a separate unbatched rollout of the same start
     can follow another float path and, on a knife-edge policy, another episode).
+    With `record`, also "states": every episode's observations "obs" [episode_length + 1,
+    num_episodes, obs] and configurations "qpos" from its start, and the actions taken
+    "action" [episode_length, num_episodes, act]; rows after an episode's end are padding.
     """
     reset = devices.map(jax.vmap(env.reset), num_episodes)
     env_step = devices.map(jax.vmap(env.step), num_episodes)
@@ -41,23 +45,33 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
 
     def step(carry: tuple, _: None) -> tuple[tuple, jax.Array | None]:
         env_state, alive, ret, original, length, first_valid = carry
-        nxt = devices.pin(env_step(env_state, act(env_state.obs)), num_episodes)
+        action = act(env_state.obs)
+        nxt = devices.pin(env_step(env_state, action), num_episodes)
         ret = ret + alive * nxt.reward
         original = original + alive * nxt.info["original_reward"]
         length = length + alive
         newly_valid = alive * nxt.info["valid"] * (first_valid < 0)
         first_valid = jnp.where(newly_valid > 0, length, first_valid)
         alive = alive * (1.0 - nxt.done)
-        qpos = None if trace_episode is None else nxt.data.qpos[trace_episode]
-        return (nxt, alive, ret, original, length, first_valid), qpos
+        traced = {}
+        if trace_episode is not None:
+            traced["qpos"] = nxt.data.qpos[trace_episode]
+        if record:
+            traced["states"] = {"obs": nxt.obs, "qpos": nxt.data.qpos, "action": action}
+        return (nxt, alive, ret, original, length, first_valid), traced
 
     init = (start, ones, 0 * ones, 0 * ones, 0 * ones, jnp.where(start.info["valid"], 0.0, -1.0))
-    (_, _, ret, original, length, first_valid), qpos = jax.lax.scan(
+    (_, _, ret, original, length, first_valid), traced = jax.lax.scan(
         step, init, None, length=env.episode_length)
     out = {"return": ret, "original_return": original, "length": length,
            "first_valid_step": first_valid}
     if trace_episode is not None:
-        out["qpos"] = jnp.concatenate([start.data.qpos[trace_episode][None], qpos])
+        out["qpos"] = jnp.concatenate([start.data.qpos[trace_episode][None], traced["qpos"]])
+    if record:
+        states = traced["states"]
+        out["states"] = {"action": states["action"], **{
+            k: jnp.concatenate([first[None], states[k]])
+            for k, first in (("obs", start.obs), ("qpos", start.data.qpos))}}
     return out
 
 
