@@ -104,7 +104,7 @@ def _text(content: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": content}]
 
 
-class _Run:
+class GenerationSession:
     """The state of one run, so each stage reads as a short method."""
 
     def __init__(self, opts: GenerateOptions, model: ChatModel,
@@ -249,7 +249,7 @@ def generate(opts: GenerateOptions, model: ChatModel,
     when the model fails or never yields a program that transpiles. `given` (name, source)
     programs take the code stage's place (a search that starts from chosen programs)."""
     t0 = time.perf_counter()
-    run = _Run(opts, model, log)
+    run = GenerationSession(opts, model, log)
     png = render_ood_png(run.env, opts.seed, opts.width, opts.height)
     (opts.out / "ood.png").write_bytes(png)
 

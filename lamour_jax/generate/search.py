@@ -36,7 +36,12 @@ import jax
 import numpy as np
 
 from lamour_jax.generate.models import ChatModel
-from lamour_jax.generate.pipeline import GenerateOptions, GenerationError, _Run, generate
+from lamour_jax.generate.pipeline import (
+    GenerateOptions,
+    GenerationError,
+    GenerationSession,
+    generate,
+)
 
 Log = Callable[[str], None]
 FRAMES_PER_EPISODE = 4
@@ -192,7 +197,8 @@ def measure_round(rdir: Path, names: list[str], sources: dict[str, str], opts: S
             "normal_return_mean": row["normal_return_mean"],
             "steps_to_recovery_median": float(np.median(steps)) if steps else None,
             "is_recovered_share": recovered_share, "terms": terms, "frames": frames,
-            "recorded_return_mean": float(out["return"].mean())})
+            "recorded_return_mean": float(out["return"].mean()),
+            "steps": summary["steps"]})  # per seed, in whole evaluation periods
     return rows
 
 
@@ -201,12 +207,13 @@ class _Search:
     def __init__(self, opts: SearchOptions, model: ChatModel, log: Log) -> None:
         self.opts, self.model, self.log = opts, model, log
         self.rows: list[dict[str, Any]] = []
+        # Summed over the rounds' records, so a continued search counts every round once.
         self.totals: dict[str, Any] = {"requests": 0, "cache_hits": 0, "prompt_tokens": 0,
                                        "completion_tokens": 0, "cost_usd": None,
-                                       "model_seconds": 0.0, "train_steps": 0}
+                                       "model_seconds": 0.0, "train_seconds": 0.0,
+                                       "measure_seconds": 0.0, "train_steps": 0}
         self.context: dict[str, str] = {}  # description, behaviour
         self.before: Path | None = None  # a round's evaluation of the original policy
-        self.t0 = time.perf_counter()
 
     # ----- the options a rerun must share
     def check_options(self) -> None:
@@ -224,7 +231,7 @@ class _Search:
 
     def _add_totals(self, totals: dict[str, Any]) -> None:
         for key in ("requests", "cache_hits", "prompt_tokens", "completion_tokens",
-                    "model_seconds"):
+                    "model_seconds", "train_seconds", "measure_seconds"):
             self.totals[key] += totals.get(key, 0)
         if totals.get("cost_usd") is not None:
             self.totals["cost_usd"] = (self.totals["cost_usd"] or 0.0) + totals["cost_usd"]
@@ -238,9 +245,9 @@ class _Search:
         if not done.is_file():
             if rdir.exists():
                 shutil.rmtree(rdir)  # an interrupted generation: ask again (cached replies)
-            result = generate(self._gen_opts(rdir), self.model, self.log, given=self.opts.start)
-            self._add_totals(result.totals)
+            generate(self._gen_opts(rdir), self.model, self.log, given=self.opts.start)
         summary = json.loads(done.read_text())
+        self._add_totals(summary["totals"])
         self.context = {"description": summary["description"],
                         "behaviour": summary["behaviour"]}
         return [(c["file"], (rdir / "candidates" / c["file"]).read_text())
@@ -250,11 +257,12 @@ class _Search:
         done = rdir / "reflection.json"
         if done.is_file():
             record = json.loads(done.read_text())
+            self._add_totals(record["totals"])
             return [(f, (rdir / "candidates" / f).read_text()) for f in record["candidates"]]
         if rdir.exists():
             shutil.rmtree(rdir)
         best = best_row(self.rows)
-        run = _Run(self._gen_opts(rdir), self.model, self.log)
+        run = GenerationSession(self._gen_opts(rdir), self.model, self.log)
         messages = self.reflection_messages(run, best)
         k = self.opts.generation.samples
         self.log(f"[round {r}] reflect on {best['name']}: {k} sample(s) ...")
@@ -269,7 +277,8 @@ class _Search:
         done.write_text(json.dumps(record, indent=2) + "\n")
         return [(c.path.name, c.path.read_text()) for c in candidates]
 
-    def reflection_messages(self, run: _Run, best: dict[str, Any]) -> list[dict[str, Any]]:
+    def reflection_messages(self, run: GenerationSession, best: dict[str, Any]
+                            ) -> list[dict[str, Any]]:
         opts, env = self.opts, run.env
         terms = ", ".join(f"{name} {value:.3g}" for name, value in best["terms"].items())
         terms += f"; is_recovered passed on {best['is_recovered_share']:.0%} of the steps"
@@ -300,7 +309,10 @@ class _Search:
 
         stats_path = rdir / "stats.json"
         if stats_path.is_file():
-            return json.loads(stats_path.read_text())
+            stats = json.loads(stats_path.read_text())
+            self._add_totals(stats["seconds"])
+            return stats["rows"]
+        seconds = {"train_seconds": 0.0, "measure_seconds": 0.0}
         g = self.opts.generation
         env = make(g.env, "ood", g.mode, bank_size=None, physics=g.physics)
         shas = {name: transpile(src, env.observation_size, env.action_size).sha256
@@ -325,12 +337,16 @@ class _Search:
                 shutil.copy(self.before, train / "before.json")
             self.log(f"[round {r}] training {len(new)} candidate(s) x {self.opts.seeds} "
                      f"seed(s) for {self.opts.steps:,} steps each, in one program ...")
+            t0 = time.perf_counter()
             run_recovery(spec, self.opts.policy, list(new.values()), train, resume=resume,
                          progress=self.opts.progress, log=self.log)
             self.before = train / "before.json"
+            t1 = time.perf_counter()
             names = [name for name, _ in new.values()]
             for row in measure_round(rdir, names, dict(new.values()), self.opts, self.log):
                 measured[row["sha256"]] = {**row, "name": f"r{r:02d}/{row['file']}"}
+            seconds = {"train_seconds": round(t1 - t0, 1),
+                       "measure_seconds": round(time.perf_counter() - t1, 1)}
         rows = []
         for name, _ in programs:
             sha = shas[name]
@@ -342,7 +358,8 @@ class _Search:
             row.update(round=r, file=name, name=f"r{r:02d}/{name}",
                        path=str((rdir / "candidates" / name).relative_to(self.opts.out)))
             rows.append(row)
-        stats_path.write_text(json.dumps(rows, indent=2) + "\n")
+        stats_path.write_text(json.dumps({"rows": rows, "seconds": seconds}, indent=2) + "\n")
+        self._add_totals(seconds)
         return rows
 
     # ----- the whole search
@@ -380,8 +397,9 @@ class _Search:
         best = best_row(self.rows)
         (opts.out / "reward.py").write_text((opts.out / best["path"]).read_text())
         self.totals["train_steps"] = sum(
-            opts.steps * opts.seeds for row in self.rows if row.get("trained"))
-        self.totals["seconds"] = round(time.perf_counter() - self.t0, 1)
+            row["steps"] * opts.seeds for row in self.rows if row["trained"])
+        t = self.totals
+        t["seconds"] = round(t["model_seconds"] + t["train_seconds"] + t["measure_seconds"], 1)
         summary = {"env": opts.generation.env, "model": self.model.name, "outcome": outcome,
                    "message": message, "options": opts.record(), "context": self.context,
                    "best": best, "rows": self.rows, "totals": self.totals}
@@ -426,10 +444,14 @@ def report(summary: dict[str, Any]) -> str:
     cost = "unknown" if t["cost_usd"] is None else f"${t['cost_usd']:.4f}"
     lines = [
         f"# Reward search: {summary['env']}, {len(rounds)} round(s), {summary['model']}", "",
-        f"Per round: up to {o['samples']} program(s), each trained for {o['steps']:,} env steps "
-        f"x {o['seeds']} seed(s) on {o['physics']} physics ({o['mode']} OOD starts), all of a "
+        f"Per round: up to {o['samples']} program(s), each trained for "
+        f"{summary['best']['steps']:,} env steps x {o['seeds']} seed(s) (`--steps "
+        f"{o['steps']:,}` in whole evaluation periods) on {o['physics']} physics ({o['mode']} "
+        "OOD starts), all of a "
         f"round's new programs in one compiled program. Training: {t['train_steps']:,} env "
-        f"steps in all; {t['seconds']:.0f} s of wall time; {t['requests']} model call(s), "
+        f"steps in all; {t['seconds']:.0f} s ({t['train_seconds']:.0f} s training, "
+        f"{t['measure_seconds']:.0f} s measuring, {t['model_seconds']:.0f} s waiting for the "
+        f"model); {t['requests']} model call(s), "
         f"{t['cache_hits']} cache hit(s), {t['prompt_tokens'] + t['completion_tokens']} "
         f"tokens, cost {cost}. Outcome: {summary['message']}.", "",
         f"**Best: {best['name']}** (copied to `reward.py`): recovery "
