@@ -15,7 +15,7 @@ from lamour_jax.envs import (
     default_physics,
 )
 from lamour_jax.envs.base import Env, Robot, Variant
-from lamour_jax.envs.sampler import Mode, OODSampler, bank_reset_fn
+from lamour_jax.envs.sampler import Mode, OODSampler, bank_reset_fn, with_normal_starts
 
 
 def robot(name: str, physics: str | None = None) -> Robot:
@@ -58,6 +58,7 @@ def make(
     bank_seed: int = 0,
     episode_length: int = 1000,
     physics: str | None = None,
+    normal_share: float = 0.0,
 ) -> Env:
     """An env by name.
 
@@ -66,7 +67,11 @@ def make(
     random; bank_size=None samples and settles a new state at every reset (exact, slow).
     `physics`: the engine that steps it, "mjx" or "native" (MuJoCo's C engine); default
     `default_physics()`: native where JAX runs on the CPU, MJX on an accelerator.
+    `normal_share` (OOD variant): the share of resets drawn from the Normal env's starts
+    instead (`sampler.with_normal_starts`; retraining's `--normal-starts`).
     """
+    if not 0.0 <= normal_share < 1.0:
+        raise ValueError(f"normal_share must be in [0, 1), got {normal_share}")
     check_name("env", name, ALL_ENV_NAMES)
     check_name("variant", variant, VARIANTS)
     check_name("OOD mode", mode, MODES)
@@ -82,4 +87,6 @@ def make(
         qpos, qvel = jax.jit(sampler.sample, static_argnums=1)(jax.random.key(bank_seed),
                                                                 bank_size)
         reset_fn = bank_reset_fn(qpos, qvel)
+    if normal_share > 0:
+        reset_fn = with_normal_starts(reset_fn, r.normal_state, normal_share)
     return Env(r, "ood", reset_fn=reset_fn, episode_length=episode_length, mode=mode)

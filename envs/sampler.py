@@ -87,6 +87,25 @@ class OODSampler:
                 jnp.where(use_candidate, qvel[order], fallback_qvel))
 
 
+def with_normal_starts(ood_reset: Callable[[jax.Array], tuple[jax.Array, jax.Array]],
+                       normal_reset: Callable[[jax.Array], tuple[jax.Array, jax.Array]],
+                       share: float) -> Callable[[jax.Array], tuple[jax.Array, jax.Array]]:
+    """Reset function drawing a Normal-env start with probability `share`, else an OOD one.
+
+    Retraining on OOD starts alone sees no upright state until the policy first gets up: the
+    fresh critic has never valued one and consolidation (gated on recovered states) has
+    nothing to hold the task behaviour to, which lets it drift. A share of ordinary starts
+    keeps both in view from the first iteration."""
+
+    def reset_fn(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        k_pick, k_ood, k_normal = jax.random.split(key, 3)
+        take_normal = jax.random.uniform(k_pick) < share
+        return jax.tree.map(lambda n, o: jnp.where(take_normal, n, o),
+                            normal_reset(k_normal), ood_reset(k_ood))
+
+    return reset_fn
+
+
 def bank_reset_fn(qpos_bank: jax.Array, qvel_bank: jax.Array
                   ) -> Callable[[jax.Array], tuple[jax.Array, jax.Array]]:
     """Reset function drawing a uniformly random entry of a pre-sampled bank of OOD states.

@@ -169,6 +169,32 @@ def test_recovery_config_fine_tunes_with_per_episode_restarts(original):
                                      overrides=["policy_hidden=8,8"]), policy)
 
 
+def test_normal_starts_mix_into_training_but_never_into_evaluation(original, tmp_path, capsys):
+    """`--normal-starts P`: about P of the training envs start valid (Normal starts); the
+    evaluation episodes all start from OOD states; the share is recorded with the run."""
+    mixed = make("pointmass", "ood", normal_share=0.5)
+    starts = jax.vmap(mixed.reset)(jax.random.split(jax.random.key(0), 400))
+    assert 0.4 < float(jnp.mean(starts.info["valid"])) < 0.6
+    ood = make("pointmass", "ood")
+    assert not bool(jnp.any(jax.vmap(ood.reset)(jax.random.split(jax.random.key(0), 400))
+                            .info["valid"]))
+    with pytest.raises(ValueError, match="normal_share"):
+        make("pointmass", "ood", normal_share=1.0)
+    config = train_config("pointmass").replace(eval_envs=32)
+    for eval_env, starts_valid in ((None, True), (ood, False)):
+        trainer = make_train(mixed, config, eval_env=eval_env)
+        state = jax.jit(trainer.init)(jax.random.key(1))
+        first_valid = jax.jit(trainer.evaluate)(state, jax.random.key(2))["first_valid_step"]
+        assert bool(jnp.any(first_valid == 0)) == starts_valid
+    out = tmp_path / "run"
+    assert main(["recover", "pointmass", "--policy", str(original), "--method", "zero",
+                 "--normal-starts", "0.25", "--out", str(out), *FAST]) == 0
+    assert json.loads((out / "config.json").read_text())["normal_starts"] == 0.25
+    with pytest.raises(SystemExit):  # argparse's usage error, exit status 2
+        main(["recover", "pointmass", "--normal-starts", "1"])
+    assert "expected a number in [0, 1)" in capsys.readouterr().err
+
+
 def test_sero_retrains_without_dropout_yet_measures_the_originals(original, tmp_path, capsys):
     """`--set policy_dropout=0` turns the masks off in the recovering actor only: its export
     has no dropout, while SeRO's U still comes from the original's MC dropout (weight < 1)."""

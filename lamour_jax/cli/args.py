@@ -36,6 +36,17 @@ def member_or_all(text: str) -> int | str:
                                          ) from None
 
 
+def share(text: str) -> float:
+    """A fraction in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     value = float(text)
     if not value > 0 or value != value or value == float("inf"):

@@ -72,6 +72,10 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--c", type=float, help="consolidation weight (default: per env)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a PPO config field (repeatable)")
+    p.add_argument("--normal-starts", type=a.share, default=0.0, metavar="P",
+                   help="share of training episodes started from the Normal env's starts "
+                        "instead of OOD ones (default 0, the paper's; evaluation always "
+                        "starts from OOD states)")
     a.mode(p)
     a.physics(p, f"{a.DEFAULT_PHYSICS_HELP}; a --resume or rerun keeps the run's")
     a.no_progress(p)
@@ -94,7 +98,7 @@ def _spec(args: argparse.Namespace, method: str) -> RecoverySpec:
                         seed=args.seed, num_envs=args.num_envs, mode=args.mode,
                         switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
                         policy_member=args.policy_member,
-                        physics=a.chosen_physics(args))
+                        physics=a.chosen_physics(args), normal_starts=args.normal_starts)
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:

@@ -62,8 +62,11 @@ class Trainer:
     def __init__(self, env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,
                  extra_policy_loss: ExtraLossFn | None = None,
                  init_actor: dict[str, Any] | None = None,
-                 extra_metrics: MetricsFn | None = None) -> None:
+                 extra_metrics: MetricsFn | None = None, eval_env: Env | None = None) -> None:
         self.env = env
+        # Where the evaluation episodes start: the training env unless told otherwise (a
+        # retraining whose rollouts mix in Normal starts is still evaluated on OOD ones).
+        self.eval_env = env if eval_env is None else eval_env
         self.config = config.validate()
         self.reward_fn = reward_fn
         self.extra_policy_loss = extra_policy_loss
@@ -339,7 +342,7 @@ class Trainer:
 
     def evaluate(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
         """Deterministic-policy episodes on `eval_envs` fresh envs, run to the time limit."""
-        return evaluate_episodes(self.env, self._eval_policy(state), key,
+        return evaluate_episodes(self.eval_env, self._eval_policy(state), key,
                                  self.config.eval_envs, self.devices)
 
     # ----- the units the host runs
@@ -394,5 +397,6 @@ class Trainer:
 def make_train(env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,
                extra_policy_loss: ExtraLossFn | None = None,
                init_actor: dict[str, Any] | None = None,
-               extra_metrics: MetricsFn | None = None) -> Trainer:
-    return Trainer(env, config, reward_fn, extra_policy_loss, init_actor, extra_metrics)
+               extra_metrics: MetricsFn | None = None, eval_env: Env | None = None) -> Trainer:
+    return Trainer(env, config, reward_fn, extra_policy_loss, init_actor, extra_metrics,
+                   eval_env)

@@ -57,6 +57,7 @@ class RecoverySpec:
     overrides: list[str] = field(default_factory=list)
     policy_member: int = 0
     physics: str | None = None  # the engine that steps the envs; None: the backend's default
+    normal_starts: float = 0.0  # share of training episodes started from Normal-env starts
 
     def __post_init__(self) -> None:
         if self.physics is None:
@@ -230,8 +231,12 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
 
     normal_env = make(spec.env, "normal", episode_length=config.episode_length,
                       physics=spec.physics)
+    train_env = None
+    if spec.normal_starts > 0:
+        train_env = make(spec.env, "ood", spec.mode, episode_length=config.episode_length,
+                         physics=spec.physics, normal_share=spec.normal_starts)
     trainer = recovery_trainer(env, normal_env, config, objective,
-                               policy.member(spec.policy_member))
+                               policy.member(spec.policy_member), train_env)
     members = len(names) * spec.seeds
     # Member m trains candidate m // seeds with seed m % seeds: every candidate sees the
     # same seeds, so candidates differ only in their reward.

@@ -29,7 +29,10 @@ def retention(normal_env: Env, episodes: int) -> MetricsFn:
 
 
 def recovery_trainer(ood_env: Env, normal_env: Env, config: PPOConfig, objective: Objective,
-                     init_actor: dict[str, Any]) -> Trainer:
-    return make_train(ood_env, config, reward_fn=objective.reward_fn(),
+                     init_actor: dict[str, Any], train_env: Env | None = None) -> Trainer:
+    """`train_env`: where the rollouts start when not `ood_env` (OOD starts mixed with
+    Normal ones); evaluation always starts from `ood_env`'s."""
+    return make_train(ood_env if train_env is None else train_env, config,
+                      reward_fn=objective.reward_fn(),
                       extra_policy_loss=objective.extra_policy_loss(), init_actor=init_actor,
-                      extra_metrics=retention(normal_env, config.eval_envs))
+                      extra_metrics=retention(normal_env, config.eval_envs), eval_env=ood_env)
