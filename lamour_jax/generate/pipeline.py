@@ -268,7 +268,7 @@ def generate(opts: GenerateOptions, model: ChatModel,
         log(f"[3/3] code: {len(given)} given program(s) instead of the model's")
         candidates = [run.given(name, source, k) for k, (name, source) in enumerate(given)]
     tries = sum(1 for e in run.transcript.data["exchanges"] if e["stage"] == "code")
-    rejected = tries - len(candidates)
+    rejected = tries - (len(candidates) if given is None else 0)
     if not candidates:
         message = (f"no valid reward program from {model.name}: {opts.samples} sample(s) x "
                    f"{opts.max_repairs + 1} tries were all rejected; the replies and reasons "

@@ -285,7 +285,7 @@ class _Search:
         text = run.prompts["reflect"].render(
             env_name=env.robot.name, task=env.robot.task, env_doc=env.describe(),
             description=self.context["description"], behaviour=self.context["behaviour"],
-            budget=f"{opts.steps:,} env steps x {opts.seeds} seed(s) on "
+            budget=f"{best['steps']:,} env steps x {opts.seeds} seed(s) on "
                    f"{opts.generation.physics} physics",
             table=stats_table(self.rows), best_name=best["name"],
             program=(opts.out / best["path"]).read_text(), terms=terms,
