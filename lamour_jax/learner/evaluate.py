@@ -38,12 +38,13 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
     num_episodes, obs] and configurations "qpos" from its start, and the actions taken
     "action" [episode_length, num_episodes, act]; rows after an episode's end are padding.
     """
+    record = record or trace_episode is not None
     reset = devices.map(jax.vmap(env.reset), num_episodes)
     env_step = devices.map(jax.vmap(env.step), num_episodes)
     start = devices.pin(reset(jax.random.split(key, num_episodes)), num_episodes)
     ones = jnp.ones(num_episodes)
 
-    def step(carry: tuple, _: None) -> tuple[tuple, jax.Array | None]:
+    def step(carry: tuple, _: None) -> tuple[tuple, dict[str, jax.Array] | None]:
         env_state, alive, ret, original, length, first_valid = carry
         action = act(env_state.obs)
         nxt = devices.pin(env_step(env_state, action), num_episodes)
@@ -53,11 +54,7 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
         newly_valid = alive * nxt.info["valid"] * (first_valid < 0)
         first_valid = jnp.where(newly_valid > 0, length, first_valid)
         alive = alive * (1.0 - nxt.done)
-        traced = {}
-        if trace_episode is not None:
-            traced["qpos"] = nxt.data.qpos[trace_episode]
-        if record:
-            traced["states"] = {"obs": nxt.obs, "qpos": nxt.data.qpos, "action": action}
+        traced = {"obs": nxt.obs, "qpos": nxt.data.qpos, "action": action} if record else None
         return (nxt, alive, ret, original, length, first_valid), traced
 
     init = (start, ones, 0 * ones, 0 * ones, 0 * ones, jnp.where(start.info["valid"], 0.0, -1.0))
@@ -65,13 +62,12 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
         step, init, None, length=env.episode_length)
     out = {"return": ret, "original_return": original, "length": length,
            "first_valid_step": first_valid}
-    if trace_episode is not None:
-        out["qpos"] = jnp.concatenate([start.data.qpos[trace_episode][None], traced["qpos"]])
     if record:
-        states = traced["states"]
-        out["states"] = {"action": states["action"], **{
-            k: jnp.concatenate([first[None], states[k]])
+        out["states"] = {"action": traced["action"], **{
+            k: jnp.concatenate([first[None], traced[k]])
             for k, first in (("obs", start.obs), ("qpos", start.data.qpos))}}
+    if trace_episode is not None:
+        out["qpos"] = out["states"]["qpos"][:, trace_episode]
     return out
 
 
