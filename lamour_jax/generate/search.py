@@ -100,26 +100,6 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ measuring
-def _member_params(policy: Any, members: list[int]) -> tuple[Any, Any]:
-    pick = lambda tree: jax.tree.map(lambda x: x[np.asarray(members)], tree)  # noqa: E731
-    return pick(policy.actor_params), pick(policy.obs_stats)
-
-
-def record_episodes(env: Any, policy: Any, members: list[int], episodes: int, seed: int
-                    ) -> dict[str, np.ndarray]:
-    """`evaluate_episodes` with every step recorded, for each of `members` of a loaded
-    policy, on the same starts; leading axis: the member."""
-    from lamour_jax.learner.evaluate import evaluate_episodes
-
-    def one(params_stats: tuple[Any, Any]) -> dict[str, Any]:
-        params, stats = params_stats
-        return evaluate_episodes(env, lambda obs: policy.fns.act(params, stats, obs),
-                                 jax.random.key(seed), episodes, record=True)
-
-    return jax.device_get(jax.jit(lambda m: jax.lax.map(one, m))(
-        _member_params(policy, members)))
-
-
 def term_means(program: Any, out: dict[str, np.ndarray]) -> tuple[dict[str, float], float]:
     """Each reward term's mean over the recorded transitions (s', a) the episodes lived
     through, and the share of them whose s' the program's `is_recovered` passes."""
@@ -158,6 +138,7 @@ def measure_round(rdir: Path, names: list[str], sources: dict[str, str], opts: S
     the terms and frames of recorded episodes of its first seed."""
     from lamour_jax import render
     from lamour_jax.envs import make
+    from lamour_jax.learner.evaluate import episodes_of_members
     from lamour_jax.learner.policy import load
     from lamour_jax.runtime.run_dir import RunDir
     from lamour_jax.transpile import transpile
@@ -171,8 +152,8 @@ def measure_round(rdir: Path, names: list[str], sources: dict[str, str], opts: S
     env = make(g.env, "ood", g.mode, episode_length=policy.meta.get("episode_length", 1000),
                physics=g.physics)
     log(f"  recording {opts.episodes} OOD episodes of each candidate's first seed ...")
-    recorded = record_episodes(env, policy, [k * opts.seeds for k in range(len(names))],
-                               opts.episodes, g.seed + 7)
+    recorded = episodes_of_members(env, policy, opts.episodes, g.seed + 7,
+                                   [k * opts.seeds for k in range(len(names))], record=True)
     rows = []
     (rdir / "frames").mkdir(exist_ok=True)
     for k, name in enumerate(names):

@@ -122,19 +122,29 @@ def evaluate_policy(env_name: str, variant: str, mode: str, act: Any, episodes: 
     return summarize(out, episodes)
 
 
-def evaluate_policies(env_name: str, variant: str, mode: str, policy: LoadedPolicy,
-                      episodes: int, seed: int, episode_length: int, physics: str | None = None
-                      ) -> list[dict[str, Any]]:
-    """`evaluate_policy` for every policy of a run (its seeds, sweep members or candidates),
-    all on the same starts, in one compiled program that maps over the policies: each one is
-    evaluated by the same computation as on its own, not a batch of them under vmap."""
-    env = make(env_name, variant, mode, episode_length=episode_length, physics=physics)
+def episodes_of_members(env: Env, policy: LoadedPolicy, episodes: int, seed: int,
+                        members: list[int] | None = None, record: bool = False
+                        ) -> dict[str, Any]:
+    """`evaluate_episodes` for several policies of a run (its seeds, sweep members or
+    candidates; default all), on the same starts, in one compiled program that maps over them:
+    each one is evaluated by the same computation as on its own, not a batch of them under
+    vmap. Host arrays with a leading axis over `members`."""
+    chosen = np.arange(policy.members) if members is None else np.asarray(members)
 
     def one(member: tuple[Any, Any]) -> dict[str, jax.Array]:
         params, stats = member
         return evaluate_episodes(env, lambda obs: policy.fns.act(params, stats, obs),
-                                 jax.random.key(seed), episodes)
+                                 jax.random.key(seed), episodes, record=record)
 
-    out = jax.device_get(jax.jit(lambda members: jax.lax.map(one, members))(
-        (policy.actor_params, policy.obs_stats)))
+    params = jax.tree.map(lambda x: x[chosen], (policy.actor_params, policy.obs_stats))
+    return jax.device_get(jax.jit(lambda p: jax.lax.map(one, p))(params))
+
+
+def evaluate_policies(env_name: str, variant: str, mode: str, policy: LoadedPolicy,
+                      episodes: int, seed: int, episode_length: int, physics: str | None = None
+                      ) -> list[dict[str, Any]]:
+    """`evaluate_policy` for every policy of a run, on the same starts
+    (`episodes_of_members`)."""
+    env = make(env_name, variant, mode, episode_length=episode_length, physics=physics)
+    out = episodes_of_members(env, policy, episodes, seed)
     return [summarize({k: v[m] for k, v in out.items()}, episodes) for m in range(policy.members)]
