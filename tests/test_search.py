@@ -157,3 +157,9 @@ def test_an_unreachable_model_stops_with_the_best_kept_and_a_rerun_continues(
     assert (out / "reward.py").read_text() == WEAK.read_text()
     assert search(out, "--rounds", "2") == 0  # offline this time: round 2 is asked anew
     assert [r["name"] for r in summary(out)["rows"]][-1] == "r02/sample1.py"
+
+
+def test_a_missing_start_program_is_a_clear_error(tmp_path, capsys):
+    assert main(["search", "hopper", "--start", str(tmp_path / "missing.py"),
+                 "--out", str(tmp_path / "s")]) == 2
+    assert "--start" in capsys.readouterr().err and not (tmp_path / "s").exists()

@@ -116,7 +116,7 @@ def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:
     try:
         return reward_sources(args.reward)
     except ValueError as err:
-        raise UserError(str(err)) from None
+        raise UserError(f"--reward {err}") from None
 
 
 def _run(spec: RecoverySpec, policy: Path, sources: list, out: Path, resume: bool,

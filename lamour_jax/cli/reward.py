@@ -214,18 +214,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from lamour_jax.cli.recover import _policy_dir, _sources
+    from lamour_jax.cli.recover import _policy_dir
     from lamour_jax.generate import GenerationError
     from lamour_jax.generate.search import SearchError, SearchOptions, search, stats_table
+    from lamour_jax.recovery import reward_sources
     from lamour_jax.runtime.checkpoint import CheckpointError
     from lamour_jax.runtime.lock import RunDirInUse
     from lamour_jax.transpile import RewardCodeError
 
     out = args.out or Path("runs") / f"search-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
-    start = None
-    if args.start is not None:
-        args.reward = args.start
-        start = _sources(args, "lamour")
+    try:
+        start = None if args.start is None else reward_sources(args.start)
+    except ValueError as err:
+        raise UserError(f"--start {err}") from None
     opts = SearchOptions(
         generation=_generate_options(args, out, check=False), rounds=args.rounds,
         steps=args.steps, seeds=args.seeds, policy=_policy_dir(args, ["lamour"]),

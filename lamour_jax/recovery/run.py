@@ -80,8 +80,8 @@ def reward_sources(path: Path) -> list[tuple[str, str]]:
             ([path / "reward.py"] if (path / "reward.py").is_file() else [])
         if files:
             return [(f.name, f.read_text()) for f in files]
-    raise ValueError(f"--reward {path}: expected a .py reward program or a `lamour generate` "
-                     "run folder (with candidates/*.py or reward.py)")
+    raise ValueError(f"{path}: expected a .py reward program or a `lamour generate` run folder "
+                     "(with candidates/*.py or reward.py)")
 
 
 def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
