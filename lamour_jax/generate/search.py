@@ -58,12 +58,21 @@ class SearchOptions:
     rounds: int = 3
     steps: int = 204_800  # env steps per seed of every candidate, per round
     seeds: int = 2
-    policy: Path | None = None  # the original policy (a run folder)
+    policy: Path | None = None  # the original policy (a run folder); None: the shipped one
     num_envs: int | None = None
     overrides: list[str] = field(default_factory=list)  # PPO config --set
     start: list[tuple[str, str]] | None = None  # (name, source) programs to start from
     episodes: int = 8  # recorded evaluation episodes per candidate (terms, frames)
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.policy is None:
+            from lamour_jax.policies import shipped_policy
+
+            self.policy = shipped_policy(self.generation.env)
+            if self.policy is None:
+                raise SearchError(f"no original policy ships for {self.generation.env}: "
+                                  "give one (`policy=`, `--policy DIR`)")
 
     @property
     def out(self) -> Path:
