@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from lamour_jax.lazy import lazy_exports
 
-ENV_NAMES: tuple[str, ...] = ("ant", "halfcheetah", "hopper", "walker2d", "humanoid")
+ENV_NAMES: tuple[str, ...] = ("ant", "halfcheetah", "hopper", "walker2d", "humanoid",
+                              "pushchair")
 # Not a paper env: a tiny point-mass task for fast learning tests and smoke runs.
 EXTRA_ENV_NAMES: tuple[str, ...] = ("pointmass",)
 ALL_ENV_NAMES: tuple[str, ...] = ENV_NAMES + EXTRA_ENV_NAMES

@@ -80,6 +80,8 @@ class Robot:
     # Videos keep that view but move it with the robot's centre of mass (a walker leaves the
     # fixed view in seconds); False films from the fixed camera itself.
     follow_in_videos: bool = True
+    # Steps in an episode of this task (the paper's time limit).
+    episode_length: int = 1000
     # Passive simulation used by the `diverse` sampler to let random poses come to rest.
     settle_seconds: float = 1.0
     # Derived fields the robot (or the sampler: geom_xpos) reads from the physics data; the
@@ -164,6 +166,12 @@ class Robot:
         """Start of a Normal episode: the spawn pose plus the Gym reset noise."""
         raise NotImplementedError
 
+    def recovered_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A state from which the original task goes on: what a reward program's
+        `is_recovered` should accept (the reward check's examples). A Normal start, unless the
+        task's starts are not yet at work (PushChair: the hands not yet on the chair)."""
+        return self.normal_state(key)
+
     def ood_paper_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         """The paper's OOD pose plus its reset noise (spec §2)."""
         raise NotImplementedError
@@ -174,6 +182,24 @@ class Robot:
 
     def obs_fields(self) -> list[ObsField]:
         raise NotImplementedError
+
+    # ----- what generated reward programs read (spec §3): the observation itself, except
+    # where the paper gives the programs an engineered vector instead (PushChair's 5-d one).
+    @property
+    def program_state_size(self) -> int:
+        return self.observation_size
+
+    def program_state(self, obs: jax.Array) -> jax.Array:
+        """The vector a reward program sees, from the policy's observation (batched or not)."""
+        return obs
+
+    def program_fields(self) -> list[ObsField]:
+        """The layout of `program_state`, for the description the code stage reads."""
+        return self.obs_fields()
+
+    def action_meaning(self, joint: str) -> str:
+        """What one action entry does, for the description the code stage reads."""
+        return f"normalised motor torque on joint {joint} (positive = along the joint axis)"
 
     def action_names(self) -> list[str]:
         """The joint each actuator drives (actuators in these models are mostly unnamed)."""
@@ -193,6 +219,7 @@ class Robot:
         return jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32)
 
     def default_qpos(self) -> jax.Array:
+        """The spawn pose without its reset noise."""
         return jnp.asarray(self.mj_model.qpos0, jnp.float32)
 
 
@@ -211,7 +238,7 @@ class Env:
         robot: Robot,
         variant: Variant = "normal",
         reset_fn: ResetFn | None = None,
-        episode_length: int = 1000,
+        episode_length: int | None = None,
         mode: str | None = None,
     ) -> None:
         if variant not in ("normal", "ood"):
@@ -219,7 +246,7 @@ class Env:
         self.robot = robot
         self.variant = variant
         self.mode = mode
-        self.episode_length = int(episode_length)
+        self.episode_length = int(episode_length or robot.episode_length)
         if reset_fn is None:
             reset_fn = robot.normal_state if variant == "normal" else robot.ood_paper_state
         self._reset_fn = reset_fn
@@ -236,6 +263,13 @@ class Env:
     @property
     def action_size(self) -> int:
         return self.robot.action_size
+
+    @property
+    def program_state_size(self) -> int:
+        return self.robot.program_state_size
+
+    def program_state(self, obs: jax.Array) -> jax.Array:
+        return self.robot.program_state(obs)
 
     @property
     def dt(self) -> float:

@@ -21,9 +21,10 @@ def describe_env(env: Env) -> str:
     zero_vel = np.zeros(robot.mj_model.nv, np.float32)
     # The spawn column is the noise-free spawn pose; the OOD column is one paper-mode draw
     # (reset noise included) at rest, as the image the model saw shows it.
-    spawn = np.asarray(robot.observe(robot.make_data(robot.default_qpos(), zero_vel)))
+    spawn = np.asarray(robot.program_state(robot.observe(robot.make_data(robot.default_qpos(),
+                                                                          zero_vel))))
     qpos_ood, _ = robot.ood_paper_state(key)
-    ood = np.asarray(robot.observe(robot.make_data(qpos_ood, zero_vel)))
+    ood = np.asarray(robot.program_state(robot.observe(robot.make_data(qpos_ood, zero_vel))))
 
     lines = [
         f"# {robot.name}: state and action vectors",
@@ -32,12 +33,12 @@ def describe_env(env: Env) -> str:
         f"Control step: {env.dt:g} s ({robot.n_frames} physics steps of "
         f"{float(robot.mj_model.opt.timestep):g} s). Episode: {env.episode_length} steps.",
         "",
-        f"## State vector `state` (length {robot.observation_size}, float)",
+        f"## State vector `state` (length {robot.program_state_size}, float)",
         "",
         "| index | name | meaning | unit | at normal spawn | in the fallen (OOD) pose |",
         "|---|---|---|---|---|---|",
     ]
-    for f in robot.obs_fields():
+    for f in robot.program_fields():
         idx = f"{f.start}" if f.size == 1 else f"{f.start}:{f.start + f.size}"
         lines.append(f"| {idx} | {f.name} | {f.meaning} | {f.unit} | "
                      f"{_fmt(spawn[f.start:f.start + f.size])} | "
@@ -50,8 +51,7 @@ def describe_env(env: Env) -> str:
         "|---|---|---|",
     ]
     for i, name in enumerate(robot.action_names()):
-        lines.append(f"| {i} | {name} | normalised motor torque on joint {name} "
-                     "(positive = along the joint axis) |")
+        lines.append(f"| {i} | {name} | {robot.action_meaning(name)} |")
     lines += [
         "",
         "Angles are in radians. The world frame has x forward, y left, z up; the floor is "

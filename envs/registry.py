@@ -43,6 +43,10 @@ def _build(name: str) -> Robot:
         from lamour_jax.envs.humanoid import Humanoid
 
         return Humanoid()
+    if name == "pushchair":
+        from lamour_jax.envs.pushchair import PushChair
+
+        return PushChair()
     from lamour_jax.envs import planar
 
     return {"halfcheetah": planar.HalfCheetah, "hopper": planar.Hopper,
@@ -56,7 +60,7 @@ def make(
     *,
     bank_size: int | None = 512,
     bank_seed: int = 0,
-    episode_length: int = 1000,
+    episode_length: int | None = None,
     physics: str | None = None,
     normal_share: float = 0.0,
 ) -> Env:
@@ -67,6 +71,7 @@ def make(
     random; bank_size=None samples and settles a new state at every reset (exact, slow).
     `physics`: the engine that steps it, "mjx" or "native" (MuJoCo's C engine); default
     `default_physics()`: native where JAX runs on the CPU, MJX on an accelerator.
+    `episode_length`: default the task's own (1000 steps; PushChair 400).
     `normal_share` (OOD variant): the share of resets drawn from the Normal env's starts
     instead (`sampler.with_normal_starts`; retraining's `--normal-starts`).
     """

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import mujoco
 import numpy as np
 
 from lamour_jax.envs import Robot, robot
@@ -50,7 +51,8 @@ class CheckReport:
             "| check | result |", "|---|---|",
             f"| is_recovered on OOD states | {self.recovered_ood:.0%} (want ~0%; env's test "
             f"says valid: {self.valid_ood:.0%}) |",
-            f"| is_recovered on Normal starts | {self.recovered_normal:.0%} (want ~100%) |",
+            f"| is_recovered on recovered states (Normal starts) | {self.recovered_normal:.0%} "
+            "(want ~100%) |",
             f"| never positive | {ok[self.never_positive]} (max {self.max_reward:.4g}) |",
             f"| rises toward recovery | {ok[self.rises]} ({self.rising_fraction:.0%} of steps "
             "non-decreasing) |",
@@ -63,9 +65,12 @@ class CheckReport:
 
 def _interpolate_qpos(r: Robot, ood: jax.Array, normal: jax.Array, t: jax.Array) -> jax.Array:
     qpos = (1.0 - t) * ood + t * normal
-    if r.mj_model.jnt_type[0] == 0:  # a free root joint: keep its quaternion a unit one
-        quat = qpos[3:7] / jnp.maximum(jnp.linalg.norm(qpos[3:7]), 1e-6)
-        qpos = qpos.at[3:7].set(quat)
+    m = r.mj_model
+    for j in range(m.njnt):  # free joints: keep their quaternions unit ones
+        if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
+            a = int(m.jnt_qposadr[j]) + 3
+            qpos = qpos.at[a:a + 4].set(qpos[a:a + 4] / jnp.maximum(
+                jnp.linalg.norm(qpos[a:a + 4]), 1e-6))
     return qpos
 
 
@@ -76,7 +81,8 @@ def check_program(program: RewardProgram, env_name: str, n: int = 64, seed: int 
     r = robot(env_name, physics)
     key_ood, key_normal, key_action = jax.random.split(jax.random.key(seed), 3)
     qpos_ood, qvel_ood = jax.jit(OODSampler(r, mode).sample, static_argnums=1)(key_ood, n)
-    qpos_normal, qvel_normal = jax.jit(jax.vmap(r.normal_state))(jax.random.split(key_normal, n))
+    qpos_normal, qvel_normal = jax.jit(jax.vmap(r.recovered_state))(
+        jax.random.split(key_normal, n))
     ts = jnp.linspace(0.0, 1.0, INTERPOLATION_POINTS)
     action_size = r.mj_model.nu
 
@@ -84,7 +90,7 @@ def check_program(program: RewardProgram, env_name: str, n: int = 64, seed: int 
     def evaluate(qpos_ood: jax.Array, qpos_normal: jax.Array, qvel_ood: jax.Array,
                  qvel_normal: jax.Array, key: jax.Array) -> dict[str, jax.Array]:
         def observe(q: jax.Array, v: jax.Array) -> jax.Array:
-            return jax.vmap(r.observe)(jax.vmap(r.make_data)(q, v))
+            return r.program_state(jax.vmap(r.observe)(jax.vmap(r.make_data)(q, v)))
 
         obs_ood, obs_normal = observe(qpos_ood, qvel_ood), observe(qpos_normal, qvel_normal)
         states = jnp.concatenate([obs_ood, obs_normal])

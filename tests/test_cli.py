@@ -18,13 +18,14 @@ def run_cli(*args):
                           text=True, timeout=600)
 
 
-def test_envs_json_lists_all_five():
+def test_envs_json_lists_all_six():
     out = run_cli("envs", "--json")
     assert out.returncode == 0, out.stderr
     rows = {r["env"]: r for r in json.loads(out.stdout)}
-    assert set(rows) == {"ant", "halfcheetah", "hopper", "walker2d", "humanoid"}
+    assert set(rows) == {"ant", "halfcheetah", "hopper", "walker2d", "humanoid", "pushchair"}
     assert rows["ant"]["obs_dim"] == 111 and rows["humanoid"]["action_dim"] == 21
     assert rows["hopper"]["dt"] == pytest.approx(0.008)
+    assert rows.pop("pushchair")["episode_length"] == 400
     assert all(r["episode_length"] == 1000 for r in rows.values())
 
 

@@ -1,4 +1,4 @@
-"""The five Normal/OOD env pairs against spec §2: sizes, layouts, validity, masking,
+"""The six Normal/OOD env pairs against spec §2: sizes, layouts, validity, masking,
 delayed termination, finiteness over full episodes."""
 
 import math
@@ -17,8 +17,10 @@ from lamour_jax.envs.rollout import rollout
 optimised_rollout = optimised_jit(rollout, static_argnums=(0, 3), static_argnames=("random",))
 
 SIZES = {"ant": (111, 8), "halfcheetah": (17, 6), "hopper": (11, 3), "walker2d": (17, 6),
-         "humanoid": (67, 21)}
-DT = {"ant": 0.05, "halfcheetah": 0.05, "hopper": 0.008, "walker2d": 0.008, "humanoid": 0.025}
+         "humanoid": (67, 21), "pushchair": (55, 12)}
+DT = {"ant": 0.05, "halfcheetah": 0.05, "hopper": 0.008, "walker2d": 0.008, "humanoid": 0.025,
+      "pushchair": 0.05}
+EPISODE = {"pushchair": 400}  # the others: 1000
 BATCH = 4
 
 
@@ -27,7 +29,7 @@ def test_sizes_and_timing(name, env_factory):
     env = env_factory(name)
     assert (env.observation_size, env.action_size) == SIZES[name]
     assert env.dt == pytest.approx(DT[name])
-    assert env.episode_length == 1000
+    assert env.episode_length == EPISODE.get(name, 1000)
     state = jax.jit(env.reset)(jax.random.key(0))
     chex.assert_shape(state.obs, (SIZES[name][0],))
 
@@ -41,7 +43,7 @@ def test_obs_fields_tile_the_observation(name):
         covered[f.start:f.start + f.size] += 1
     np.testing.assert_array_equal(covered, 1)
     doc = make(name).describe()
-    assert f"length {r.observation_size}" in doc and f"length {r.action_size}" in doc
+    assert f"length {r.program_state_size}" in doc and f"length {r.action_size}" in doc
 
 
 def _starts(name, kind, n, seed=0):
@@ -98,7 +100,7 @@ def test_ood_episode_masked_finite_and_not_terminated_early(name, physics, env_f
     """1000 random-action steps from OOD starts: finite, reward 0 whenever invalid, the
     unmasked reward kept, no termination before the first valid state, truncation at 1000;
     on both engines."""
-    env = env_factory(name, "ood", physics=physics)
+    env = env_factory(name, "ood", physics=physics, episode_length=1000)  # pushchair's: 400
     state = jax.vmap(env.reset)(jax.random.split(jax.random.key(1), BATCH))
     _, tr = optimised_rollout(env, state, jax.random.key(2), 1000)
     tr = jax.tree.map(np.asarray, tr)
@@ -205,3 +207,59 @@ def test_halfcheetah_validity_uses_raw_angle():
     zero = jnp.zeros(r.mj_model.nv)
     assert bool(r.is_valid(q.at[2].set(math.pi / 2 - 1e-3), zero))
     assert not bool(r.is_valid(q.at[2].set(2 * math.pi - 0.1), zero))  # a full flip, unwrapped
+
+
+def test_pushchair_programs_read_the_papers_five_numbers():
+    """Reward programs see [ee distance, target distance, tilt, speed, spin] (spec §2), the
+    policy the whole observation; the paper's staged program runs on it through the same
+    candidate set that training switches between."""
+    from lamour_jax.rewards import reference_source
+    from lamour_jax.transpile import candidate_set, transpile
+
+    env = make("pushchair", "ood")
+    r = env.robot
+    assert env.program_state_size == 5 and "length 5" in env.describe()
+    zero = jnp.zeros(r.mj_model.nv)
+    q_ood, _ = r.ood_paper_state(jax.random.key(0))
+    q_normal, _ = r.normal_state(jax.random.key(0))
+    q_at, _ = r.recovered_state(jax.random.key(0))
+    obs = jnp.stack([r.observe(r.make_data(q, zero)) for q in (q_ood, q_normal, q_at)])
+    state = np.asarray(env.program_state(obs))
+    assert state.shape == (3, 5)
+    # knocked over onto its back about 1 m from the target; upright at a Normal start
+    assert state[0, 2] == pytest.approx(math.pi / 2, abs=0.15)
+    assert state[0, 1] == pytest.approx(1.0, abs=0.15) and state[1, 1] == pytest.approx(1.0,
+                                                                                        abs=0.15)
+    assert state[1, 2] == pytest.approx(0.0, abs=1e-5) and state[2, 0] < 0.1 < state[1, 0]
+    assert np.all(state[:, 3:] == 0)  # at rest
+    program = transpile(reference_source("pushchair"), 5, env.action_size)
+    assert [int(program.is_recovered(s)) for s in state] == [0, 0, 1]
+    cands = candidate_set([program], env.program_state)
+    action = jnp.zeros(env.action_size)
+    for o, s in zip(obs, state, strict=True):
+        assert float(cands.calculate_reward(0, o, action)) == pytest.approx(
+            float(program.calculate_reward(s, action)))
+
+
+def test_pushchair_reward_success_and_tipping(env_factory):
+    """The Normal env pays for reaching, pushing and keeping the chair upright, counts success
+    at the target, and ends when the chair tips past 0.1 pi; the OOD env masks that reward."""
+    env = env_factory("pushchair")
+    r = env.robot
+    q, v = r.normal_state(jax.random.key(0))
+    start = env.reset_to(jax.random.key(1), q, v)
+    assert float(start.info["valid"]) == 1.0
+    data = start.data
+    _, terms = r.task_reward(data, data, jnp.zeros(env.action_size))
+    assert float(terms["success"]) == 0.0 and float(terms["upright"]) == pytest.approx(1.0)
+    chair = r.chair_q
+    at_target = q.at[chair:chair + 2].set(jnp.array([0.05, 0.0]))
+    d = r.make_data(at_target, v)
+    reward, terms = r.task_reward(data, d, jnp.zeros(env.action_size))
+    assert float(terms["success"]) == 1.0 and float(reward) > 4.0
+    tipped = q.at[chair + 2:chair + 7].set(  # tilted 0.6 rad, held clear of the floor
+        jnp.array([0.3, math.cos(0.3), math.sin(0.3), 0.0, 0.0]))
+    assert not bool(r.is_valid(tipped, v))  # 0.6 rad > 0.1 pi
+    step = jax.jit(env.step)
+    state = env.reset_to(jax.random.key(1), tipped, v)
+    assert float(step(state, jnp.zeros(env.action_size)).done) == 1.0

@@ -23,7 +23,7 @@ from lamour_jax.transpile import RewardCodeError, candidate_set, extract_code, t
 
 CORPUS = Path(__file__).parent / "reward_corpus"
 GOOD = sorted((CORPUS / "good").glob("*.py"))
-DIMS = {name: (make(name).observation_size, make(name).action_size) for name in ENV_NAMES}
+DIMS = {name: (make(name).program_state_size, make(name).action_size) for name in ENV_NAMES}
 THRESHOLDS = np.array([0.7, 0.8, 0.25, 0.1, -0.1, 1.4, 0.9, 2.0, -0.3, 0.3, math.pi / 6, 1.0],
                       np.float32)
 

@@ -126,7 +126,7 @@ def cmd_reward_check(args: argparse.Namespace) -> int:
     physics = a.chosen_physics(args)
     env = make(args.env, physics=physics)
     try:
-        program = transpile_guarded(args.file.read_bytes(), env.observation_size,
+        program = transpile_guarded(args.file.read_bytes(), env.program_state_size,
                                     env.action_size, seconds=args.guard_seconds)
     except RewardCodeError as err:
         print(f"{args.file}: rejected: {err}", file=sys.stderr)

@@ -28,7 +28,7 @@ from PIL import Image
 
 from lamour_jax.envs import Env, make
 from lamour_jax.generate.models import ChatModel, ModelError, Reply
-from lamour_jax.generate.prompts import load_prompts
+from lamour_jax.generate.prompts import code_example, load_prompts
 from lamour_jax.generate.transcript import Transcript
 from lamour_jax.transpile import RewardCodeError, RewardProgram
 from lamour_jax.transpile.budget import LIMITS
@@ -180,7 +180,8 @@ class GenerationSession:
     def code_sample(self, behaviour: str, sample: int) -> Candidate | None:
         messages = _text(self.prompts["code"].render(
             env_name=self.env.robot.name, behaviour=behaviour, env_doc=self.env.describe(),
-            obs_dim=self.env.observation_size, action_dim=self.env.action_size))
+            obs_dim=self.env.program_state_size, action_dim=self.env.action_size,
+            example=code_example(self.env.robot.name)))
         return self.program("code", messages, sample)
 
     def program(self, stage: str, messages: list[dict[str, Any]], sample: int
@@ -193,7 +194,7 @@ class GenerationSession:
             reply, entry = self.ask(stage, messages, opts.temperature, sample=sample,
                                     repair=attempt)
             try:
-                program = transpile_guarded(reply.text, self.env.observation_size,
+                program = transpile_guarded(reply.text, self.env.program_state_size,
                                             self.env.action_size, seconds=opts.guard_seconds)
             except RewardCodeError as err:
                 name = f"sample{sample}-try{attempt}"
@@ -218,7 +219,7 @@ class GenerationSession:
     def given(self, name: str, source: str, sample: int) -> Candidate:
         """A program supplied by the user in place of a code-stage reply."""
         try:
-            program = transpile_guarded(source, self.env.observation_size,
+            program = transpile_guarded(source, self.env.program_state_size,
                                         self.env.action_size, seconds=self.opts.guard_seconds)
         except RewardCodeError as err:
             self.transcript.finish("failed", error=f"{name}: {err}")

@@ -30,6 +30,12 @@ class Prompt:
             raise ValueError(f"prompt {self.name!r} needs a value for {err}") from None
 
 
+def code_example(env_name: str) -> str:
+    """The code stage's few-shot example for an env, '' for most (spec §3: PushChair only)."""
+    path = resources.files("lamour_jax.rewards") / "prompts" / "examples" / f"{env_name}.md"
+    return path.read_text() + "\n" if path.is_file() else ""
+
+
 def load_prompts() -> dict[str, Prompt]:
     folder = resources.files("lamour_jax.rewards") / "prompts"
     return {name: Prompt(name, (folder / f"{name}.md").read_text()) for name in STAGES}

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -42,6 +42,9 @@ from lamour_jax.generate.pipeline import (
     GenerationSession,
     generate,
 )
+
+if TYPE_CHECKING:
+    from lamour_jax.envs import Env
 
 Log = Callable[[str], None]
 FRAMES_PER_EPISODE = 4
@@ -109,10 +112,11 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ measuring
-def term_means(program: Any, out: dict[str, np.ndarray]) -> tuple[dict[str, float], float]:
+def term_means(program: Any, out: dict[str, np.ndarray], env: Env
+               ) -> tuple[dict[str, float], float]:
     """Each reward term's mean over the recorded transitions (s', a) the episodes lived
     through, and the share of them whose s' the program's `is_recovered` passes."""
-    obs, action = out["states"]["obs"][1:], out["states"]["action"]  # [T, E, .]
+    obs, action = env.program_state(out["states"]["obs"][1:]), out["states"]["action"]
     steps = np.arange(action.shape[0])[:, None]
     alive = steps < out["length"][None, :]
     flat = lambda x: x.reshape(-1, x.shape[-1])  # noqa: E731
@@ -167,8 +171,8 @@ def measure_round(rdir: Path, names: list[str], sources: dict[str, str], opts: S
     (rdir / "frames").mkdir(exist_ok=True)
     for k, name in enumerate(names):
         out = jax.tree.map(lambda x, k=k: x[k], recorded)
-        program = transpile(sources[name], env.observation_size, env.action_size)
-        terms, recovered_share = term_means(program, out)
+        program = transpile(sources[name], env.program_state_size, env.action_size)
+        terms, recovered_share = term_means(program, out, env)
         order = np.lexsort((out["length"], out["return"]))  # worst first
         frames = {}
         for label, episode in (("best", int(order[-1])), ("worst", int(order[0]))):
@@ -279,7 +283,7 @@ class _Search:
                    f"{opts.generation.physics} physics",
             table=stats_table(self.rows), best_name=best["name"],
             program=(opts.out / best["path"]).read_text(), terms=terms,
-            obs_dim=env.observation_size, action_dim=env.action_size)
+            obs_dim=env.program_state_size, action_dim=env.action_size)
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         for label in ("best", "worst"):
             png = (opts.out / best["frames"][label]["file"]).read_bytes()
@@ -305,7 +309,7 @@ class _Search:
         seconds = {"train_seconds": 0.0, "measure_seconds": 0.0}
         g = self.opts.generation
         env = make(g.env, "ood", g.mode, bank_size=None, physics=g.physics)
-        shas = {name: transpile(src, env.observation_size, env.action_size).sha256
+        shas = {name: transpile(src, env.program_state_size, env.action_size).sha256
                 for name, src in programs}
         earlier = {row["sha256"]: row for row in self.rows if row["trained"]}
         new: dict[str, tuple[str, str]] = {}  # sha256 -> this round's first program with it

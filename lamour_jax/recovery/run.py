@@ -207,10 +207,10 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
     out.mkdir(parents=True, exist_ok=True)
     if spec.method != "lamour":
         sources = []
-    programs = [transpile(src, env.observation_size, env.action_size) for _, src in sources]
+    programs = [transpile(src, env.program_state_size, env.action_size) for _, src in sources]
     names = [name for name, _ in sources] or [spec.method]
     objective = Objective(spec.method, lam, c, spec.switch,
-                          candidate_set(programs) if programs else None,
+                          candidate_set(programs, env.program_state) if programs else None,
                           Original.from_policy(policy, spec.policy_member), spec.seeds)
     if not resume:
         (out / "rewards").mkdir(exist_ok=True)

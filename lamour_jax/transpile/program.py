@@ -144,10 +144,12 @@ class CandidateSet:
 
     K candidate rewards then train in one compiled program: each vmapped policy carries its
     candidate's index. Only the total and `is_recovered` are switched, since components differ
-    between programs.
+    between programs. `state` maps the policy's observation to the vector the programs read
+    (`Env.program_state`; None: the observation itself).
     """
 
     programs: tuple[RewardProgram, ...]
+    state: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.programs:
@@ -159,14 +161,18 @@ class CandidateSet:
     def _branches(self, fn: Callable[[RewardProgram], Callable]) -> list[Callable]:
         return [fn(p) for p in self.programs]
 
-    def calculate_reward(self, index: Any, state: Any, action: Any) -> jnp.ndarray:
+    def _state(self, obs: Any) -> Any:
+        return obs if self.state is None else self.state(obs)
+
+    def calculate_reward(self, index: Any, obs: Any, action: Any) -> jnp.ndarray:
         branches = self._branches(lambda p: p.calculate_reward)
-        return jax.lax.switch(index, branches, state, action)
+        return jax.lax.switch(index, branches, self._state(obs), action)
 
-    def is_recovered(self, index: Any, state: Any) -> jnp.ndarray:
+    def is_recovered(self, index: Any, obs: Any) -> jnp.ndarray:
         branches = self._branches(lambda p: p.is_recovered)
-        return jax.lax.switch(index, branches, state)
+        return jax.lax.switch(index, branches, self._state(obs))
 
 
-def candidate_set(programs: Sequence[RewardProgram]) -> CandidateSet:
-    return CandidateSet(tuple(programs))
+def candidate_set(programs: Sequence[RewardProgram],
+                  state: Callable[[Any], Any] | None = None) -> CandidateSet:
+    return CandidateSet(tuple(programs), state)
