@@ -18,7 +18,7 @@ from pathlib import Path
 from lamour_jax.generate import GenerateOptions, OfflineModel, generate
 from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import load
-from lamour_jax.params import DEMO
+from lamour_jax.params import DEMOS
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import RecoverySpec, run_recovery
 from lamour_jax.recovery.report import best_member, best_members, last_rows, plot
@@ -54,8 +54,9 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
          f"{out / 'generate' / 'reward.py'} (sha256 {result.chosen.program.sha256[:12]})")
 
     _log(f"\n== 2/3 LaMOuR retraining of the shipped {env_name} policy ({steps:,} steps) ==")
-    spec = RecoverySpec(env=env_name, method="lamour", steps=steps, seeds=DEMO.seeds,
-                        num_envs=DEMO.num_envs, overrides=[*DEMO.ppo, *overrides],
+    demo = DEMOS[env_name]
+    spec = RecoverySpec(env=env_name, method="lamour", steps=steps, seeds=demo.seeds,
+                        num_envs=demo.num_envs, overrides=[*demo.ppo, *overrides],
                         physics=physics)
     physics = spec.physics
     rec = out / "recover"

@@ -3,7 +3,7 @@ Playground's `locomotion_params.py`). A value's reason is the measurement linked
 
     train_config("hopper")       the PPOConfig `lamour train hopper` starts from
     recovery_params("hopper")    retraining: its PPO settings, λ and c, the budget
-    DEMO                         what `make demo` runs
+    DEMO, DEMOS                  what `make demo` runs; `lamour demo --env` per env
 
 Plain data until a function builds a PPOConfig, so the command line can show defaults without
 loading JAX. Precedence, lowest first: PPOConfig's field defaults, the env's training settings
@@ -121,11 +121,14 @@ class DemoParams:
     # Three seeds in one program (compare_hopper_cpu.md's settings): not every seed recovers
     # on this budget, so the demo shows how many did and evaluates the best.
     seeds: int = 3
-    num_envs: int = 128
+    num_envs: int | None = 128  # None: the env's recovery default
     ppo: tuple[str, ...] = ("num_minibatches=4", "eval_every=102400", "eval_envs=8")
 
 
-DEMO = DemoParams()
+# `lamour demo --env NAME`: the envs with a demo (a shipped original and a budget that
+# recovers on a 2-core CPU in under 15 minutes); `make demo` runs the first.
+DEMOS: dict[str, DemoParams] = {"hopper": DemoParams()}
+DEMO = DEMOS["hopper"]
 
 
 def train_config(env: str) -> PPOConfig:
