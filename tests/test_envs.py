@@ -263,3 +263,27 @@ def test_pushchair_reward_success_and_tipping(env_factory):
     step = jax.jit(env.step)
     state = env.reset_to(jax.random.key(1), tipped, v)
     assert float(step(state, jnp.zeros(env.action_size)).done) == 1.0
+
+
+def test_pushchair_success_is_counted_at_each_episodes_end():
+    """Evaluation reports the share of episodes that end with the chair on the target and
+    upright; a chair left standing on the target succeeds, one 1 m away does not."""
+    from lamour_jax.envs.base import Env
+    from lamour_jax.learner.evaluate import evaluate_episodes, summarize
+
+    r = robot("pushchair")
+    chair = r.chair_q
+
+    def on_target(key):
+        q, v = r.normal_state(key)
+        return q.at[chair:chair + 2].set(jnp.array([0.05, 0.0])), v
+
+    still = lambda obs: jnp.zeros((obs.shape[0], r.action_size))  # noqa: E731
+    for reset_fn, expect in ((on_target, 1.0), (r.normal_state, 0.0)):
+        env = Env(r, "normal", reset_fn=reset_fn, episode_length=20)
+        out = jax.device_get(jax.jit(lambda k, env=env: evaluate_episodes(env, still, k, 4))(
+            jax.random.key(0)))
+        assert summarize(out, 4)["success_rate"] == expect
+    assert "success_rate" not in summarize(jax.device_get(jax.jit(
+        lambda k: evaluate_episodes(make("hopper"), lambda o: jnp.zeros((4, 3)), k, 4))(
+            jax.random.key(0))), 4)

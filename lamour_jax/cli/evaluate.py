@@ -74,10 +74,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         env = make(env_name, variant, args.mode, episode_length=episode_length,
                    physics=physics)
         out, trace = evaluate_and_trace(env, act, args.episodes, args.seed)
+    success = "success_rate" in out  # tasks with a success test (PushChair)
     print(f"| env | variant | physics | episodes | return mean | return std | episode length "
-          f"| reached a valid state |\n|---|---|---|---:|---:|---:|---:|---:|\n"
+          f"| reached a valid state |{' success |' if success else ''}\n"
+          f"|---|---|---|---:|---:|---:|---:|---:|{'---:|' if success else ''}\n"
           f"| {env_name} | {variant} | {physics} | {args.episodes} | {out['return_mean']:.1f} | "
-          f"{out['return_std']:.1f} | {out['length_mean']:.0f} | {out['recovery_rate']:.0%} |")
+          f"{out['return_std']:.1f} | {out['length_mean']:.0f} | {out['recovery_rate']:.0%} |"
+          + (f" {out['success_rate']:.0%} |" if success else ""))
     if args.video is not None:
         path = render.save_episode_gif(env, trace.qpos, args.video, args.video_stride)
         print(f"video: {path} ({trace.describe(args.episodes)})")

@@ -30,10 +30,12 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
     """Run `num_episodes` episodes in parallel to the time limit (no auto-reset).
 
     Per episode: return, unmasked task return, length, and the step at which the state first
-    passed the env's validity test (-1 if never; 0 if it started valid). With `trace_episode`,
-    also "qpos" [episode_length + 1, nq]: that episode's configurations from its start, for a
-    video of an episode the statistics count (a separate unbatched rollout of the same start
-    can follow another float path and, on a knife-edge policy, another episode).
+    passed the env's validity test (-1 if never; 0 if it started valid); where the task has a
+    success test (a "success" reward term), "success": 1 if it held at the episode's end.
+    With `trace_episode`, also "qpos" [episode_length + 1, nq]: that episode's configurations
+    from its start, for a video of an episode the statistics count (a separate unbatched
+    rollout of the same start can follow another float path and, on a knife-edge policy,
+    another episode).
     With `record`, also "states": every episode's observations "obs" [episode_length + 1,
     num_episodes, obs] and configurations "qpos" from its start, and the actions taken
     "action" [episode_length, num_episodes, act]; rows after an episode's end are padding.
@@ -44,8 +46,11 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
     start = devices.pin(reset(jax.random.split(key, num_episodes)), num_episodes)
     ones = jnp.ones(num_episodes)
 
+    # A task with a success test (PushChair) reports it at each episode's last step.
+    has_success = "success" in start.metrics
+
     def step(carry: tuple, _: None) -> tuple[tuple, dict[str, jax.Array] | None]:
-        env_state, alive, ret, original, length, first_valid = carry
+        env_state, alive, ret, original, length, first_valid, success = carry
         action = act(env_state.obs)
         nxt = devices.pin(env_step(env_state, action), num_episodes)
         ret = ret + alive * nxt.reward
@@ -53,15 +58,20 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
         length = length + alive
         newly_valid = alive * nxt.info["valid"] * (first_valid < 0)
         first_valid = jnp.where(newly_valid > 0, length, first_valid)
+        if has_success:
+            success = jnp.where(alive > 0, nxt.metrics["success"], success)
         alive = alive * (1.0 - nxt.done)
         traced = {"obs": nxt.obs, "qpos": nxt.data.qpos, "action": action} if record else None
-        return (nxt, alive, ret, original, length, first_valid), traced
+        return (nxt, alive, ret, original, length, first_valid, success), traced
 
-    init = (start, ones, 0 * ones, 0 * ones, 0 * ones, jnp.where(start.info["valid"], 0.0, -1.0))
-    (_, _, ret, original, length, first_valid), traced = jax.lax.scan(
+    init = (start, ones, 0 * ones, 0 * ones, 0 * ones, jnp.where(start.info["valid"], 0.0, -1.0),
+            0 * ones)
+    (_, _, ret, original, length, first_valid, success), traced = jax.lax.scan(
         step, init, None, length=env.episode_length)
     out = {"return": ret, "original_return": original, "length": length,
            "first_valid_step": first_valid}
+    if has_success:
+        out["success"] = success
     if record:
         out["states"] = {"action": traced["action"], **{
             k: jnp.concatenate([first[None], traced[k]])
@@ -96,7 +106,8 @@ def summarize(out: dict[str, np.ndarray], episodes: int) -> dict[str, Any]:
     return {"return_mean": float(out["return"].mean()), "return_std": float(out["return"].std()),
             "length_mean": float(out["length"].mean()), "recovery_rate": float(recovered.mean()),
             "steps_to_recovery_median": float(np.median(steps)) if steps.size else None,
-            "episodes": episodes}
+            "episodes": episodes,
+            **({"success_rate": float(out["success"].mean())} if "success" in out else {})}
 
 
 def evaluate_and_trace(env: Env, act: Any, episodes: int, seed: int, episode: int = 0

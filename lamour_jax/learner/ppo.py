@@ -380,6 +380,8 @@ class Trainer:
             / jnp.maximum(jnp.sum(valid_ever), 1),
             "dropout_var_max": state.dropout_var_max,
         })
+        if "success" in episodes_out:
+            metrics["success_rate"] = jnp.mean(episodes_out["success"])
         if self.extra_metrics is not None:
             metrics.update(self.extra_metrics(self._eval_policy(state),
                                               jax.random.fold_in(state.key, 11), self.devices))
