@@ -27,7 +27,7 @@ from lamour_jax.params import train_config
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import Objective, Original
 from lamour_jax.recovery.peak import PeakKeeper
-from lamour_jax.recovery.report import best_member, paper_reference
+from lamour_jax.recovery.report import best_member, markdown_table, paper_reference
 from lamour_jax.recovery.run import (
     RecoverySpec,
     recovery_config,
@@ -368,6 +368,25 @@ def test_reports_quote_the_paper_for_its_envs():
     assert "sero" not in line and "1M steps" in line
     assert "4M steps" in paper_reference("humanoid", ["lamour"])
     assert paper_reference("pointmass", ["lamour"]) == ""
+
+
+def test_compare_table_has_a_success_column_for_tasks_with_a_success_test():
+    summary = {"candidates": [{"index": 0, "candidate": "r.py"}], "best": "r.py", "seeds": 2}
+    row = {"eval": 1, "step": 4096, "return_mean": 5.0, "recovery_rate": 1.0,
+           "normal_return_mean": 9.0, "steps_to_recovery_median": 3.0}
+    before = {"ood": {"return_mean": 0.0, "return_std": 0.0, "recovery_rate": 0.0,
+                      "steps_to_recovery_median": None, "episodes": 8},
+              "normal": {"return_mean": 9.0}}
+    plain = markdown_table("pointmass", {"lamour": (summary, [{**row, "member": 0},
+                                                              {**row, "member": 1}])}, before)
+    assert "success" not in plain
+    history = [{**row, "member": 0, "success_rate": 0.5}, {**row, "member": 1,
+                                                            "success_rate": 1.0}]
+    before["ood"]["success_rate"] = 0.0
+    table = markdown_table("pushchair", {"lamour": (summary, history)}, before)
+    assert "| success (OOD starts) |" in table
+    assert table.splitlines()[2].endswith("| 0% |") and table.splitlines()[3].endswith(
+        "| 75% |")
 
 
 def test_compare_writes_table_and_plot(original, tmp_path, capsys):

@@ -69,6 +69,9 @@ def final_row(history: list[dict[str, Any]], members: list[int]) -> dict[str, fl
         "recovery_sd": float(pick("recovery_rate").std()),
         "steps_to_recovery": float(np.median(steps)) if steps.size else float("nan"),
         "normal_return_mean": float(pick("normal_return_mean").mean()),
+        # tasks with a success test (PushChair): its headline, from OOD starts
+        **({"success_rate": float(pick("success_rate").mean())}
+           if "success_rate" in rows[0] else {}),
     }
 
 
@@ -96,20 +99,23 @@ def markdown_table(env: str, runs: dict[str, tuple[dict, list]], before: dict[st
                    ) -> str:
     """runs: method -> (summary, history)."""
     o, n = before["ood"], before["normal"]
+    finals = {m: final_row(h, best_members(s)) for m, (s, h) in runs.items()}
+    success = "success_rate" in o  # a task with a success test: a column of its own
+    head, rule = (" success (OOD starts) |", "---:|") if success else ("", "")
+    cell = lambda row: f" {row['success_rate']:.0%} |" if success else ""  # noqa: E731
     lines = [
         f"| {env}: method | steps | OOD return (mean ± std over seeds) | recovery rate | "
-        "median steps to recover | Normal-env return (retention) |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"median steps to recover | Normal-env return (retention) |{head}",
+        f"|---|---:|---:|---:|---:|---:|{rule}",
         f"| original policy (before) | 0 | {o['return_mean']:.1f} ± {o['return_std']:.1f}* | "
         f"{o['recovery_rate']:.0%} | {_fmt(o['steps_to_recovery_median'])} | "
-        f"{n['return_mean']:.1f} |",
+        f"{n['return_mean']:.1f} |{cell(o)}",
     ]
-    for method, (summary, history) in runs.items():
-        f = final_row(history, best_members(summary))
+    for method, f in finals.items():
         lines.append(
             f"| {method} | {f['step']:,} | {f['return_mean']:.1f} ± {f['return_sd']:.1f} | "
             f"{f['recovery_rate']:.0%} ± {f['recovery_sd']:.0%} | "
-            f"{_fmt(f['steps_to_recovery'])} | {f['normal_return_mean']:.1f} |")
+            f"{_fmt(f['steps_to_recovery'])} | {f['normal_return_mean']:.1f} |{cell(f)}")
     lines.append("")
     lines.append(f"*the original policy's row: std over {o['episodes']} episodes, not seeds.")
     return "\n".join(lines)
