@@ -12,7 +12,7 @@ from llm_server import ChatServer, error
 from PIL import Image
 
 from lamour_jax.cli import main
-from lamour_jax.generate.prompts import load_prompts
+from lamour_jax.generate.prompts import code_example, load_prompts
 from lamour_jax.rewards import reference_source
 
 DESCRIPTION = "The hopper robot lies flat on the floor next to a red cube."
@@ -233,3 +233,19 @@ def test_flag_errors_exit_2(tmp_path, capsys):
 def test_prompt_with_a_missing_value_is_an_error():
     with pytest.raises(ValueError, match="behaviour"):
         load_prompts()["code"].render(env_name="hopper")
+
+
+def test_pushchair_code_prompt_carries_a_staged_example_the_checker_accepts():
+    """Spec §3: PushChair's code stage gets a few-shot staged reward; the other envs none. The
+    example is itself a program the transpiler accepts (the model is not shown code it would
+    then have rejected)."""
+    from lamour_jax.transpile import extract_code, transpile
+
+    example = code_example("pushchair")
+    assert "stage" in example and code_example("hopper") == ""
+    program = transpile(extract_code(example), 2, 4)
+    assert float(program.calculate_reward([0.01, 0.4], [0.0] * 4)) > float(
+        program.calculate_reward([0.5, 0.0], [0.0] * 4))
+    prompt = load_prompts()["code"].render(env_name="pushchair", behaviour="b", env_doc="d",
+                                           obs_dim=5, action_dim=12, example=example)
+    assert example.strip() in prompt
