@@ -249,3 +249,22 @@ def test_pushchair_code_prompt_carries_a_staged_example_the_checker_accepts():
     prompt = load_prompts()["code"].render(env_name="pushchair", behaviour="b", env_doc="d",
                                            obs_dim=5, action_dim=12, example=example)
     assert example.strip() in prompt
+
+
+@pytest.mark.parametrize("env", ["humanoid", "pushchair"])
+def test_generation_for_the_generalisation_scenarios_over_http(env, tmp_path):
+    """The paper's two generalisation scenarios through the loopback model: the image of the
+    OOD state arrives, the code stage gets the env's state layout (PushChair: the 5-d program
+    state and the staged example), and the reference program comes back accepted."""
+    with ChatServer(scripted([reference_source(env)])) as server:
+        assert main(["generate", env, "--model", "openai/test-vlm", "--api-base", server.url,
+                     "--out", str(tmp_path / "run"), "--no-check", "--no-cache"]) == 0
+    describe, _, code = server.requests
+    url = describe["messages"][0]["content"][1]["image_url"]["url"]
+    assert Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size == (640, 480)
+    prompt = code["messages"][0]["content"]
+    if env == "pushchair":
+        assert "length 5" in prompt and "chair_tilt" in prompt and "staged reward" in prompt
+    else:
+        assert "length 67" in prompt and "head_height" in prompt and "staged" not in prompt
+    assert (tmp_path / "run" / "reward.py").read_text() == reference_source(env)
