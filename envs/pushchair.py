@@ -188,7 +188,7 @@ def _servos() -> str:
 
 def _tilt_from_quat(quat: jax.Array) -> jax.Array:
     """Angle between a body's z axis and the world's z axis, from its (w, x, y, z) quaternion."""
-    _, x, y, _ = quat[0], quat[1], quat[2], quat[3]
+    x, y = quat[1], quat[2]
     return jnp.arccos(jnp.clip(1.0 - 2.0 * (x * x + y * y), -1.0, 1.0))
 
 

@@ -76,8 +76,9 @@ def _interpolate_qpos(r: Robot, ood: jax.Array, normal: jax.Array, t: jax.Array)
 
 def check_program(program: RewardProgram, env_name: str, n: int = 64, seed: int = 0,
                   mode: str = "paper", physics: str | None = None) -> CheckReport:
-    """Evaluate a program on OOD samples, Normal starts and the path between them (states
-    sampled and settled by `physics`, default the backend's)."""
+    """Evaluate a program on OOD samples, recovered states (`Robot.recovered_state`: Normal
+    starts for most envs) and the path between them (states sampled and settled by `physics`,
+    default the backend's)."""
     r = robot(env_name, physics)
     key_ood, key_normal, key_action = jax.random.split(jax.random.key(seed), 3)
     qpos_ood, qvel_ood = jax.jit(OODSampler(r, mode).sample, static_argnums=1)(key_ood, n)
