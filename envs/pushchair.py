@@ -47,11 +47,11 @@ CHAIR_DISTANCE = 1.0
 # The robot's base starts 0.8-1.2 m behind the backrest (front edge of the base to backrest).
 ROBOT_GAP = (0.8, 1.2)
 
-# Collision groups, kept few because MJX tests every allowed pair at every step: the floor
-# touches the chair only; the robot's palms, forearms and base touch the chair's seat,
-# backrest and column; the star base's legs and casters touch the floor only (they pass under
-# the robot's base); the robot's own links never collide, nor do its upper arms and torso with
-# anything.
+# Collision groups, kept few because MJX tests every allowed pair at every step (and compiles
+# a collision function per pair of shape types): the floor touches the chair only; the
+# robot's palms, forearms and base touch the chair's seat and backrest; the column, legs and
+# casters touch the floor only (they pass under the robot's raised base); the robot's own
+# links never collide, nor do its upper arms and torso with anything.
 _FLOOR = 'contype="1" conaffinity="0"'
 _CHAIR = 'contype="2" conaffinity="5"'
 _CHAIR_LOW = 'contype="8" conaffinity="1"'
@@ -149,7 +149,7 @@ _MJCF = f"""
     <body name="chair" pos="0 0 0">
       <freejoint name="chair"/>
       <geom type="capsule" fromto="0 0 0.09 0 0 {_SEAT_HEIGHT - 0.02}" size="0.03" mass="1.5"
-            {_CHAIR} rgba="0.15 0.15 0.15 1"/>
+            {_CHAIR_LOW} rgba="0.15 0.15 0.15 1"/>
       {_chair_legs()}
       <body name="seat" pos="0 0 {_SEAT_HEIGHT}">
         <joint name="swivel" axis="0 0 1" limited="false" damping="0.5" armature="0.01"/>
