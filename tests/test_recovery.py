@@ -188,7 +188,7 @@ def test_normal_starts_mix_into_training_but_never_into_evaluation(original, tmp
         assert bool(jnp.any(first_valid == 0)) == starts_valid
     out = tmp_path / "run"
     assert main(["recover", "pointmass", "--policy", str(original), "--method", "zero",
-                 "--normal-starts", "0.25", "--out", str(out), *FAST]) == 0
+                 "--normal-starts", "0.25", "--steps", "4096", "--out", str(out), *FAST]) == 0
     assert json.loads((out / "config.json").read_text())["normal_starts"] == 0.25
     with pytest.raises(SystemExit):  # argparse's usage error, exit status 2
         main(["recover", "pointmass", "--normal-starts", "1"])
