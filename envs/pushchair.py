@@ -67,6 +67,7 @@ _ARM_JOINTS = (("shoulder_yaw", "0 0 1", (-0.8, 0.8)), ("shoulder_pitch", "0 1 0
 _REST = tuple(sum(r) / 2 for r in [_LIFT_RANGE] + [r for _, _, r in _ARM_JOINTS] * 2)
 _SEAT_HEIGHT = 0.42
 _BACKREST_X = -0.22  # the backrest's centre behind the seat's centre (chair frame)
+_UP = (0.0, 0.0, 1.0)  # the axis a chair's heading turns about
 
 
 def _joint(side: str, k: int) -> str:
@@ -190,19 +191,6 @@ def _tilt_from_quat(quat: jax.Array) -> jax.Array:
     """Angle between a body's z axis and the world's z axis, from its (w, x, y, z) quaternion."""
     x, y = quat[1], quat[2]
     return jnp.arccos(jnp.clip(1.0 - 2.0 * (x * x + y * y), -1.0, 1.0))
-
-
-def _yaw_quat(yaw: jax.Array) -> jax.Array:
-    return jnp.stack([jnp.cos(yaw / 2), 0.0 * yaw, 0.0 * yaw, jnp.sin(yaw / 2)])
-
-
-def _quat_mul(a: jax.Array, b: jax.Array) -> jax.Array:
-    aw, ax, ay, az = a[0], a[1], a[2], a[3]
-    bw, bx, by, bz = b[0], b[1], b[2], b[3]
-    return jnp.stack([aw * bw - ax * bx - ay * by - az * bz,
-                      aw * bx + ax * bw + ay * bz - az * by,
-                      aw * by - ax * bz + ay * bw + az * bx,
-                      aw * bz + ax * by - ay * bx + az * bw])
 
 
 class PushChair(Robot):
@@ -344,14 +332,14 @@ class PushChair(Robot):
         behind = -_BACKREST_X + sum(ROBOT_GAP) / 2 + _BASE_HALF[0]
         robot = jnp.array([-CHAIR_DISTANCE - behind, 0.0, 0.0, *_REST])
         return self._qpos(robot, jnp.array([-CHAIR_DISTANCE, 0.0]), jnp.asarray(0.001),
-                          _yaw_quat(jnp.asarray(0.0)), jnp.asarray(0.0))
+                          axis_angle_quat(_UP, 0.0), jnp.asarray(0.0))
 
     def normal_state(self, key: jax.Array, gap: tuple[float, float] = ROBOT_GAP,
                      swivel: float = 0.3) -> tuple[jax.Array, jax.Array]:
         k_layout, k_swivel = jax.random.split(key)
         chair_xy, yaw, robot = self._layout(k_layout, noise=0.3, gap=gap)
         turn = jax.random.uniform(k_swivel, (), minval=-swivel, maxval=swivel)
-        qpos = self._qpos(robot, chair_xy, jnp.asarray(0.001), _yaw_quat(yaw), turn)
+        qpos = self._qpos(robot, chair_xy, jnp.asarray(0.001), axis_angle_quat(_UP, yaw), turn)
         return qpos, jnp.zeros(self.mj_model.nv)
 
     def recovered_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
