@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from lamour_jax.params import recovery_params
+
 COLORS = {"lamour": "tab:red", "sero": "tab:blue", "zero": "tab:green", "env": "tab:gray"}
 
 
@@ -99,7 +101,6 @@ def markdown_table(env: str, runs: dict[str, tuple[dict, list]], before: dict[st
                    ) -> str:
     """runs: method -> (summary, history)."""
     o, n = before["ood"], before["normal"]
-    finals = {m: final_row(h, best_members(s)) for m, (s, h) in runs.items()}
     success = "success_rate" in o  # a task with a success test: a column of its own
     head, rule = (" success (OOD starts) |", "---:|") if success else ("", "")
     cell = lambda row: f" {row['success_rate']:.0%} |" if success else ""  # noqa: E731
@@ -111,7 +112,8 @@ def markdown_table(env: str, runs: dict[str, tuple[dict, list]], before: dict[st
         f"{o['recovery_rate']:.0%} | {_fmt(o['steps_to_recovery_median'])} | "
         f"{n['return_mean']:.1f} |{cell(o)}",
     ]
-    for method, f in finals.items():
+    for method, (summary, history) in runs.items():
+        f = final_row(history, best_members(summary))
         lines.append(
             f"| {method} | {f['step']:,} | {f['return_mean']:.1f} ± {f['return_sd']:.1f} | "
             f"{f['recovery_rate']:.0%} ± {f['recovery_sd']:.0%} | "
@@ -161,7 +163,7 @@ def paper_reference(env: str, methods: list[str]) -> str:
     paper = PAPER_RESULTS.get(env)
     if paper is None:
         return ""
-    budget = "4M" if env in ("humanoid", "pushchair") else "1M"
+    budget = f"{recovery_params(env).steps / 1e6:.0f}M"  # the paper's, as params.py keeps it
     finals = ", ".join(f"{m} ≈{paper[m]}" for m in methods if m in paper)
     return (f"The paper (SAC, one env, {budget} steps, 5 seeds; read off its figures): "
             f"original policy ≈{paper['original']} on the Normal env; final OOD return "
