@@ -90,6 +90,9 @@ class Robot:
     # Which engine steps the physics: "mjx" (JAX) or "native" (MuJoCo's C engine, called from
     # inside the compiled program). Set by `use_physics`; the same robot, models and task.
     physics: str = "mjx"
+    # Action entries after the actuators' that close grippers: each switches one equality
+    # constraint of the model on or off (`grip`), in both engines, instead of driving a motor.
+    grip_actions: int = 0
     # The largest env batch known to run through XLA's CPU runtime with its concurrency-
     # optimized scheduler on (see runtime/stall.py); None: no deadlock was ever seen.
     cpu_safe_envs: int | None = None
@@ -100,7 +103,7 @@ class Robot:
     # ----- sizes and timing
     @property
     def action_size(self) -> int:
-        return int(self.mj_model.nu)
+        return int(self.mj_model.nu) + self.grip_actions
 
     @property
     def dt(self) -> float:
@@ -134,15 +137,25 @@ class Robot:
         return self.post_physics(mjx.forward(self.mjx_model, data))
 
     def physics_step(self, data: Any, action: jax.Array) -> Any:
+        action = jnp.clip(action, -1.0, 1.0)
+        ctrl, commands = jnp.split(action, [self.mj_model.nu], axis=-1)
+        gripping = self.grip(data, commands) if self.grip_actions else None
         if self.physics == "native":
-            return self.native.step(data, jnp.clip(action, -1.0, 1.0))
-        data = data.replace(ctrl=jnp.clip(action, -1.0, 1.0))
+            return self.native.step(data, ctrl, gripping)
+        data = data.replace(ctrl=ctrl)
+        if gripping is not None:
+            data = data.replace(eq_active=gripping)
 
         def substep(d: mjx.Data, _: None) -> tuple[mjx.Data, None]:
             return mjx.step(self.mjx_model, d), None
 
         data, _ = jax.lax.scan(substep, data, None, length=self.n_frames)
         return self.post_physics(data)
+
+    def grip(self, data: Any, commands: jax.Array) -> jax.Array:
+        """Which of the model's equality constraints hold during the next control step (bool
+        [neq]), from the current state and the `grip_actions` last action entries."""
+        raise NotImplementedError
 
     def post_physics(self, data: mjx.Data) -> mjx.Data:
         """Quantities the observation needs that `mjx.step` does not compute by default."""
@@ -205,7 +218,11 @@ class Robot:
         """The joint each actuator drives (actuators in these models are mostly unnamed)."""
         m = self.mj_model
         return [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_JOINT, int(m.actuator_trnid[i, 0]))
-                for i in range(self.action_size)]
+                for i in range(m.nu)] + self.grip_names()
+
+    def grip_names(self) -> list[str]:
+        """Names of the `grip_actions` entries (after the actuators')."""
+        return []
 
     # ----- shared helpers
     def joint_ranges(self) -> tuple[jax.Array, jax.Array]:

@@ -134,12 +134,15 @@ class NativePhysics:
         WARNINGS.report()
         return outputs
 
-    def _host_step(self, rows: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, ...]:
-        lead, (rows, ctrl) = _flat(rows, ctrl)
+    def _host_step(self, rows: np.ndarray, ctrl: np.ndarray, *eq_active: np.ndarray
+                   ) -> tuple[np.ndarray, ...]:
+        lead, (rows, ctrl, *eq_active) = _flat(rows, ctrl, *eq_active)
         with self._lock:
             batch = self._batch(len(rows))
             batch.state[:] = np.ascontiguousarray(rows).view(np.float64)
             batch.bind("ctrl")[:] = ctrl
+            for active in eq_active:  # part of the state row: checkpoints keep it
+                batch.bind("eq_active")[:] = active
             warned = batch.warning[:, UNSTABLE, 1].copy()
             # A simulation MuJoCo raised in keeps its state; batch.status names it.
             with contextlib.suppress(batch_module().SimulationError):
@@ -171,11 +174,15 @@ class NativePhysics:
                                 vmap_method="expand_dims")
         return self._wrap(out)
 
-    def step(self, data: NativeData, ctrl: jax.Array) -> NativeData:
-        """n_frames calls to mj_step with `ctrl` held; derived fields describe the state
-        before the last substep, as after mj_step (and as after mjx.step)."""
+    def step(self, data: NativeData, ctrl: jax.Array, eq_active: jax.Array | None = None
+             ) -> NativeData:
+        """n_frames calls to mj_step with `ctrl` held (and the equality constraints switched
+        to `eq_active`, if given); derived fields describe the state before the last substep,
+        as after mj_step (and as after mjx.step)."""
+        switched = () if eq_active is None else (jnp.asarray(eq_active, jnp.float32),)
         out = jax.pure_callback(self._host_step, self._result_shapes(), data.state,
-                                jnp.asarray(ctrl, jnp.float32), vmap_method="expand_dims")
+                                jnp.asarray(ctrl, jnp.float32), *switched,
+                                vmap_method="expand_dims")
         return self._wrap(out)
 
 

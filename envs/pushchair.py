@@ -10,8 +10,13 @@ The robot (12 actuators; the paper's has 20: a 3-DoF base, a torso lift and two 
 with grippers): a base that slides in x and y and turns about z (velocity servos), a torso lift
 (position servo) and two 4-joint arms, shoulder yaw and pitch, elbow, wrist (position servos),
 each ending in a ball-shaped palm (sphere against box is the robust contact; two boxes pushed
-edge-on can throw the chair). Pushing needs no fingers, and four joints an arm reach every
-point the palms need to; fewer joints keep the physics and the policy small.
+edge-on can throw the chair), and two grip actions. A palm within GRIP_REACH of its hold on
+the backrest's top edge (left palm, left hold) takes hold of it while its grip action is
+positive: an equality constraint (a ball joint between palm and hold) that the env switches
+on and off, in both engines, in place of the Pandas' fingers. Pushing needs no grip; setting
+a knocked-over chair upright does (a palm cannot get under a backrest lying on the floor).
+Four joints an arm reach every point the palms need to; fewer joints keep the physics and
+the policy small.
 
 The chair: a heavy five-star base with five caster balls (low friction that wins over the
 floor's by contact priority, so it rolls across the floor as casters let it, without the cost
@@ -45,6 +50,8 @@ MAX_TILT = 0.1 * math.pi
 # Success (spec §2): the chair within 0.15 m of the target and tilted less than 0.2 pi.
 SUCCESS_DISTANCE = 0.15
 SUCCESS_TILT = 0.2 * math.pi
+# A palm's centre within this distance of its hold can take hold of it.
+GRIP_REACH = 0.08
 # Where the chair starts: this far from the target (+- the noise), seat facing it.
 CHAIR_DISTANCE = 1.0
 # The robot's base starts 0.8-1.2 m behind the backrest (front edge of the base to backrest).
@@ -70,6 +77,7 @@ _ARM_JOINTS = (("shoulder_yaw", "0 0 1", (-0.8, 0.8)), ("shoulder_pitch", "0 1 0
 _REST = tuple(sum(r) / 2 for r in [_LIFT_RANGE] + [r for _, _, r in _ARM_JOINTS] * 2)
 _SEAT_HEIGHT = 0.42
 _BACKREST_X = -0.22  # the backrest's centre behind the seat's centre (chair frame)
+_HOLD_Y = 0.16  # the holds: above the backrest's top edge by a palm's radius, either side
 _UP = (0.0, 0.0, 1.0)  # the axis a chair's heading turns about
 
 
@@ -92,6 +100,7 @@ def _arm(side: str, y: float) -> str:
                   rgba="0.85 0.85 0.9 1"/>
             <body name="{side}_hand" pos="0.33 0 0">
               {_joint(side, 3)}
+              <site name="{side}_grip" pos="0.03 0 0" size="0.01"/>
               <geom name="{side}_palm" type="sphere" size="0.05" pos="0.03 0 0"
                     mass="0.3" {_ROBOT} rgba="0.2 0.2 0.25 1"/>
             </body>
@@ -159,11 +168,21 @@ _MJCF = f"""
         <joint name="swivel" axis="0 0 1" limited="false" damping="2" armature="0.01"/>
         <geom name="seat" type="box" size="0.23 0.23 0.03" pos="0 0 0.03" mass="2.5"
               {_CHAIR} rgba="0.1 0.3 0.25 1"/>
+        <site name="left_hold" pos="{_BACKREST_X} {_HOLD_Y} 0.63" size="0.012"
+              rgba="0.9 0.8 0.2 1"/>
+        <site name="right_hold" pos="{_BACKREST_X} {-_HOLD_Y} 0.63" size="0.012"
+              rgba="0.9 0.8 0.2 1"/>
         <geom name="backrest" type="box" size="0.025 0.22 0.25" pos="{_BACKREST_X} 0 0.33"
               mass="1.5" {_CHAIR} rgba="0.1 0.3 0.25 1"/>
       </body>
     </body>
   </worldbody>
+  <equality>
+    <connect name="left_grip" site1="left_grip" site2="left_hold" active="false"
+             solref="0.02 1"/>
+    <connect name="right_grip" site1="right_grip" site2="right_hold" active="false"
+             solref="0.02 1"/>
+  </equality>
   <actuator>
     <velocity joint="base_x" kv="400" ctrlrange="-1 1" forcerange="-400 400"/>
     <velocity joint="base_y" kv="400" ctrlrange="-1 1" forcerange="-400 400"/>
@@ -206,7 +225,8 @@ class PushChair(Robot):
     camera_target = (-1.2, 0.0, 0.3)
     follow_in_videos = False  # the fixed view holds robot, chair and target
     settle_seconds = 2.0
-    native_fields = ("xpos", "xmat", "geom_xpos", "geom_xmat")
+    native_fields = ("xpos", "xmat", "geom_xpos", "geom_xmat", "site_xpos", "eq_active")
+    grip_actions = 2
     program_state_size = 5
 
     def __init__(self) -> None:
@@ -225,13 +245,15 @@ class PushChair(Robot):
         self.swivel_v = int(m.jnt_dofadr[jnt("swivel")])
         self.robot_nq = self.chair_q  # the robot's joints come first in qpos and qvel
         self.base_body, self.chair_body = body("base"), body("chair")
-        self.backrest = geom("backrest")
         self.surfaces = jnp.array([geom("backrest"), geom("seat")])
         self.surface_half = jnp.asarray(m.geom_size[np.asarray(self.surfaces)], jnp.float32)
         self.palms = jnp.array([geom("left_palm"), geom("right_palm")])
+        site = lambda n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, n)  # noqa: E731
+        self.grips = jnp.array([site("left_grip"), site("right_grip")])
+        self.holds = jnp.array([site("left_hold"), site("right_hold")])
         self.height_index = self.chair_q + 2  # the sampler drops the chair, not the robot
         self.knocked_over = jnp.asarray(self._settle_knocked_over(), jnp.float32)
-        self.observation_size = 2 + 9 + self.robot_nq + 3 + 6 + 2 + 6 + 6 + 4 + 5
+        self.observation_size = 2 + 9 + self.robot_nq + 3 + 6 + 2 + 6 + 6 + 2 + 4 + 5
         super().__init__()
 
     # ----- derived quantities (both engines: only fields in native_fields)
@@ -247,6 +269,24 @@ class PushChair(Robot):
         local = jnp.einsum("pbi,bij->pbj", palms[:, None] - centres[None], frames)
         outside = local - jnp.clip(local, -self.surface_half, self.surface_half)
         return jnp.min(jnp.linalg.norm(outside, axis=-1), axis=1)
+
+    def grip_offsets(self, data: mjx.Data) -> jax.Array:
+        """Each hold minus its palm's grip point, world frame [2, 3]."""
+        sites = field(data, "site_xpos")
+        return sites[self.holds] - sites[self.grips]
+
+    def holding(self, data: mjx.Data) -> jax.Array:
+        """Whether each palm holds the backrest (float [2])."""
+        return field(data, "eq_active").astype(jnp.float32)
+
+    def grip(self, data: mjx.Data, commands: jax.Array) -> jax.Array:
+        # A hold is taken within reach and kept, wherever the palm then goes, while the
+        # command stays positive.
+        near = jnp.linalg.norm(self.grip_offsets(data), axis=-1) < GRIP_REACH
+        return (commands > 0) & ((self.holding(data) > 0.5) | near)
+
+    def grip_names(self) -> list[str]:
+        return ["left_grip", "right_grip"]
 
     def program_features(self, data: mjx.Data) -> jax.Array:
         """The paper's 5-d vector that reward programs read."""
@@ -267,8 +307,6 @@ class PushChair(Robot):
         xpos = field(data, "xpos")
         base, chair = xpos[self.base_body], xpos[self.chair_body]
         chair_frame = field(data, "xmat")[self.chair_body].reshape(3, 3)
-        backrest = field(data, "geom_xpos")[self.backrest]
-        palms = field(data, "geom_xpos")[self.palms]
         yaw = qpos[2]
         return jnp.concatenate([
             jnp.stack([jnp.sin(yaw), jnp.cos(yaw)]),
@@ -278,7 +316,8 @@ class PushChair(Robot):
             chair_frame[:, 2], chair_frame[:, 0],  # the chair's up and forward axes
             jnp.stack([qpos[self.swivel_q], qvel[self.swivel_v]]),
             qvel[self.chair_v:self.chair_v + 6],
-            (palms - backrest).ravel(),
+            self.grip_offsets(data).ravel(),
+            self.holding(data),
             -base[:2], -chair[:2],  # the target (the origin) from the base and from the chair
             self.program_features(data),
         ])
@@ -383,6 +422,11 @@ class PushChair(Robot):
 
     # ----- the LLM-facing documentation
     def action_meaning(self, joint: str) -> str:
+        if joint in self.grip_names():
+            side = joint.split("_")[0]
+            return (f"> 0: the {side} palm takes hold of the {side} hold on the backrest's top "
+                    f"edge once within {GRIP_REACH} m of it, and keeps it while > 0; <= 0 "
+                    "lets go")
         if joint in ("base_x", "base_y"):
             return f"base velocity along world {joint[-1]}, in m/s (a velocity servo)"
         if joint == "base_yaw":
@@ -412,10 +456,11 @@ class PushChair(Robot):
                 (2, "swivel", "the seat's swivel angle and angular velocity", "rad, rad/s"),
                 (3, "chair_linvel", "chair linear velocity, world frame", "m/s"),
                 (3, "chair_angvel", "chair angular velocity, chair frame", "rad/s"),
-                (3, "left_palm_from_backrest", "left palm minus backrest centre, world frame",
-                 "m"),
-                (3, "right_palm_from_backrest", "right palm minus backrest centre, world frame",
-                 "m"),
+                (3, "left_hold_from_palm", "the backrest's left hold (top edge) minus the left "
+                 "palm, world frame", "m"),
+                (3, "right_hold_from_palm", "the backrest's right hold (top edge) minus the "
+                 "right palm, world frame", "m"),
+                (2, "holding", "1 while the left / right palm holds the backrest, else 0", "-"),
                 (2, "target_from_base", "the target marker minus the base position (x, y)",
                  "m"),
                 (2, "target_from_chair", "the target marker minus the chair position (x, y)",

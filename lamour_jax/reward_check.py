@@ -85,7 +85,7 @@ def check_program(program: RewardProgram, env_name: str, n: int = 64, seed: int 
     qpos_normal, qvel_normal = jax.jit(jax.vmap(r.recovered_state))(
         jax.random.split(key_normal, n))
     ts = jnp.linspace(0.0, 1.0, INTERPOLATION_POINTS)
-    action_size = r.mj_model.nu
+    action_size = r.action_size
 
     @jax.jit
     def evaluate(qpos_ood: jax.Array, qpos_normal: jax.Array, qvel_ood: jax.Array,

@@ -17,7 +17,7 @@ from lamour_jax.envs.rollout import rollout
 optimised_rollout = optimised_jit(rollout, static_argnums=(0, 3), static_argnames=("random",))
 
 SIZES = {"ant": (111, 8), "halfcheetah": (17, 6), "hopper": (11, 3), "walker2d": (17, 6),
-         "humanoid": (67, 21), "pushchair": (55, 12)}
+         "humanoid": (67, 21), "pushchair": (57, 14)}
 DT = {"ant": 0.05, "halfcheetah": 0.05, "hopper": 0.008, "walker2d": 0.008, "humanoid": 0.025,
       "pushchair": 0.05}
 EPISODE = {"pushchair": 400}  # the others: 1000
@@ -291,6 +291,42 @@ def test_pushchair_can_be_pushed_by_its_backrest_without_tipping(speed):
         pushed.append(moved[0])
     # along +x; a chair set at an angle slides off a straight push (steering is the policy's)
     assert min(pushed) > 0.1 and np.mean(pushed) > 0.4, pushed
+
+
+@pytest.mark.parametrize("physics", PHYSICS)
+def test_pushchair_grip_takes_hold_only_within_reach_and_sets_the_chair_upright(physics):
+    """The grip actions are the only way to right a knocked-over chair: a positive command
+    takes hold only within GRIP_REACH and keeps it while positive; held by its backrest the
+    chair follows the arm up to a valid tilt, on both engines; a non-positive command lets go."""
+    from lamour_jax.envs.pushchair import GRIP_REACH
+
+    env = make("pushchair", "ood", physics=physics)
+    r = env.robot
+    step = jax.jit(env.step)
+    state = jax.jit(env.reset)(jax.random.key(0))
+    assert float(jnp.min(jnp.linalg.norm(r.grip_offsets(state.data), axis=-1))) > GRIP_REACH
+    reach_down = np.zeros(env.action_size)
+    reach_down[[3, 5, 6, 9, 10]] = [-1.0, 0.6, 0.3, 0.6, 0.3]  # lift down, arms to the floor
+    reach_down[12:] = 1.0  # both grips closed from the start: nothing in reach yet
+    state = step(state, jnp.asarray(reach_down))
+    assert np.all(np.asarray(r.holding(state.data)) == 0.0)  # out of reach: no hold
+    lift = np.zeros(env.action_size)
+    lift[[0, 3, 5, 9]] = [-0.15, 1.0, -0.5, -0.5]  # back off, torso and shoulders up
+    lift[12] = 1.0  # the left palm keeps hold
+    tilt = []
+    for t in range(200):
+        if float(r.holding(state.data)[0]) == 0.0:
+            assert t < 40, "the left palm never took hold"
+            offset = np.asarray(r.grip_offsets(state.data))[0]
+            reach_down[0] = np.clip(4.0 * offset[0], -0.3, 0.3)  # drive to the hold
+            state = step(state, jnp.asarray(reach_down))
+        else:
+            state = step(state, jnp.asarray(lift))
+            tilt.append(float(r.chair_tilt(state.data.qpos)))
+    assert float(r.holding(state.data)[1]) == 0.0  # the right palm never came within reach
+    assert tilt[-1] < math.pi * 0.1 and bool(state.info["valid"]), tilt[::20]
+    lift[12] = 0.0
+    assert float(r.holding(step(state, jnp.asarray(lift)).data)[0]) == 0.0  # let go
 
 
 def test_pushchair_success_is_counted_at_each_episodes_end():
