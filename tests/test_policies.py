@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import pytest
 
 from lamour_jax.envs import make
 from lamour_jax.learner.policy import load
+from lamour_jax.params import recovery_ppo
 from lamour_jax.policies import DROPOUT_SUFFIX, shipped_policies, shipped_policy
 
 
@@ -30,3 +33,20 @@ def test_shipped_policy_loads_and_acts(folder):
 def test_no_shipped_policy_is_none():
     assert shipped_policy("pointmass") is None
     assert shipped_policy("pointmass", dropout=True) is None
+
+
+def test_pushchair_recovery_clip_keeps_the_original_unsaturated_on_the_lying_chair():
+    """The lying chair's tilt inputs sit 10-17 floored stds out of the original's Normal
+    statistics. At the recovery's input clip the original must still act inside tanh's
+    range there (and with a moderate std): saturated, a tiny weight change moves its output
+    so much that the KL-adaptive rate sits at its floor and nothing is learned
+    (benchmarks/results/pushchair_cpu.md: median |mean| 3.8 at a clip of 100)."""
+    policy = load(shipped_policy("pushchair"))
+    fns = dataclasses.replace(policy.fns, obs_clip=recovery_ppo("pushchair").obs_clip)
+    member = policy.member(0)
+    env = make("pushchair", "ood")
+    states = jax.vmap(env.reset)(jax.random.split(jax.random.key(1), 32))
+    mean, std = jax.vmap(lambda obs: fns.distribution(member["actor"], member["obs_stats"],
+                                                      obs))(states.obs)
+    assert float(jnp.median(jnp.abs(mean))) < 2.0
+    assert float(jnp.mean(std)) < 1.0
