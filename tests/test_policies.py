@@ -35,13 +35,14 @@ def test_no_shipped_policy_is_none():
     assert shipped_policy("pointmass", dropout=True) is None
 
 
-def test_pushchair_recovery_clip_keeps_the_original_unsaturated_on_the_lying_chair():
+@pytest.mark.parametrize("dropout", [False, True], ids=["pushchair", "pushchair-dropout"])
+def test_pushchair_recovery_clip_keeps_the_original_unsaturated_on_the_lying_chair(dropout):
     """The lying chair's tilt inputs sit 10-17 floored stds out of the original's Normal
     statistics. At the recovery's input clip the original must still act inside tanh's
     range there (and with a moderate std): saturated, a tiny weight change moves its output
     so much that the KL-adaptive rate sits at its floor and nothing is learned
     (benchmarks/results/pushchair_cpu.md: median |mean| 3.8 at a clip of 100)."""
-    policy = load(shipped_policy("pushchair"))
+    policy = load(shipped_policy("pushchair", dropout=dropout))
     fns = dataclasses.replace(policy.fns, obs_clip=recovery_ppo("pushchair").obs_clip)
     member = policy.member(0)
     env = make("pushchair", "ood")
