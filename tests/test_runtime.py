@@ -128,3 +128,15 @@ def test_a_checkpoint_saved_before_a_field_was_renamed_still_resumes(tmp_path):
     assert step == 1
     chex.assert_trees_all_equal(jax.random.key_data(restored.key), jax.random.key_data(state.key))
     chex.assert_trees_all_equal(restored.member, state.member)
+
+
+@pytest.mark.parametrize("desired_kl", [1e-9, 10.0])
+def test_a_kl_adaptive_rate_stuck_at_its_floor_is_reported_once(tmp_path, capsys, desired_kl):
+    # 1e-9: every update overshoots, the rate falls 1.5x per step to its floor within the
+    # first periods; 10.0: it never overshoots and nothing is said.
+    config = tiny(total_steps=1024, lr_schedule="adaptive", desired_kl=desired_kl,
+                  critic_warmup_steps=0)
+    run_training(make_train(make("pointmass", episode_length=20), config), tmp_path,
+                 progress=False)
+    said = capsys.readouterr().err.count("KL-adaptive learning rate is at its floor")
+    assert said == (1 if desired_kl < 1 else 0)

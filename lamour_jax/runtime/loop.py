@@ -26,7 +26,7 @@ from tqdm import tqdm
 from lamour_jax.interrupt import deferred_stop
 from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.policy import policy_export
-from lamour_jax.learner.ppo import Trainer
+from lamour_jax.learner.ppo import ADAPTIVE_LR_RANGE, Trainer
 from lamour_jax.learner.sweep import Sweep, format_point
 from lamour_jax.learner.types import TrainState
 from lamour_jax.runtime.checkpoint import RunCheckpoints, save_policy
@@ -71,6 +71,24 @@ def _scalar_metrics(metrics: dict[str, np.ndarray], member: int) -> dict[str, An
         else:  # NaN (e.g. a median over no recovered episodes) is written as null
             out[name] = float(value) if np.isfinite(value) else None
     return out
+
+
+def rate_at_floor_note(cfg: PPOConfig, rows: list[dict[str, Any]]) -> str | None:
+    """A KL-adaptive rate pinned at its floor learns next to nothing while every metric looks
+    healthy (KL near its target, finite losses): the updates move the policy too far for any
+    rate, as when inputs far outside the trained range saturate the actor
+    (benchmarks/results/pushchair_cpu.md). Names the members it happened to, or None."""
+    if cfg.lr_schedule != "adaptive":
+        return None
+    floor = ADAPTIVE_LR_RANGE[0]
+    # The rate steps by 1.5x around its floor, so "at the floor" means below twice it.
+    pinned = [row["member"] for row in rows if (row.get("learning_rate") or 1.0) < 2 * floor]
+    if not pinned:
+        return None
+    return (f"note: the KL-adaptive learning rate is at its floor ({floor:g}) for member(s) "
+            f"{', '.join(map(str, pinned))}: each update moves the policy past desired_kl "
+            "even at that rate, so it barely learns (saturated actions? a retraining's "
+            "--set obs_clip, or --set lr_schedule=constant)")
 
 
 def over_seeds(fn: Callable[[TrainState], Any], seeds: int) -> Callable[[TrainState], Any]:
@@ -170,6 +188,7 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                desc=f"{trainer.env.name} x{seeds}")
     saved_eval = start_eval
     diverged: set[int] = set()  # sweep members that went NaN, frozen at their last good state
+    rate_noted = False  # rate_at_floor_note: once a run
     board = None
     if tensorboard and primary:
         from lamour_jax.runtime.tensorboard import TensorBoardLog
@@ -250,6 +269,10 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
                         f.writelines(json.dumps(row) + "\n" for row in rows)
                 if board is not None:
                     board.write(rows)
+                note = None if rate_noted or not primary else rate_at_floor_note(cfg, rows)
+                if note is not None:
+                    rate_noted = True
+                    bar.write(note, file=sys.stderr)
                 if after_eval is not None:
                     after_eval(k + 1, result.state, rows)
                 bar.update(cfg.steps_per_eval)
