@@ -15,7 +15,6 @@ Writes benchmarks/results/input_saturation_<tag>.{md,json}.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 from pathlib import Path
@@ -34,21 +33,18 @@ CLIPS = (100.0, 10.0, 5.0, 3.0)
 def measure(name: str, starts: int, seed: int) -> list[dict]:
     env_name = name.removesuffix("-dropout")
     policy = load(shipped_policy(env_name, dropout=name != env_name))
-    member = policy.member(0)
-    stats = member["obs_stats"]
+    stats = policy.member(0)["obs_stats"]
     rows = []
     for variant in ("normal", "ood"):
         env = make(env_name, variant)
         obs = jax.vmap(env.reset)(jax.random.split(jax.random.key(seed), starts)).obs
         if policy.fns.normalize_observations:
-            z = (obs - stats.mean) / jnp.maximum(stats.std, policy.fns.obs_std_floor)
+            z = stats.normalize(obs, clip=float("inf"), std_floor=policy.fns.obs_std_floor)
             largest = float(jnp.max(jnp.abs(z)))
         else:
             largest = None  # raw observations: no clip applies
         for clip in CLIPS if largest is not None else (None,):
-            fns = policy.fns if clip is None else dataclasses.replace(policy.fns, obs_clip=clip)
-            mean, std = jax.vmap(
-                lambda o, fns=fns: fns.distribution(member["actor"], stats, o))(obs)
+            mean, std = policy.distribution(obs, obs_clip=clip)
             rows.append({
                 "policy": name, "starts": variant, "clip": clip, "largest_input": largest,
                 "median_abs_mean": float(jnp.median(jnp.abs(mean))),

@@ -6,7 +6,7 @@ says how to rebuild the actor."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,15 @@ class LoadedPolicy:
     def act_fn(self, index: int = 0) -> Any:
         chosen = self.member(index)
         return lambda obs: self.fns.act(chosen["actor"], chosen["obs_stats"], obs)
+
+    def distribution(self, obs: jax.Array, index: int = 0, obs_clip: float | None = None
+                     ) -> tuple[jax.Array, jax.Array]:
+        """Pre-tanh mean and std of the deterministic actor on a batch of observations, its
+        inputs clipped at `obs_clip` (default: the policy's own), as a retraining that sets
+        another clip would see them."""
+        fns = self.fns if obs_clip is None else replace(self.fns, obs_clip=obs_clip)
+        chosen = self.member(index)
+        return jax.vmap(lambda o: fns.distribution(chosen["actor"], chosen["obs_stats"], o))(obs)
 
 
 def load(run_dir: Path) -> LoadedPolicy:
