@@ -35,7 +35,8 @@ class State:
       recovered_once  the state has passed the validity test at least once this episode
       original_reward the unmasked task reward of the last transition
       truncation      1.0 when the episode ended by the time limit (bootstrap, do not cut)
-      diverged        1.0 when physics produced a non-finite state (episode is cut)
+      diverged        1.0 when a step produced a non-finite state, observation or task reward
+                      (the episode is cut)
     """
 
     data: Any  # mjx.Data, or envs.native.NativeData on the C engine
@@ -319,9 +320,13 @@ class Env:
     def step(self, state: State, action: jax.Array) -> State:
         before = state.data
         data = self.robot.physics_step(before, action)
-        finite = jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
-        valid = self.robot.is_valid(data.qpos, data.qvel) & finite
         task_reward, terms = self.robot.task_reward(before, data, action)
+        observed = self.robot.observe(data)
+        # A non-finite reward or observation from a finite state (an overflow, a derived field
+        # such as a contact force) counts as a blow-up too.
+        finite = (jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
+                  & jnp.isfinite(task_reward) & jnp.all(jnp.isfinite(observed)))
+        valid = self.robot.is_valid(data.qpos, data.qvel) & finite
         task_reward = jnp.where(finite, task_reward, 0.0)
 
         if self.variant == "ood":
@@ -334,7 +339,7 @@ class Env:
         steps = state.info["steps"] + 1
         truncated = (steps >= self.episode_length) & ~terminated
         # A diverged state must not leak NaN into the learner: keep the last finite observation.
-        obs = jnp.where(finite, self.robot.observe(data), state.obs)
+        obs = jnp.where(finite, observed, state.obs)
 
         info = {
             **state.info,

@@ -143,15 +143,18 @@ class NativePhysics:
             batch.bind("ctrl")[:] = ctrl
             for active in eq_active:  # part of the state row: checkpoints keep it
                 batch.bind("eq_active")[:] = active
-            warned = batch.warning[:, UNSTABLE, 1].copy()
+            # Counted from zero at every call: the engine's reset (below) clears a row's
+            # counters before it counts the new warning, so a second blow-up in a row whose
+            # counter already stood at 1 would leave it at 1 and go unseen.
+            batch.warning[:, UNSTABLE, 1] = 0
             # A simulation MuJoCo raised in keeps its state; batch.status names it.
             with contextlib.suppress(batch_module().SimulationError):
                 batch.step(nstep=self.n_frames)
             # The C engine answers an unstable simulation (NaN, inf or huge values) with a
             # warning and a reset to the model's defaults. Marked non-finite instead, so that
-            # Env.step's guard cuts the episode, as it does for a diverged MJX env.
-            diverged = np.any(batch.warning[:, UNSTABLE, 1] > warned, axis=1) | (
-                batch.status != 0)
+            # Env.step's guard cuts the episode, as it does for a diverged MJX env (and a
+            # diverged state stepped on stays diverged: NaN in, a reset and a warning out).
+            diverged = np.any(batch.warning[:, UNSTABLE, 1] > 0, axis=1) | (batch.status != 0)
             batch.bind("qpos")[diverged] = np.nan
             outputs = self._outputs(batch, lead)
         WARNINGS.report()

@@ -191,6 +191,14 @@ def test_a_blown_up_simulation_ends_its_episode_as_on_mjx(capfd, tmp_path, monke
     assert after.done.tolist() == [0.0, 1.0]
     np.testing.assert_array_equal(after.obs[1], start.obs[1])
     assert np.all(np.isfinite(np.asarray(after.obs)))
+    # The engine resets a row's warning counters before counting: a second blow-up in the
+    # same row, and a diverged state stepped on (what an evaluation does after its episode
+    # ended), must be seen too, and give a zero reward, not NaN.
+    step = jax.jit(jax.vmap(env.step))
+    again, on = step(start, jnp.zeros((2, env.action_size))), step(after, jnp.zeros((2, 3)))
+    assert again.info["diverged"].tolist() == [0.0, 1.0]
+    assert on.info["diverged"].tolist()[1] == 1.0 and on.reward.tolist()[1] == 0.0
+    assert np.all(np.isfinite(np.asarray(on.info["original_reward"])))
     out, err = capfd.readouterr()
     assert "WARNING" not in out + err and not (tmp_path / "MUJOCO_LOG.TXT").exists()
     if unsaid:

@@ -330,17 +330,19 @@ def test_peak_keeps_the_best_evaluations_policy_across_resumes(tmp_path):
     init = jax.jit(jax.vmap(trainer.init))
     states = [init(jax.random.split(jax.random.key(i), 2)) for i in range(3)]
 
-    def rows(evaluation, scores):  # 2 candidates x 1 seed: member = candidate
+    def rows(evaluation, scores, normal=7.0):  # 2 candidates x 1 seed: member = candidate
         return [{"eval": evaluation, "step": 100 * evaluation, "member": m, "recovery_rate": rate,
-                 "return_mean": ret, "normal_return_mean": 7.0}
+                 "return_mean": ret, "normal_return_mean": normal}
                 for m, (rate, ret) in enumerate(scores)]
 
     keeper = PeakKeeper(tmp_path, ["a.py", "b.py"], 1, {"env": "pointmass"})
     keeper(1, states[0], rows(1, [(0.0, 5.0), (0.0, 3.0)]))
-    keeper(2, states[1], rows(2, [(0.0, 9.0), (0.5, 1.0)]))  # b's rate beats a's return
+    # b's rate beats a's return; its Normal-env return was NaN, recorded as null by the loop
+    keeper(2, states[1], rows(2, [(0.0, 9.0), (0.5, 1.0)], normal=None))
     keeper(3, states[2], rows(3, [(0.5, 1.0), (0.0, 50.0)]))  # ties b at best: kept as was
     record = keeper.record()
     assert (record["eval"], record["candidate"], record["return_mean"]) == (2, "b.py", 1.0)
+    assert record["normal_return_mean"] is None
     params, meta = load_policy(tmp_path / "peak")
     assert meta["candidates"] == ["b.py"] and meta["members"] == 1
     chex.assert_trees_all_close(params["actor"],

@@ -53,8 +53,9 @@ def evaluate_episodes(env: Env, act: Callable[[jax.Array], jax.Array], key: jax.
         env_state, alive, ret, original, length, first_valid, success = carry
         action = act(env_state.obs)
         nxt = devices.pin(env_step(env_state, action), num_episodes)
-        ret = ret + alive * nxt.reward
-        original = original + alive * nxt.info["original_reward"]
+        # where, not alive * reward: an ended episode's env steps on and 0 * NaN is NaN.
+        ret = ret + jnp.where(alive > 0, nxt.reward, 0.0)
+        original = original + jnp.where(alive > 0, nxt.info["original_reward"], 0.0)
         length = length + alive
         newly_valid = alive * nxt.info["valid"] * (first_valid < 0)
         first_valid = jnp.where(newly_valid > 0, length, first_valid)

@@ -180,7 +180,7 @@ class Trainer:
                 reward = jax.vmap(self.reward_fn)(obs, action, next_obs, info)
             truncation = nxt.info["truncation"]
             episode_return = episode_return + reward
-            finished = (nxt.done * episode_return, nxt.done)
+            finished = (nxt.done * episode_return, nxt.done, nxt.info["diverged"])
             transition = Transition(
                 obs=obs, u=u, log_prob=gaussian_log_prob(u, mean, std), reward=reward,
                 termination=nxt.done * (1.0 - truncation), done=nxt.done, next_obs=next_obs,
@@ -188,9 +188,10 @@ class Trainer:
             return (nxt, episode_return * (1.0 - nxt.done)), (transition, finished)
 
         keys = jax.random.split(key, cfg.unroll_length)
-        (env_state, episode_return), (traj, (ret_sum, ret_count)) = jax.lax.scan(
+        (env_state, episode_return), (traj, (ret_sum, ret_count, cut)) = jax.lax.scan(
             step, (state.env_state, state.episode_return), keys)
-        stats = {"train_return_sum": jnp.sum(ret_sum), "train_episodes": jnp.sum(ret_count)}
+        stats = {"train_return_sum": jnp.sum(ret_sum), "train_episodes": jnp.sum(ret_count),
+                 "train_diverged": jnp.sum(cut)}
         return env_state, episode_return, traj, stats
 
     # ----- losses
@@ -360,6 +361,9 @@ class Trainer:
         state, metrics = self.iterate(state, hp)
         finite = jnp.all(metrics.pop("finite"))
         episodes = jnp.sum(metrics.pop("train_episodes"))
+        # Episodes the physics blew up in (NaN, inf or, on the C engine, its unstable-simulation
+        # warning) and Env.step cut: a count per period, not a mean.
+        diverged = jnp.sum(metrics.pop("train_diverged"))
         train_return = jnp.sum(metrics.pop("train_return_sum")) / jnp.maximum(episodes, 1.0)
         metrics = jax.tree.map(jnp.mean, metrics)
         eval_key = jax.random.fold_in(state.key, 7)
@@ -368,6 +372,7 @@ class Trainer:
         recovered_return = jnp.where(valid_ever, episodes_out["return"], 0.0)
         metrics.update({
             "finite": finite, "train_return": train_return, "train_episodes": episodes,
+            "train_diverged_episodes": diverged,
             "return_mean": jnp.mean(episodes_out["return"]),
             "return_std": jnp.std(episodes_out["return"]),
             "original_return_mean": jnp.mean(episodes_out["original_return"]),

@@ -19,7 +19,7 @@ import numpy as np
 
 from lamour_jax.runtime.checkpoint import save_policy
 from lamour_jax.runtime.distributed import is_primary
-from lamour_jax.runtime.loop import policy_export
+from lamour_jax.runtime.loop import policy_export, recorded
 
 PEAK_DIR, PEAK_RECORD = "peak", "peak.json"
 
@@ -31,9 +31,14 @@ def candidate_scores(rows: Sequence[dict[str, Any]], names: Sequence[str], seeds
     scores = []
     for k in range(len(names)):
         members = [r for r in rows if r["member"] // seeds == k]
-        scores.append((float(np.mean([r["recovery_rate"] for r in members])),
-                       float(np.mean([r["return_mean"] for r in members]))))
+        scores.append((_mean(recorded(members, "recovery_rate")),
+                       _mean(recorded(members, "return_mean"))))
     return scores
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean over seeds; -inf where every seed's value was NaN (that candidate ranks last)."""
+    return float(values.mean()) if values.size else float("-inf")
 
 
 def save_candidate(directory: Path, state: Any, k: int, seeds: int, names: Sequence[str],
@@ -76,10 +81,10 @@ class PeakKeeper:
         self.best = scores[k]
         save_candidate(self.out / PEAK_DIR, state, k, self.seeds, self.names, self.meta)
         members = [r for r in rows if r["member"] // self.seeds == k]
+        normal = recorded(members, "normal_return_mean")
         if is_primary():
             (self.out / PEAK_RECORD).write_text(json.dumps({
                 "eval": evaluation, "step": rows[0]["step"], "candidate": self.names[k],
                 "recovery_rate": scores[k][0], "return_mean": scores[k][1],
-                "normal_return_mean": float(np.mean([r.get("normal_return_mean", np.nan)
-                                                     for r in members])),
+                "normal_return_mean": (float(normal.mean()) if normal.size else None),
             }, indent=2))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from lamour_jax.params import recovery_params
+from lamour_jax.runtime.loop import recorded
 
 COLORS = {"lamour": "tab:red", "sero": "tab:blue", "zero": "tab:green", "env": "tab:gray"}
 
@@ -61,18 +62,17 @@ def peak_member(summary: dict[str, Any], history: list[dict[str, Any]]) -> int:
 
 def final_row(history: list[dict[str, Any]], members: list[int]) -> dict[str, float]:
     rows = last_rows(history, members)
-    pick = lambda k: np.array([r[k] for r in rows if r.get(k) is not None], float)  # noqa: E731
-    steps = pick("steps_to_recovery_median")
+    steps = recorded(rows, "steps_to_recovery_median")
     return {
         "step": rows[0]["step"],
-        "return_mean": float(pick("return_mean").mean()),
-        "return_sd": float(pick("return_mean").std()),
-        "recovery_rate": float(pick("recovery_rate").mean()),
-        "recovery_sd": float(pick("recovery_rate").std()),
+        "return_mean": float(recorded(rows, "return_mean").mean()),
+        "return_sd": float(recorded(rows, "return_mean").std()),
+        "recovery_rate": float(recorded(rows, "recovery_rate").mean()),
+        "recovery_sd": float(recorded(rows, "recovery_rate").std()),
         "steps_to_recovery": float(np.median(steps)) if steps.size else float("nan"),
-        "normal_return_mean": float(pick("normal_return_mean").mean()),
+        "normal_return_mean": float(recorded(rows, "normal_return_mean").mean()),
         # tasks with a success test (PushChair): its headline, from OOD starts
-        **({"success_rate": float(pick("success_rate").mean())}
+        **({"success_rate": float(recorded(rows, "success_rate").mean())}
            if "success_rate" in rows[0] else {}),
     }
 

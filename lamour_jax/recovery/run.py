@@ -33,7 +33,7 @@ from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidat
 from lamour_jax.recovery.trainer import recovery_trainer
 from lamour_jax.runtime.checkpoint import CheckpointError, saved_periods
 from lamour_jax.runtime.lock import holds_run_dir
-from lamour_jax.runtime.loop import RunResult, run_training
+from lamour_jax.runtime.loop import RunResult, recorded, run_training
 from lamour_jax.runtime.run_dir import RunDir, RunRecord
 from lamour_jax.runtime.stall import cpu_hang_warning
 from lamour_jax.transpile import candidate_set, transpile
@@ -120,15 +120,12 @@ def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: 
     for k, name in enumerate(names):
         members = [r for r in last if r["member"] // seeds == k]
 
-        def stat(key: str, members: list = members) -> list[float]:
-            return [r[key] for r in members if r.get(key) is not None]
-
         rows.append({
             "candidate": name, "index": k,
             "return_mean": scores[k][1],
-            "return_std_over_seeds": float(np.std(stat("return_mean"))),
+            "return_std_over_seeds": float(np.std(recorded(members, "return_mean"))),
             "recovery_rate": scores[k][0],
-            "normal_return_mean": float(np.mean(stat("normal_return_mean"))),
+            "normal_return_mean": float(np.mean(recorded(members, "normal_return_mean"))),
         })
     return sorted(rows, key=lambda r: (-r["recovery_rate"], -r["return_mean"]))
 

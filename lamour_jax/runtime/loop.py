@@ -73,6 +73,12 @@ def _scalar_metrics(metrics: dict[str, np.ndarray], member: int) -> dict[str, An
     return out
 
 
+def recorded(rows: list[dict[str, Any]], key: str) -> np.ndarray:
+    """A metric's values over history rows, without the rows where it was NaN (written as
+    null by `_scalar_metrics`) or absent."""
+    return np.array([r[key] for r in rows if r.get(key) is not None], float)
+
+
 def rate_at_floor_note(cfg: PPOConfig, rows: list[dict[str, Any]]) -> str | None:
     """A KL-adaptive rate pinned at its floor learns next to nothing while every metric looks
     healthy (KL near its target, finite losses): the updates move the policy too far for any
