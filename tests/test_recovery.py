@@ -26,6 +26,7 @@ from lamour_jax.learner.types import Transition
 from lamour_jax.params import train_config
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import Objective, Original
+from lamour_jax.recovery.final_eval import final_per_seed, final_table
 from lamour_jax.recovery.peak import PeakKeeper
 from lamour_jax.recovery.report import best_member, markdown_table, paper_reference
 from lamour_jax.recovery.run import (
@@ -552,3 +553,27 @@ def test_a_video_traces_an_episode_the_evaluation_counts(original):
         state = env.step(state, act(state.obs))
     with pytest.raises(ValueError, match="episode 4 is not one of the 4"):
         evaluate_and_trace(env, act, 4, 3, episode=4)
+
+
+def test_the_final_table_gives_a_task_with_a_success_test_its_success_rates():
+    """PushChair's headline is the success rate: the final-policies table and its per-seed rows
+    carry it for each kind of start; a task without a success test gets no such column."""
+    def summary(ret, rate, success):
+        return {"return_mean": ret, "recovery_rate": rate, "success_rate": success}
+
+    original = {"paper": summary(0.0, 0.0, 0.0), "diverse": summary(0.0, 0.0, 0.0),
+                "normal": summary(100.0, 1.0, 0.5)}
+    finals = {"lamour": {"paper": [summary(50.0, 1.0, 0.25), summary(30.0, 1.0, 0.75)],
+                         "diverse": [summary(10.0, 0.5, 0.0), summary(10.0, 0.5, 0.5)],
+                         "normal": [summary(90.0, 1.0, 0.5), summary(80.0, 1.0, 1.0)]}}
+    table = final_table("pushchair", finals, original).splitlines()
+    assert table[0].endswith("| success: paper / diverse / Normal starts |")
+    assert table[2].endswith("| 100.0 | 0% / 0% / 50% |")
+    assert table[3].endswith("(85%) | 50% / 25% / 75% |")
+    seeds = final_per_seed("pushchair", finals)
+    assert "50 (100%) / 10 (50%) / 90; success 25% / 0% / 50%" in seeds
+    for kinds in (original, *finals["lamour"].values()):
+        for row in (kinds if isinstance(kinds, list) else kinds.values()):
+            row.pop("success_rate")
+    assert "success" not in final_table("hopper", finals, original)
+    assert "success" not in final_per_seed("hopper", finals)

@@ -78,18 +78,29 @@ def final_table(env: str, finals: dict[str, dict[str, list[dict[str, Any]]]],
     """finals: method -> kind -> per-seed summaries. Mean ± std over seeds (the original, one
     policy: its mean); the share of the original's Normal-env return beside each."""
     base = original["normal"]["return_mean"]
+    success = "success_rate" in original["paper"]  # a task with a success test (PushChair)
 
     def share(value: float) -> str:
         return f" ({value / base:.0%})" if base > 0 else ""
 
+    def successes(kinds: dict[str, Any]) -> str:
+        """The success rate per kind of start: a method's mean over its seeds (a list of
+        summaries per kind), the original's own (one summary)."""
+        if not success:
+            return ""
+        rates = [np.mean([r["success_rate"] for r in (v if isinstance(v, list) else [v])])
+                 for v in (kinds[k] for k in KINDS)]
+        return " | " + " / ".join(f"{x:.0%}" for x in rates)
+
     lines = [
         f"| {env}: method | OOD return, paper starts | recovery | OOD return, diverse starts | "
-        "recovery | Normal-env return (retention) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "recovery | Normal-env return (retention) |"
+        + (" success: paper / diverse / Normal starts |" if success else ""),
+        "|---|---:|---:|---:|---:|---:|" + ("---:|" if success else ""),
         f"| original policy | {original['paper']['return_mean']:.1f}"
         f"{share(original['paper']['return_mean'])} | "
         f"{original['paper']['recovery_rate']:.0%} | {original['diverse']['return_mean']:.1f} | "
-        f"{original['diverse']['recovery_rate']:.0%} | {base:.1f} |",
+        f"{original['diverse']['recovery_rate']:.0%} | {base:.1f}{successes(original)} |",
     ]
     for method, kinds in finals.items():
         cells = []
@@ -99,11 +110,12 @@ def final_table(env: str, finals: dict[str, dict[str, list[dict[str, Any]]]],
             cells += [f"{ret:.1f} ± {ret_sd:.1f}{share(ret)}", f"{rate:.0%} ± {rate_sd:.0%}"]
         normal, normal_sd = _over_seeds(kinds["normal"], "return_mean")
         cells.append(f"{normal:.1f} ± {normal_sd:.1f}{share(normal)}")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append(f"| {method} | " + " | ".join(cells) + f"{successes(kinds)} |")
     lines.append("")
     lines.append(f"{FINAL_EPISODES} episodes per seed and kind of start, the same starts for "
                  "every method; mean ± std over seeds (the original: one policy, its mean); in "
-                 "brackets, the share of the original's Normal-env return.")
+                 "brackets, the share of the original's Normal-env return."
+                 + (" Success: the task's own test at the episode's end." if success else ""))
     return "\n".join(lines)
 
 
@@ -118,11 +130,14 @@ def final_per_seed(env: str, finals: dict[str, dict[str, list[dict[str, Any]]]])
                 cells.append("-")
                 continue
             p, d, n = (kinds[k][i] for k in ("paper", "diverse", "normal"))
+            done = ("; success " + " / ".join(f"{r['success_rate']:.0%}" for r in (p, d, n))
+                    if "success_rate" in p else "")
             cells.append(f"{p['return_mean']:.0f} ({p['recovery_rate']:.0%}) / "
                          f"{d['return_mean']:.0f} ({d['recovery_rate']:.0%}) / "
-                         f"{n['return_mean']:.0f}")
+                         f"{n['return_mean']:.0f}{done}")
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Each cell: OOD return (recovery rate) from paper starts / from diverse starts "
-                 "/ Normal-env return.")
+                 "/ Normal-env return" + ("; the success rate from each." if any(
+                     "success_rate" in k["paper"][0] for k in finals.values()) else "."))
     return "\n".join(lines)
