@@ -83,14 +83,12 @@ def final_table(env: str, finals: dict[str, dict[str, list[dict[str, Any]]]],
     def share(value: float) -> str:
         return f" ({value / base:.0%})" if base > 0 else ""
 
-    def successes(kinds: dict[str, Any]) -> str:
-        """The success rate per kind of start: a method's mean over its seeds (a list of
-        summaries per kind), the original's own (one summary)."""
+    def successes(kinds: dict[str, list[dict[str, Any]]]) -> str:
+        """The success rate per kind of start, the mean over seeds."""
         if not success:
             return ""
-        rates = [np.mean([r["success_rate"] for r in (v if isinstance(v, list) else [v])])
-                 for v in (kinds[k] for k in KINDS)]
-        return " | " + " / ".join(f"{x:.0%}" for x in rates)
+        return " | " + " / ".join(f"{_over_seeds(kinds[k], 'success_rate')[0]:.0%}"
+                                  for k in KINDS)
 
     lines = [
         f"| {env}: method | OOD return, paper starts | recovery | OOD return, diverse starts | "
@@ -100,7 +98,8 @@ def final_table(env: str, finals: dict[str, dict[str, list[dict[str, Any]]]],
         f"| original policy | {original['paper']['return_mean']:.1f}"
         f"{share(original['paper']['return_mean'])} | "
         f"{original['paper']['recovery_rate']:.0%} | {original['diverse']['return_mean']:.1f} | "
-        f"{original['diverse']['recovery_rate']:.0%} | {base:.1f}{successes(original)} |",
+        f"{original['diverse']['recovery_rate']:.0%} | {base:.1f}"
+        f"{successes({k: [v] for k, v in original.items()})} |",
     ]
     for method, kinds in finals.items():
         cells = []
