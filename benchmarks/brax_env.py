@@ -58,6 +58,7 @@ class BraxEnv:
             "steps": steps,
             "valid": ~terminated,
             "recovered_once": state.info["recovered_once"] | ~terminated,
+            "valid_streak": jnp.where(terminated, 0, state.info["valid_streak"] + 1),
             "original_reward": stepped.reward,
             "truncation": truncated.astype(jnp.float32),
         }

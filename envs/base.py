@@ -33,6 +33,9 @@ class State:
       steps           steps taken in this episode
       valid           the env's own validity ("healthy") test on the current state
       recovered_once  the state has passed the validity test at least once this episode
+      valid_streak    steps in a row the state has passed the validity test, this one
+                      included (0 while invalid); a consolidation gate can ask for a settled
+                      recovery instead of its first valid step
       original_reward the unmasked task reward of the last transition
       truncation      1.0 when the episode ended by the time limit (bootstrap, do not cut)
       diverged        1.0 when a step produced a non-finite state, observation or task reward
@@ -62,7 +65,8 @@ def episode_start_info(key: jax.Array, valid: jax.Array) -> dict[str, Any]:
     """`State.info` at the start of an episode (the keys are documented on `State`)."""
     zero = jnp.zeros((), jnp.float32)
     return {"rng": key, "steps": jnp.zeros((), jnp.int32), "valid": valid,
-            "recovered_once": valid, "original_reward": zero, "truncation": zero,
+            "recovered_once": valid, "valid_streak": valid.astype(jnp.int32),
+            "original_reward": zero, "truncation": zero,
             "diverged": zero}
 
 
@@ -346,6 +350,7 @@ class Env:
             "steps": steps,
             "valid": valid,
             "recovered_once": state.info["recovered_once"] | valid,
+            "valid_streak": jnp.where(valid, state.info["valid_streak"] + 1, 0),
             "original_reward": task_reward,
             "truncation": truncated.astype(jnp.float32),
             "diverged": (~finite).astype(jnp.float32),

@@ -117,6 +117,16 @@ def test_ood_episode_masked_finite_and_not_terminated_early(name, physics, env_f
     # An episode that never recovered ends exactly at the time limit, as a truncation.
     assert (first_done[never_recovered] == 999).all()
     assert (tr["truncation"][999][never_recovered] == 1).all()
+    _assert_streak_counts_valid_steps(state, tr)
+
+
+def _assert_streak_counts_valid_steps(start, trace):
+    """`valid_streak` is the number of valid steps in a row, 0 on an invalid one."""
+    streak = np.asarray(start.info["valid_streak"])
+    np.testing.assert_array_equal(streak, np.asarray(start.info["valid"]))
+    for t, valid in enumerate(np.asarray(trace["valid"])):
+        streak = np.where(valid, streak + 1, 0)
+        np.testing.assert_array_equal(np.asarray(trace["valid_streak"][t]), streak)
 
 
 def test_ood_termination_applies_after_first_valid_state(env_factory):
@@ -135,6 +145,8 @@ def test_ood_termination_applies_after_first_valid_state(env_factory):
         first_invalid = np.argmax(~valid, axis=0)
         np.testing.assert_array_equal(first_done, first_invalid)
         assert (np.asarray(tr["truncation"])[first_done, np.arange(BATCH)] == 0).all()
+        _assert_streak_counts_valid_steps(state, tr)
+        assert np.asarray(tr["valid_streak"]).max() > 10  # valid starts stay up a while
 
 
 def test_reward_definitions():

@@ -76,6 +76,11 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
                    help="share of training episodes started from the Normal env's starts "
                         "instead of OOD ones (default 0, the paper's; evaluation always "
                         "starts from OOD states)")
+    p.add_argument("--consolidate-after", type=a.non_negative, default=0, metavar="K",
+                   help="consolidation (lamour, sero) acts only on states that have passed "
+                        "the env's validity test K steps in a row, leaving the steps just "
+                        "after getting up to the reward (default 0: from the first valid "
+                        "step, the paper's)")
     a.mode(p)
     a.physics(p, f"{a.DEFAULT_PHYSICS_HELP}; a --resume or rerun keeps the run's")
     a.no_progress(p)
@@ -98,7 +103,8 @@ def _spec(args: argparse.Namespace, method: str) -> RecoverySpec:
                         seed=args.seed, num_envs=args.num_envs, mode=args.mode,
                         switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
                         policy_member=args.policy_member,
-                        physics=a.chosen_physics(args), normal_starts=args.normal_starts)
+                        physics=a.chosen_physics(args), normal_starts=args.normal_starts,
+                        consolidate_after=args.consolidate_after)
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:

@@ -184,7 +184,8 @@ class Trainer:
             transition = Transition(
                 obs=obs, u=u, log_prob=gaussian_log_prob(u, mean, std), reward=reward,
                 termination=nxt.done * (1.0 - truncation), done=nxt.done, next_obs=next_obs,
-                valid=nxt.info["valid"].astype(jnp.float32), dropout_key=dropout_key)
+                valid=nxt.info["valid"].astype(jnp.float32),
+                valid_streak=env_state.info["valid_streak"], dropout_key=dropout_key)
             return (nxt, episode_return * (1.0 - nxt.done)), (transition, finished)
 
         keys = jax.random.split(key, cfg.unroll_length)

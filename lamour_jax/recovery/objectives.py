@@ -7,6 +7,11 @@ loss, as hooks for the PPO learner (`reward_fn`, `extra_policy_loss`).
     env     r = the unmasked task reward; nothing added
     sero    r = r_env + λ·1[r_env == 0]·(−U(s'));  L += −c·(1 − U(s))·log π_θ(ũ|s)
 
+With `hold` = K > 0 consolidation acts only on states that have passed the env's validity
+test K steps in a row (both consolidating methods): the steps that follow getting up are left
+to the RL signal, so the agent can learn the hand-off into the task instead of being pulled to
+the original's actions where those fall again (compare_hopper_1M_native_cpu.md).
+
 ũ is one pre-tanh sample of the frozen original policy at s. U is SeRO's uncertainty: the
 per-feature variance of the original actor's mean under MC dropout, divided by the largest
 variance recorded during original training, combined as Σṽ²/Σṽ and clipped to [0, 1].
@@ -81,12 +86,15 @@ class Objective:
     candidates: CandidateSet | None = None
     original: Original | None = None
     seeds: int = 1  # seeds per candidate: member = candidate * seeds + seed
+    hold: int = 0  # consolidate only after this many valid steps in a row (0: no wait)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}")
         if self.switch not in SWITCHES:
             raise ValueError(f"switch must be one of {', '.join(SWITCHES)}")
+        if self.hold < 0:
+            raise ValueError(f"hold must be >= 0 steps, got {self.hold}")
         if self.method == "lamour" and self.candidates is None:
             raise ValueError("lamour needs reward candidates")
         if self.method in ("lamour", "sero") and self.original is None:
@@ -139,6 +147,8 @@ class Objective:
                 weight = weight.astype(jnp.float32)
             else:
                 weight = 1.0 - self.original.uncertainty(batch.obs)
+            if self.hold > 0:
+                weight = weight * (batch.valid_streak >= self.hold)
             loss = -c * jnp.mean(weight * log_prob)
             return loss, {"consolidation_loss": loss, "consolidation_weight": jnp.mean(weight)}
 

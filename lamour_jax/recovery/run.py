@@ -58,6 +58,7 @@ class RecoverySpec:
     policy_member: int = 0
     physics: str | None = None  # the engine that steps the envs; None: the backend's default
     normal_starts: float = 0.0  # share of training episodes started from Normal-env starts
+    consolidate_after: int = 0  # consolidation waits for this many valid steps in a row
 
     def __post_init__(self) -> None:
         if self.physics is None:
@@ -208,7 +209,8 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
     names = [name for name, _ in sources] or [spec.method]
     objective = Objective(spec.method, lam, c, spec.switch,
                           candidate_set(programs, env.program_state) if programs else None,
-                          Original.from_policy(policy, spec.policy_member), spec.seeds)
+                          Original.from_policy(policy, spec.policy_member), spec.seeds,
+                          spec.consolidate_after)
     if not resume:
         (out / "rewards").mkdir(exist_ok=True)
         for name, src in sources:
