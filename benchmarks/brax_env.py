@@ -58,7 +58,7 @@ class BraxEnv:
             "steps": steps,
             "valid": ~terminated,
             "recovered_once": state.info["recovered_once"] | ~terminated,
-            "valid_streak": jnp.where(terminated, 0, state.info["valid_streak"] + 1),
+            "steps_up": jnp.where(terminated, 0, state.info["steps_up"] + 1),
             "original_reward": stepped.reward,
             "truncation": truncated.astype(jnp.float32),
         }

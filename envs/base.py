@@ -33,9 +33,10 @@ class State:
       steps           steps taken in this episode
       valid           the env's own validity ("healthy") test on the current state
       recovered_once  the state has passed the validity test at least once this episode
-      valid_streak    steps in a row the state has passed the validity test, this one
-                      included (0 while invalid); a consolidation gate can ask for a settled
-                      recovery instead of its first valid step
+      steps_up        steps the state has stayed valid since it got up (turned valid after an
+                      invalid state), this one included; 0 while invalid. An episode that
+                      starts valid did not get up: it reads UP_FROM_START. A consolidation
+                      gate can ask for a settled recovery instead of its first valid step.
       original_reward the unmasked task reward of the last transition
       truncation      1.0 when the episode ended by the time limit (bootstrap, do not cut)
       diverged        1.0 when a step produced a non-finite state, observation or task reward
@@ -61,11 +62,15 @@ class ObsField:
     unit: str
 
 
+# `State.info['steps_up']` of an episode that starts valid (it never got up): beyond any hold.
+UP_FROM_START = 1 << 20
+
+
 def episode_start_info(key: jax.Array, valid: jax.Array) -> dict[str, Any]:
     """`State.info` at the start of an episode (the keys are documented on `State`)."""
     zero = jnp.zeros((), jnp.float32)
     return {"rng": key, "steps": jnp.zeros((), jnp.int32), "valid": valid,
-            "recovered_once": valid, "valid_streak": valid.astype(jnp.int32),
+            "recovered_once": valid, "steps_up": jnp.where(valid, UP_FROM_START, 0),
             "original_reward": zero, "truncation": zero,
             "diverged": zero}
 
@@ -350,7 +355,7 @@ class Env:
             "steps": steps,
             "valid": valid,
             "recovered_once": state.info["recovered_once"] | valid,
-            "valid_streak": jnp.where(valid, state.info["valid_streak"] + 1, 0),
+            "steps_up": jnp.where(valid, state.info["steps_up"] + 1, 0),
             "original_reward": task_reward,
             "truncation": truncated.astype(jnp.float32),
             "diverged": (~finite).astype(jnp.float32),

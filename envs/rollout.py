@@ -31,7 +31,7 @@ def rollout(env: Env, state: State, key: jax.Array, steps: int, random: bool = T
         s = jax.vmap(env.step)(s, action)
         trace = {"qpos": s.data.qpos, "obs": s.obs, "reward": s.reward, "done": s.done,
                  "valid": s.info["valid"], "recovered_once": s.info["recovered_once"],
-                 "valid_streak": s.info["valid_streak"],
+                 "steps_up": s.info["steps_up"],
                  "original_reward": s.info["original_reward"],
                  "truncation": s.info["truncation"]}
         return s, trace

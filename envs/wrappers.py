@@ -15,7 +15,7 @@ from lamour_jax.envs.base import Env, State
 # Per-episode bookkeeping that a restart must reset. Everything else in `info` describes the
 # transition that just ended the episode (reward, truncation, validity) and is kept for the
 # learner.
-_EPISODE_KEYS = ("steps", "recovered_once", "valid_streak")
+_EPISODE_KEYS = ("steps", "recovered_once", "steps_up")
 
 
 class EnvDevices:

@@ -11,6 +11,7 @@ import pytest
 from fast_compile import optimised_jit
 
 from lamour_jax.envs import ENV_NAMES, PHYSICS, UnknownNameError, make, robot
+from lamour_jax.envs.base import UP_FROM_START
 from lamour_jax.envs.rollout import rollout
 
 # Long random-action rollouts: their time is physics, so they get an optimised program.
@@ -121,12 +122,13 @@ def test_ood_episode_masked_finite_and_not_terminated_early(name, physics, env_f
 
 
 def _assert_streak_counts_valid_steps(start, trace):
-    """`valid_streak` is the number of valid steps in a row, 0 on an invalid one."""
-    streak = np.asarray(start.info["valid_streak"])
-    np.testing.assert_array_equal(streak, np.asarray(start.info["valid"]))
+    """`steps_up` counts the valid steps since getting up, 0 on an invalid one; a start that
+    is valid reads UP_FROM_START (it never got up)."""
+    streak = np.asarray(start.info["steps_up"])
+    np.testing.assert_array_equal(streak, np.where(start.info["valid"], UP_FROM_START, 0))
     for t, valid in enumerate(np.asarray(trace["valid"])):
         streak = np.where(valid, streak + 1, 0)
-        np.testing.assert_array_equal(np.asarray(trace["valid_streak"][t]), streak)
+        np.testing.assert_array_equal(np.asarray(trace["steps_up"][t]), streak)
 
 
 def test_ood_termination_applies_after_first_valid_state(env_factory):
@@ -146,7 +148,7 @@ def test_ood_termination_applies_after_first_valid_state(env_factory):
         np.testing.assert_array_equal(first_done, first_invalid)
         assert (np.asarray(tr["truncation"])[first_done, np.arange(BATCH)] == 0).all()
         _assert_streak_counts_valid_steps(state, tr)
-        assert np.asarray(tr["valid_streak"]).max() > 10  # valid starts stay up a while
+        assert (np.asarray(state.info["steps_up"]) == UP_FROM_START).all()
 
 
 def test_reward_definitions():

@@ -130,7 +130,7 @@ def test_consolidation_is_gated_behaviour_cloning(original):
     obs = jnp.stack([FAR, NEAR, NEAR, FAR])
     batch = Transition(obs=obs, u=jnp.zeros((4, 2)), log_prob=jnp.zeros(4),
                        reward=jnp.zeros(4), termination=jnp.zeros(4), done=jnp.zeros(4),
-                       next_obs=obs, valid=jnp.zeros(4), valid_streak=jnp.array([0, 3, 9, 9]))
+                       next_obs=obs, valid=jnp.zeros(4), steps_up=jnp.array([0, 3, 9, 9]))
     mean, std = jnp.zeros((4, 2)), jnp.ones((4, 2))
     key = jax.random.key(3)
     loss, metrics = loss_fn(mean, std, batch, key, jnp.int32(0))
@@ -139,7 +139,7 @@ def test_consolidation_is_gated_behaviour_cloning(original):
     expected = -0.5 * jnp.mean(jnp.array([0.0, 1.0, 1.0, 0.0]) * log_prob)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     assert float(metrics["consolidation_weight"]) == 0.5
-    # With a hold of 5 steps, the recovered state valid for only 3 in a row is left out.
+    # With a hold of 5 steps, the state up for only 3 steps since getting up is left out.
     held = dataclasses.replace(obj, hold=5).extra_policy_loss()
     loss, metrics = held(mean, std, batch, key, jnp.int32(0))
     expected = -0.5 * jnp.mean(jnp.array([0.0, 0.0, 1.0, 0.0]) * log_prob)

@@ -77,10 +77,10 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
                         "instead of OOD ones (default 0, the paper's; evaluation always "
                         "starts from OOD states)")
     p.add_argument("--consolidate-after", type=a.non_negative, default=0, metavar="K",
-                   help="consolidation (lamour, sero) acts only on states that have passed "
-                        "the env's validity test K steps in a row, leaving the steps just "
-                        "after getting up to the reward (default 0: from the first valid "
-                        "step, the paper's)")
+                   help="consolidation (lamour, sero) acts only on states that have stayed "
+                        "valid K steps since getting up, leaving those steps to the reward; "
+                        "an episode that starts valid is not held back (default 0: from the "
+                        "first valid step, the paper's)")
     a.mode(p)
     a.physics(p, f"{a.DEFAULT_PHYSICS_HELP}; a --resume or rerun keeps the run's")
     a.no_progress(p)

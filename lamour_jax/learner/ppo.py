@@ -185,7 +185,7 @@ class Trainer:
                 obs=obs, u=u, log_prob=gaussian_log_prob(u, mean, std), reward=reward,
                 termination=nxt.done * (1.0 - truncation), done=nxt.done, next_obs=next_obs,
                 valid=nxt.info["valid"].astype(jnp.float32),
-                valid_streak=env_state.info["valid_streak"], dropout_key=dropout_key)
+                steps_up=env_state.info["steps_up"], dropout_key=dropout_key)
             return (nxt, episode_return * (1.0 - nxt.done)), (transition, finished)
 
         keys = jax.random.split(key, cfg.unroll_length)

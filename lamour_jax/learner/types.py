@@ -39,7 +39,7 @@ class Transition:
     done: jax.Array  # 1.0: the episode ended (termination or time limit): cut the GAE trace
     next_obs: jax.Array  # the true next observation, before any auto-reset
     valid: jax.Array  # the env's validity test after the step
-    valid_streak: jax.Array  # steps in a row `obs` has been valid (envs.base.State)
+    steps_up: jax.Array  # steps `obs` has stayed valid since it got up (envs.base.State)
     # A policy with dropout: the raw key of the dropout mask each action was sampled under
     # (None without dropout). The update re-applies the same masks, so the PPO ratio compares
     # the policy with itself under one mask instead of two different random networks.

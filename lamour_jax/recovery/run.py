@@ -58,7 +58,7 @@ class RecoverySpec:
     policy_member: int = 0
     physics: str | None = None  # the engine that steps the envs; None: the backend's default
     normal_starts: float = 0.0  # share of training episodes started from Normal-env starts
-    consolidate_after: int = 0  # consolidation waits for this many valid steps in a row
+    consolidate_after: int = 0  # consolidation waits this many valid steps after getting up
 
     def __post_init__(self) -> None:
         if self.physics is None:
