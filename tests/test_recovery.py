@@ -30,10 +30,12 @@ from lamour_jax.recovery import Objective, Original
 from lamour_jax.recovery.final_eval import final_per_seed, final_table
 from lamour_jax.recovery.peak import PeakKeeper
 from lamour_jax.recovery.report import best_member, markdown_table, paper_reference
+from lamour_jax.recovery.resume import recorded_run
 from lamour_jax.recovery.run import (
     RecoverySpec,
     recovery_config,
 )
+from lamour_jax.runtime.run_dir import RunDir, RunRecord
 from lamour_jax.transpile import candidate_set, transpile
 
 pytestmark = pytest.mark.xdist_group("recovery")  # shares the trained original below
@@ -175,6 +177,26 @@ def test_recovery_config_fine_tunes_with_per_episode_restarts(original):
     with pytest.raises(ValueError, match="architecture"):
         recovery_config(RecoverySpec("pointmass", "lamour", steps=4096,
                                      overrides=["policy_hidden=8,8"]), policy)
+
+
+def test_recovery_settings_beyond_the_paper_default_per_env_and_resume_as_recorded(
+        monkeypatch, tmp_path):
+    """--normal-starts and --consolidate-after fall back to the env's params.RECOVERY entry;
+    an explicit value wins; a run recorded before the settings existed resumes without them
+    (as it ran), not with today's default."""
+    monkeypatch.setitem(params.RECOVERY, "pointmass", dataclasses.replace(
+        params.RECOVERY["pointmass"], normal_starts=0.2, consolidate_after=7))
+    spec = RecoverySpec("pointmass", "lamour", steps=4096)
+    assert (spec.normal_starts, spec.consolidate_after) == (0.2, 7)
+    spec = RecoverySpec("pointmass", "lamour", steps=4096, normal_starts=0.0,
+                        consolidate_after=0)
+    assert (spec.normal_starts, spec.consolidate_after) == (0.0, 0)
+    fields = {k: v for k, v in dataclasses.asdict(spec).items()
+              if k not in ("env", "normal_starts", "consolidate_after")}
+    run = RunDir(tmp_path / "old")
+    run.write(RunRecord("recovery", "pointmass", train_config("pointmass"), fields))
+    recorded, _ = recorded_run(run)
+    assert (recorded.normal_starts, recorded.consolidate_after) == (0.0, 0)
 
 
 def test_normal_starts_mix_into_training_but_never_into_evaluation(original, tmp_path, capsys):

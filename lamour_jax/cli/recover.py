@@ -72,15 +72,15 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--c", type=float, help="consolidation weight (default: per env)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a PPO config field (repeatable)")
-    p.add_argument("--normal-starts", type=a.share, default=0.0, metavar="P",
+    p.add_argument("--normal-starts", type=a.share, metavar="P",
                    help="share of training episodes started from the Normal env's starts "
-                        "instead of OOD ones (default 0, the paper's; evaluation always "
-                        "starts from OOD states)")
-    p.add_argument("--consolidate-after", type=a.non_negative, default=0, metavar="K",
+                        "instead of OOD ones (default: per env; 0 is the paper's; evaluation "
+                        "always starts from OOD states)")
+    p.add_argument("--consolidate-after", type=a.non_negative, metavar="K",
                    help="consolidation (lamour, sero) acts only on states that have stayed "
                         "valid K steps since getting up, leaving those steps to the reward; "
-                        "an episode that starts valid is not held back (default 0: from the "
-                        "first valid step, the paper's)")
+                        "an episode that starts valid is not held back (default: per env; 0, "
+                        "from the first valid step, is the paper's)")
     a.mode(p)
     a.physics(p, f"{a.DEFAULT_PHYSICS_HELP}; a --resume or rerun keeps the run's")
     a.no_progress(p)

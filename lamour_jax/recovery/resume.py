@@ -20,6 +20,9 @@ def recorded_run(run: RunDir) -> tuple[RecoverySpec, RunRecord]:
     if "policy_seed" in record.fields:  # the field's name in records written before
         record.fields["policy_member"] = record.fields.pop("policy_seed")
     record.fields.setdefault("physics", UNRECORDED_PHYSICS)
+    # Runs recorded before these settings existed ran without them (not the env's default now).
+    record.fields.setdefault("normal_starts", 0.0)
+    record.fields.setdefault("consolidate_after", 0)
     names = RecoverySpec.__dataclass_fields__
     spec = RecoverySpec(env=record.env, **{k: v for k, v in record.fields.items()
                                            if k in names})

@@ -57,12 +57,18 @@ class RecoverySpec:
     overrides: list[str] = field(default_factory=list)
     policy_member: int = 0
     physics: str | None = None  # the engine that steps the envs; None: the backend's default
-    normal_starts: float = 0.0  # share of training episodes started from Normal-env starts
-    consolidate_after: int = 0  # consolidation waits this many valid steps after getting up
+    # None: the env's default (params.RECOVERY); the record holds the value that applied.
+    normal_starts: float | None = None  # share of training episodes from Normal-env starts
+    consolidate_after: int | None = None  # valid steps after getting up before consolidating
 
     def __post_init__(self) -> None:
         if self.physics is None:
             self.physics = default_physics()
+        defaults = recovery_params(self.env)
+        if self.normal_starts is None:
+            self.normal_starts = defaults.normal_starts
+        if self.consolidate_after is None:
+            self.consolidate_after = defaults.consolidate_after
 
     def coefficients(self) -> tuple[float, float]:
         defaults = recovery_params(self.env)
