@@ -507,6 +507,17 @@ def test_compare_rerun_grows_the_budget_and_refuses_other_settings(original, tmp
             *ACTOR_LEARNS]
     assert main([*args, "--steps", "4096"]) == 0
     capsys.readouterr()
+    # Without --policy a rerun takes the comparison's original (pointmass ships none).
+    without_policy = [x for x in args if x not in ("--policy", str(original))]
+    assert main([*without_policy, "--steps", "4096"]) == 0
+    err = capsys.readouterr().err
+    assert f"using the comparison's original policy {original.absolute()}" in err
+    assert "reusing the finished run" in err
+    # A training run's folder is not taken for a comparison's (nor overwritten).
+    record = (original / "config.json").read_text()
+    assert main([*without_policy, "--steps", "4096", "--out", str(original)]) == 2
+    assert "not a compare run" in capsys.readouterr().err
+    assert (original / "config.json").read_text() == record
     # 6000 steps are two whole evaluation periods of 4096: the run continues to 8192 ...
     assert main([*args, "--steps", "6000"]) == 0
     assert "continuing" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from lamour_jax.params import recovery_params
 
 if TYPE_CHECKING:
     from lamour_jax.recovery import RecoverySpec
+    from lamour_jax.runtime.run_dir import RunDir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -244,6 +245,19 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _earlier_comparison(run: RunDir, env: str) -> dict[str, Any] | None:
+    """The record of the comparison already in `run`'s folder, if it holds one of `env`."""
+    if not run.has_record():
+        return None
+    try:
+        record = run.read("compare")
+    except ValueError as err:  # NotARun included: a training or recovery run's folder
+        raise UserError(f"--out {err}; choose another --out") from None
+    if record.env != env:
+        raise UserError(f"{run} compares {record.env}, not {env}: choose another --out")
+    return record.fields
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from lamour_jax.recovery import METHODS
     from lamour_jax.recovery.report import markdown_table, paper_reference, per_seed_table, plot
@@ -255,14 +269,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise UserError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
-    policy = _policy_dir(args, methods)
+    out: Path = args.out or Path("runs") / f"compare-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    earlier = _earlier_comparison(RunDir(out), args.env)
+    if args.policy is None and earlier is not None and earlier.get("policy"):
+        # A rerun adding or continuing methods starts them from the comparison's original,
+        # not from whichever shipped original this subset of methods would pick.
+        policy = Path(earlier["policy"])
+        _log(f"using the comparison's original policy {policy}")
+    else:
+        policy = _policy_dir(args, methods)
     meta = _check_policy(policy, args.policy_member)
     if "sero" in methods and meta["policy_dropout"] <= 0:
         raise UserError("sero needs an original policy trained with dropout (`lamour train "
                         f"{args.env} --set policy_dropout=0.1`); {policy} has none")
-    out: Path = args.out or Path("runs") / f"compare-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    known = [m for m in (earlier or {}).get("methods", []) if m not in methods]
     RunDir(out).write(RunRecord("compare", args.env, None, {
-        "methods": methods, "steps": _steps(args), "seeds": args.seeds,
+        "methods": known + methods, "steps": _steps(args), "seeds": args.seeds,
         "policy": str(Path(policy).absolute())}))
     runs: dict[str, tuple[dict, list]] = {}
     # Every method starts from the same original on the same OOD and Normal starts: its
