@@ -147,6 +147,12 @@ def test_consolidation_is_gated_behaviour_cloning(original):
     expected = -0.5 * jnp.mean(jnp.array([0.0, 0.0, 1.0, 0.0]) * log_prob)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     assert float(metrics["consolidation_weight"]) == 0.25
+    # SeRO keeps its uncertainty gate on every state, fallen ones included.
+    sero = _objective(original, "sero", c=0.5)
+    unheld = sero.extra_policy_loss()(mean, std, batch, key, jnp.int32(0))
+    held = dataclasses.replace(sero, hold=5).extra_policy_loss()(mean, std, batch, key,
+                                                                   jnp.int32(0))
+    np.testing.assert_allclose(held[0], unheld[0], rtol=1e-6)
     # Candidate 1 never calls a state recovered: no consolidation at all.
     loss, _ = loss_fn(mean, std, batch, key, jnp.int32(2))
     assert float(loss) == 0.0
@@ -188,6 +194,9 @@ def test_recovery_settings_beyond_the_paper_default_per_env_and_resume_as_record
         params.RECOVERY["pointmass"], normal_starts=0.2, consolidate_after=7))
     spec = RecoverySpec("pointmass", "lamour", steps=4096)
     assert (spec.normal_starts, spec.consolidate_after) == (0.2, 7)
+    # The hold is LaMOuR's: a baseline's run records none.
+    spec = RecoverySpec("pointmass", "sero", steps=4096, consolidate_after=9)
+    assert (spec.normal_starts, spec.consolidate_after) == (0.2, 0)
     spec = RecoverySpec("pointmass", "lamour", steps=4096, normal_starts=0.0,
                         consolidate_after=0)
     assert (spec.normal_starts, spec.consolidate_after) == (0.0, 0)

@@ -78,10 +78,10 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
                         "instead of OOD ones (default: per env; 0 is the paper's; evaluation "
                         "always starts from OOD states)")
     p.add_argument("--consolidate-after", type=a.non_negative, metavar="K",
-                   help="consolidation (lamour, sero) acts only on states that have stayed "
-                        "valid K steps since getting up, leaving those steps to the reward; "
-                        "an episode that starts valid is not held back (default: per env; 0, "
-                        "from the first valid step, is the paper's)")
+                   help="lamour's consolidation acts only on states that have stayed valid "
+                        "K steps since getting up, leaving those steps to the reward; an "
+                        "episode that starts valid is not held back (default: per env; 0, "
+                        "from the first valid step, is the paper's; the baselines ignore it)")
     a.mode(p)
     a.physics(p, f"{a.DEFAULT_PHYSICS_HELP}; a --resume or rerun keeps the run's")
     a.no_progress(p)

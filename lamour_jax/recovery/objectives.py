@@ -7,11 +7,13 @@ loss, as hooks for the PPO learner (`reward_fn`, `extra_policy_loss`).
     env     r = the unmasked task reward; nothing added
     sero    r = r_env + λ·1[r_env == 0]·(−U(s'));  L += −c·(1 − U(s))·log π_θ(ũ|s)
 
-With `hold` = K > 0 consolidation acts only on states that have stayed valid K steps since
-getting up (both consolidating methods; an episode that starts valid never got up and is not
-held back): the steps that follow getting up are left to the RL signal, so the agent can learn
-the hand-off into the task instead of being pulled to the original's actions where those fall
-again (consolidation_hold_cpu.md).
+With `hold` = K > 0 LaMOuR's consolidation acts only on states that have stayed valid K steps
+since getting up (an episode that starts valid never got up and is not held back): the steps
+that follow getting up are left to the RL signal, so the agent can learn the hand-off into the
+task instead of being pulled to the original's actions where those fall again
+(consolidation_hold_cpu.md). SeRO keeps its own gate, 1 − U(s), on every state: a validity
+gate on top would drop its consolidation on every fallen state, which is most of what anchors
+it (its retention fell from 67 % to 6 % on the hopper when it had one).
 
 ũ is one pre-tanh sample of the frozen original policy at s. U is SeRO's uncertainty: the
 per-feature variance of the original actor's mean under MC dropout, divided by the largest
@@ -87,7 +89,7 @@ class Objective:
     candidates: CandidateSet | None = None
     original: Original | None = None
     seeds: int = 1  # seeds per candidate: member = candidate * seeds + seed
-    hold: int = 0  # consolidate only this many valid steps after getting up (0: no wait)
+    hold: int = 0  # lamour: consolidate only this many valid steps after getting up
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -146,10 +148,10 @@ class Objective:
                 index = self._candidate(member)
                 weight = jax.vmap(lambda s: self.candidates.is_recovered(index, s))(batch.obs)
                 weight = weight.astype(jnp.float32)
+                if self.hold > 0:
+                    weight = weight * (batch.steps_up >= self.hold)
             else:
                 weight = 1.0 - self.original.uncertainty(batch.obs)
-            if self.hold > 0:
-                weight = weight * (batch.steps_up >= self.hold)
             loss = -c * jnp.mean(weight * log_prob)
             return loss, {"consolidation_loss": loss, "consolidation_weight": jnp.mean(weight)}
 

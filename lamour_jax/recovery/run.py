@@ -67,7 +67,9 @@ class RecoverySpec:
         defaults = recovery_params(self.env)
         if self.normal_starts is None:
             self.normal_starts = defaults.normal_starts
-        if self.consolidate_after is None:
+        if self.method != "lamour":  # the hold is LaMOuR's (objectives.Objective.hold)
+            self.consolidate_after = 0
+        elif self.consolidate_after is None:
             self.consolidate_after = defaults.consolidate_after
 
     def coefficients(self) -> tuple[float, float]:
