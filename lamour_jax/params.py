@@ -102,6 +102,9 @@ class RecoveryParams:
     # Normal env's starts, and the valid steps after getting up before consolidation acts.
     normal_starts: float = 0.0
     consolidate_after: int = 0
+    # The share of OOD training starts drawn from diverse fallen states (0: the paper's pose
+    # only; evaluation tests both).
+    diverse_starts: float = 0.0
 
 
 # A tenth of the rollouts from Normal starts, so the task stays consolidated from the first

@@ -32,8 +32,11 @@ from lamour_jax.recovery.peak import PeakKeeper
 from lamour_jax.recovery.report import best_member, markdown_table, paper_reference
 from lamour_jax.recovery.resume import recorded_run
 from lamour_jax.recovery.run import (
+    TRAINING_BANK_SEED,
+    TRAINING_BANK_SIZE,
     RecoverySpec,
     recovery_config,
+    training_env,
 )
 from lamour_jax.runtime.run_dir import RunDir, RunRecord
 from lamour_jax.transpile import candidate_set, transpile
@@ -191,21 +194,69 @@ def test_recovery_settings_beyond_the_paper_default_per_env_and_resume_as_record
     an explicit value wins; a run recorded before the settings existed resumes without them
     (as it ran), not with today's default."""
     monkeypatch.setitem(params.RECOVERY, "pointmass", dataclasses.replace(
-        params.RECOVERY["pointmass"], normal_starts=0.2, consolidate_after=7))
+        params.RECOVERY["pointmass"], normal_starts=0.2, consolidate_after=7,
+        diverse_starts=0.3))
     spec = RecoverySpec("pointmass", "lamour", steps=4096)
-    assert (spec.normal_starts, spec.consolidate_after) == (0.2, 7)
-    # The hold is LaMOuR's: a baseline's run records none.
+    assert (spec.normal_starts, spec.consolidate_after, spec.diverse_starts) == (0.2, 7, 0.3)
+    # The hold is LaMOuR's: a baseline's run records none. Diverse starts are every method's.
     spec = RecoverySpec("pointmass", "sero", steps=4096, consolidate_after=9)
-    assert (spec.normal_starts, spec.consolidate_after) == (0.2, 0)
+    assert (spec.normal_starts, spec.consolidate_after, spec.diverse_starts) == (0.2, 0, 0.3)
+    # Under --mode diverse every OOD start is a diverse one: the default does not apply, an
+    # explicit share is refused.
+    assert RecoverySpec("pointmass", "lamour", steps=4096, mode="diverse").diverse_starts == 0
+    with pytest.raises(ValueError, match="--mode diverse"):
+        RecoverySpec("pointmass", "lamour", steps=4096, mode="diverse", diverse_starts=0.5)
     spec = RecoverySpec("pointmass", "lamour", steps=4096, normal_starts=0.0,
-                        consolidate_after=0)
-    assert (spec.normal_starts, spec.consolidate_after) == (0.0, 0)
+                        consolidate_after=0, diverse_starts=0.0)
+    assert (spec.normal_starts, spec.consolidate_after, spec.diverse_starts) == (0.0, 0, 0.0)
+    settings = ("normal_starts", "consolidate_after", "diverse_starts")
     fields = {k: v for k, v in dataclasses.asdict(spec).items()
-              if k not in ("env", "normal_starts", "consolidate_after")}
+              if k != "env" and k not in settings}
     run = RunDir(tmp_path / "old")
     run.write(RunRecord("recovery", "pointmass", train_config("pointmass"), fields))
     recorded, _ = recorded_run(run)
-    assert (recorded.normal_starts, recorded.consolidate_after) == (0.0, 0)
+    assert (recorded.normal_starts, recorded.consolidate_after, recorded.diverse_starts) == (
+        0.0, 0, 0.0)
+
+
+def _rows_in(rows: jax.Array, bank: jax.Array) -> np.ndarray:
+    """Per row of `rows`: whether it equals some row of `bank` exactly."""
+    rows, bank = np.asarray(rows), np.asarray(bank)
+    return (rows[:, None, :] == bank[None, :, :]).all(-1).any(-1)
+
+
+def test_diverse_training_starts_come_from_a_bank_apart_from_the_evaluations(
+        original, tmp_path, capsys):
+    """`--diverse-starts P`: about P of the training episodes start from a diverse bank of
+    their own, the rest from the paper's pose; none from the bank the diverse evaluation
+    draws from, so that test stays unseen. `--mode diverse` trains on the own bank too."""
+    from lamour_jax.envs.registry import robot
+    from lamour_jax.envs.sampler import OODSampler
+
+    sampler = OODSampler(robot("pointmass"), "diverse")
+    train_bank, _ = sampler.sample(jax.random.key(TRAINING_BANK_SEED), TRAINING_BANK_SIZE)
+    eval_env = make("pointmass", "ood", "diverse")
+    keys = jax.random.split(jax.random.key(3), 400)
+    eval_starts = jax.vmap(eval_env.reset)(keys).data.qpos
+    assert not _rows_in(eval_starts, train_bank).any()
+    for mode, share, low, high in (("paper", 0.5, 0.4, 0.6), ("diverse", None, 1.0, 1.0)):
+        spec = RecoverySpec("pointmass", "zero", steps=4096, mode=mode, diverse_starts=share,
+                            normal_starts=0.0)
+        starts = jax.vmap(training_env(spec, 60).reset)(keys)
+        from_train_bank = _rows_in(starts.data.qpos, train_bank)
+        assert low <= from_train_bank.mean() <= high, (mode, from_train_bank.mean())
+        assert not _rows_in(starts.data.qpos, eval_starts).any()
+        assert not bool(jnp.any(starts.info["valid"]))
+    assert training_env(RecoverySpec("pointmass", "zero", steps=4096, normal_starts=0.0,
+                                     diverse_starts=0.0), 60) is None
+    out = tmp_path / "run"
+    assert main(["recover", "pointmass", "--policy", str(original), "--method", "zero",
+                 "--diverse-starts", "0.5", "--steps", "4096", "--out", str(out), *FAST]) == 0
+    assert json.loads((out / "config.json").read_text())["diverse_starts"] == 0.5
+    assert main(["recover", "pointmass", "--policy", str(original), "--mode", "diverse",
+                 "--diverse-starts", "0.5", "--out", str(tmp_path / "refused"), *FAST]) == 2
+    assert "--mode diverse" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
 
 
 def test_normal_starts_mix_into_training_but_never_into_evaluation(original, tmp_path, capsys):

@@ -36,15 +36,25 @@ def member_or_all(text: str) -> int | str:
                                          ) from None
 
 
-def share(text: str) -> float:
-    """A fraction in [0, 1)."""
+def _fraction(text: str, closed: bool) -> float:
+    interval = "[0, 1]" if closed else "[0, 1)"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+        value = float("nan")
+    if not (0.0 <= value <= 1.0 and (closed or value < 1.0)):
+        raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
     return value
+
+
+def share(text: str) -> float:
+    """A fraction in [0, 1)."""
+    return _fraction(text, closed=False)
+
+
+def share_inclusive(text: str) -> float:
+    """A fraction in [0, 1]."""
+    return _fraction(text, closed=True)
 
 
 def seconds(text: str) -> float:

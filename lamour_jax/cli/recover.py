@@ -82,6 +82,11 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
                         "K steps since getting up, leaving those steps to the reward; an "
                         "episode that starts valid is not held back (default: per env; 0, "
                         "from the first valid step, is the paper's; the baselines ignore it)")
+    p.add_argument("--diverse-starts", type=a.share_inclusive, metavar="P",
+                   help="share of OOD training episodes started from diverse fallen states "
+                        "(a bank of its own, apart from the one the diverse evaluation "
+                        "draws from) instead of the paper's pose (default: per env; 0 is "
+                        "the paper's; --mode paper only)")
     a.mode(p)
     a.physics(p, f"{a.DEFAULT_PHYSICS_HELP}; a --resume or rerun keeps the run's")
     a.no_progress(p)
@@ -100,12 +105,17 @@ def _steps(args: argparse.Namespace) -> int:
 def _spec(args: argparse.Namespace, method: str) -> RecoverySpec:
     from lamour_jax.recovery import RecoverySpec
 
-    return RecoverySpec(env=args.env, method=method, steps=_steps(args), seeds=args.seeds,
-                        seed=args.seed, num_envs=args.num_envs, mode=args.mode,
-                        switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
-                        policy_member=args.policy_member,
-                        physics=a.chosen_physics(args), normal_starts=args.normal_starts,
-                        consolidate_after=args.consolidate_after)
+    try:
+        return RecoverySpec(env=args.env, method=method, steps=_steps(args),
+                            seeds=args.seeds, seed=args.seed, num_envs=args.num_envs,
+                            mode=args.mode,
+                            switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
+                            policy_member=args.policy_member,
+                            physics=a.chosen_physics(args), normal_starts=args.normal_starts,
+                            consolidate_after=args.consolidate_after,
+                            diverse_starts=args.diverse_starts)
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
 
 def _sources(args: argparse.Namespace, method: str) -> list[tuple[str, str]]:

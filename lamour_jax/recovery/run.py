@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lamour_jax import xla_runtime
-from lamour_jax.envs import default_physics, make
+from lamour_jax.envs import Env, default_physics, make
 from lamour_jax.learner import PPOConfig
 from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architecture, load
@@ -40,6 +40,11 @@ from lamour_jax.transpile import candidate_set, transpile
 
 # Episodes of every before/after evaluation (the original, the videos, the demo table).
 BEFORE_EPISODES = 32
+# Diverse training starts come from a bank of their own, seeded apart from the one every
+# evaluation draws from (`make`'s default, seed 0), so the diverse test stays unseen; four
+# times its size, so training does not come to know a few hundred fallen poses by heart.
+TRAINING_BANK_SEED = 1
+TRAINING_BANK_SIZE = 2048
 
 
 @dataclass
@@ -60,6 +65,7 @@ class RecoverySpec:
     # None: the env's default (params.RECOVERY); the record holds the value that applied.
     normal_starts: float | None = None  # share of training episodes from Normal-env starts
     consolidate_after: int | None = None  # valid steps after getting up before consolidating
+    diverse_starts: float | None = None  # share of OOD training starts from a diverse bank
 
     def __post_init__(self) -> None:
         if self.physics is None:
@@ -67,6 +73,13 @@ class RecoverySpec:
         defaults = recovery_params(self.env)
         if self.normal_starts is None:
             self.normal_starts = defaults.normal_starts
+        if self.mode != "paper":  # every OOD start is a diverse one already
+            if self.diverse_starts:
+                raise ValueError("--diverse-starts mixes diverse starts into --mode paper's; "
+                                 f"--mode {self.mode} starts every episode from one")
+            self.diverse_starts = 0.0
+        elif self.diverse_starts is None:
+            self.diverse_starts = defaults.diverse_starts
         if self.method != "lamour":  # the hold is LaMOuR's (objectives.Objective.hold)
             self.consolidate_after = 0
         elif self.consolidate_after is None:
@@ -137,6 +150,17 @@ def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: 
             "normal_return_mean": float(np.mean(recorded(members, "normal_return_mean"))),
         })
     return sorted(rows, key=lambda r: (-r["recovery_rate"], -r["return_mean"]))
+
+
+def training_env(spec: RecoverySpec, episode_length: int) -> Env | None:
+    """Where the training episodes start when not where the evaluation's do (None): mixed
+    with Normal starts, or drawing diverse fallen states from a bank of their own."""
+    if spec.mode == "paper" and not spec.normal_starts and not spec.diverse_starts:
+        return None
+    return make(spec.env, "ood", spec.mode, episode_length=episode_length,
+                physics=spec.physics, normal_share=spec.normal_starts,
+                diverse_share=spec.diverse_starts, bank_seed=TRAINING_BANK_SEED,
+                bank_size=TRAINING_BANK_SIZE)
 
 
 def _resumed_config(run: RunDir, steps: int, log: Any) -> PPOConfig:
@@ -238,12 +262,9 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
 
     normal_env = make(spec.env, "normal", episode_length=config.episode_length,
                       physics=spec.physics)
-    train_env = None
-    if spec.normal_starts > 0:
-        train_env = make(spec.env, "ood", spec.mode, episode_length=config.episode_length,
-                         physics=spec.physics, normal_share=spec.normal_starts)
     trainer = recovery_trainer(env, normal_env, config, objective,
-                               policy.member(spec.policy_member), train_env)
+                               policy.member(spec.policy_member),
+                               training_env(spec, config.episode_length))
     members = len(names) * spec.seeds
     # Member m trains candidate m // seeds with seed m % seeds: every candidate sees the
     # same seeds, so candidates differ only in their reward.
