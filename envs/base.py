@@ -41,8 +41,6 @@ class State:
       truncation      1.0 when the episode ended by the time limit (bootstrap, do not cut)
       diverged        1.0 when a step produced a non-finite state, observation or task reward
                       (the episode is cut)
-      normal_slot     this env of a batch restarts from the Normal env's starts, for good
-                      (an OOD env's `normal_share`; see `Env.reset`)
     """
 
     data: Any  # mjx.Data, or envs.native.NativeData on the C engine
@@ -74,7 +72,7 @@ def episode_start_info(key: jax.Array, valid: jax.Array) -> dict[str, Any]:
     return {"rng": key, "steps": jnp.zeros((), jnp.int32), "valid": valid,
             "recovered_once": valid, "steps_up": jnp.where(valid, UP_FROM_START, 0),
             "original_reward": zero, "truncation": zero,
-            "diverged": zero, "normal_slot": jnp.zeros((), bool)}
+            "diverged": zero}
 
 
 class Robot:
@@ -269,21 +267,10 @@ class Env:
         reset_fn: ResetFn | None = None,
         episode_length: int | None = None,
         mode: str | None = None,
-        normal_share: float = 0.0,
     ) -> None:
         if variant not in ("normal", "ood"):
             raise ValueError(f"variant must be 'normal' or 'ood', got {variant!r}")
-        if not 0.0 <= normal_share < 1.0:
-            raise ValueError(f"normal_share must be in [0, 1), got {normal_share}")
         self.robot = robot
-        # The share of a training batch's envs that start every episode from the Normal
-        # env's starts (`wrappers.AutoResetBatch` assigns them): retraining on OOD starts
-        # alone sees no upright state until the policy first gets up, so the fresh critic has
-        # never valued one and consolidation (gated on recovered states) has nothing to hold
-        # the task behaviour to. A share of the envs, not of the episodes: Normal-start
-        # episodes end within steps once the policy falls, so a share of episodes leaves
-        # consolidation a few samples in a hundred while the OOD episodes run on.
-        self.normal_share = float(normal_share)
         self.variant = variant
         self.mode = mode
         self.episode_length = int(episode_length or robot.episode_length)
@@ -323,18 +310,10 @@ class Env:
         return self.robot.is_valid(data.qpos, data.qvel)
 
     # ----- dynamics
-    def reset(self, key: jax.Array, normal_slot: jax.Array | bool = False) -> State:
-        """A new episode from the env's start distribution; where `normal_slot` (an OOD env
-        with a `normal_share`), from the Normal env's instead."""
+    def reset(self, key: jax.Array) -> State:
         key, sample_key = jax.random.split(key)
         qpos, qvel = self._reset_fn(sample_key)
-        if self.normal_share > 0:
-            normal_slot = jnp.asarray(normal_slot, bool)
-            qpos, qvel = jax.tree.map(lambda n, o: jnp.where(normal_slot, n, o),
-                                      self.robot.normal_state(sample_key), (qpos, qvel))
-        state = self.reset_to(key, qpos, qvel)
-        return state.replace(info={**state.info,
-                                   "normal_slot": jnp.asarray(normal_slot, bool)})
+        return self.reset_to(key, qpos, qvel)
 
     def reset_to(self, key: jax.Array, qpos: jax.Array, qvel: jax.Array) -> State:
         data = self.robot.make_data(qpos, qvel)

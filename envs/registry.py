@@ -74,11 +74,13 @@ def make(
     `physics`: the engine that steps it, "mjx" or "native" (MuJoCo's C engine); default
     `default_physics()`: native where JAX runs on the CPU, MJX on an accelerator.
     `episode_length`: default the task's own (1000 steps; PushChair 400).
-    `normal_share` (OOD variant): the share of a training batch's envs that start from the
-    Normal env's starts instead (`Env.normal_share`; retraining's `--normal-starts`).
+    `normal_share` (OOD variant): the share of resets drawn from the Normal env's starts
+    instead (`sampler.mixed_resets`; retraining's `--normal-starts`).
     `diverse_share` (OOD variant, mode='paper'): the share of the OOD resets drawn from a
     diverse-mode bank (`bank_size`, `bank_seed`) instead (retraining's `--diverse-starts`).
     """
+    if not 0.0 <= normal_share < 1.0:
+        raise ValueError(f"normal_share must be in [0, 1), got {normal_share}")
     if not 0.0 <= diverse_share <= 1.0:
         raise ValueError(f"diverse_share must be in [0, 1], got {diverse_share}")
     check_name("env", name, ALL_ENV_NAMES)
@@ -97,8 +99,9 @@ def make(
                              f"mode {mode!r} has no other starts")
         reset_fn = mixed_resets(reset_fn, _diverse_reset(OODSampler(r, "diverse"), bank_size,
                                                          bank_seed), diverse_share)
-    return Env(r, "ood", reset_fn=reset_fn, episode_length=episode_length, mode=mode,
-               normal_share=normal_share)
+    if normal_share > 0:
+        reset_fn = mixed_resets(reset_fn, r.normal_state, normal_share)
+    return Env(r, "ood", reset_fn=reset_fn, episode_length=episode_length, mode=mode)
 
 
 def _diverse_reset(sampler: OODSampler, bank_size: int | None, bank_seed: int

@@ -92,8 +92,11 @@ def mixed_resets(base: Callable[[jax.Array], tuple[jax.Array, jax.Array]],
                  share: float) -> Callable[[jax.Array], tuple[jax.Array, jax.Array]]:
     """Reset function drawing from `other` with probability `share`, else from `base`.
 
-    Retraining mixes diverse fallen starts into the paper's pose this way: a policy trained
-    on that one pose (plus noise) gets up from few other falls (22-34 % of the diverse set)."""
+    Retraining mixes its starts this way twice. Normal-env starts: on OOD starts alone no
+    upright state is seen until the policy first gets up, so the fresh critic has never
+    valued one and consolidation (gated on recovered states) has nothing to hold the task
+    behaviour to. Diverse fallen starts: a policy trained on the paper's one pose (plus
+    noise) does not get up from other falls (22-34 % on the walker2d's diverse set)."""
 
     def reset_fn(key: jax.Array) -> tuple[jax.Array, jax.Array]:
         k_pick, k_base, k_other = jax.random.split(key, 3)

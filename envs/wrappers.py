@@ -69,30 +69,17 @@ class AutoResetBatch:
 
     After a restart, `obs` is the new episode's first observation and `info['terminal_obs']`
     the observation the ended episode reached (needed to bootstrap values at time limits).
-
-    An OOD env with a `normal_share` gets that share of the envs (at least one) as Normal-start
-    slots: they start every episode from the Normal env's starts (`info['normal_slot']`).
     """
 
     def __init__(self, env: Env, num_envs: int, devices: EnvDevices = ONE_DEVICE) -> None:
         self.env = env
         self.num_envs = int(num_envs)
         self.devices = devices
-        share = getattr(env, "normal_share", 0.0)
-        self.normal_slots = max(1, round(share * self.num_envs)) if share > 0 else 0
 
     def draw_starts(self, key: jax.Array) -> State:
-        """One start state per env, fresh from the env's reset distribution (the Normal-start
-        slots: from the Normal env's)."""
-        reset = self.devices.map(self._reset, self.num_envs)
-        slots = jnp.arange(self.num_envs) < self.normal_slots
-        return self.devices.pin(reset(jax.random.split(key, self.num_envs), slots),
-                                self.num_envs)
-
-    def _reset(self, keys: jax.Array, normal_slot: jax.Array) -> State:
-        if self.normal_slots:
-            return jax.vmap(self.env.reset)(keys, normal_slot)
-        return jax.vmap(self.env.reset)(keys)  # any env with a reset(key), brax's adapter too
+        """One start state per env, fresh from the env's reset distribution."""
+        reset = self.devices.map(jax.vmap(self.env.reset), self.num_envs)
+        return self.devices.pin(reset(jax.random.split(key, self.num_envs)), self.num_envs)
 
     def reset(self, key: jax.Array) -> State:
         state = self.draw_starts(key)
@@ -115,8 +102,7 @@ class AutoResetBatch:
 
     def _restart_fresh(self, state: State) -> State:
         keys = jax.vmap(jax.random.split)(state.info["rng"])  # (n, 2) keys
-        starts = self._reset(keys[:, 1], state.info["normal_slot"])
-        return self._restart_from(state, starts, keys[:, 0])
+        return self._restart_from(state, jax.vmap(self.env.reset)(keys[:, 1]), keys[:, 0])
 
     def _restart_from(self, state: State, starts: State, kept_rng: jax.Array) -> State:
         """Ended envs take their row of `starts`; the others keep their state (and
