@@ -95,8 +95,12 @@ def mixed_resets(base: Callable[[jax.Array], tuple[jax.Array, jax.Array]],
     Retraining mixes its starts this way twice. Normal-env starts: on OOD starts alone no
     upright state is seen until the policy first gets up, so the fresh critic has never
     valued one and consolidation (gated on recovered states) has nothing to hold the task
-    behaviour to. Diverse fallen starts: a policy trained on the paper's one pose (plus
-    noise) does not get up from other falls (22-34 % on the walker2d's diverse set)."""
+    behaviour to. A share of episodes, not a fixed share of the batch's envs: while the policy
+    still falls, Normal-start episodes end within steps and the anchor stays weak, which
+    leaves room to learn getting up; fixed Normal-start envs held the task but got up far
+    less often (diverse_starts_cpu.md). Diverse fallen starts: a policy trained on the
+    paper's one pose (plus noise) does not get up from other falls (22-34 % on the walker2d's
+    diverse set)."""
 
     def reset_fn(key: jax.Array) -> tuple[jax.Array, jax.Array]:
         k_pick, k_base, k_other = jax.random.split(key, 3)

@@ -98,7 +98,7 @@ class RecoveryParams:
     c: float  # consolidation weight (the paper's, spec §4)
     ppo: dict[str, Any] = field(default_factory=dict)  # over train_config + FINE_TUNING
     steps: int = 1_000_000  # env steps per seed: the paper's budget (4M: humanoid, pushchair)
-    # Beyond the paper (0: its protocol): the share of training envs that start from the
+    # Beyond the paper (0: its protocol): the share of training episodes started from the
     # Normal env's starts, and the valid steps after getting up before consolidation acts.
     normal_starts: float = 0.0
     consolidate_after: int = 0

@@ -74,9 +74,9 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a PPO config field (repeatable)")
     p.add_argument("--normal-starts", type=a.share, metavar="P",
-                   help="share of the training envs that start every episode from the Normal "
-                        "env's starts instead of OOD ones (default: per env; 0 is the "
-                        "paper's; evaluation always starts from OOD states)")
+                   help="share of training episodes started from the Normal env's starts "
+                        "instead of OOD ones (default: per env; 0 is the paper's; evaluation "
+                        "always starts from OOD states)")
     p.add_argument("--consolidate-after", type=a.non_negative, metavar="K",
                    help="lamour's consolidation acts only on states that have stayed valid "
                         "K steps since getting up, leaving those steps to the reward; an "

@@ -63,7 +63,7 @@ class RecoverySpec:
     policy_member: int = 0
     physics: str | None = None  # the engine that steps the envs; None: the backend's default
     # None: the env's default (params.RECOVERY); the record holds the value that applied.
-    normal_starts: float | None = None  # share of training envs on Normal-env starts
+    normal_starts: float | None = None  # share of training episodes from Normal-env starts
     consolidate_after: int | None = None  # valid steps after getting up before consolidating
     diverse_starts: float | None = None  # share of OOD training starts from a diverse bank
 
