@@ -2,11 +2,12 @@
 
 The diverse OOD set (the sampler's `diverse` mode: random pitch and joints, dropped and settled)
 mixes poses of very different difficulty. For the planar robots the pitch at the start tells
-them apart: on the back (pitch in [-pi, 0), the paper's pose is one of these), on the front
-(pitch in (0, pi]), or rolled past a half turn (|pitch| > pi; the env's raw-angle validity test
-then needs the roll undone). This script runs every seed of each run's final policies and the
-original on the same diverse starts (the evaluation's bank, as `lamour compare` uses) and reports
-the share of episodes that got up, per pose class.
+them apart: fallen backwards (pitch in [-pi, 0)), forwards (pitch in [0, pi]; a planar robot's
+positive pitch tips its top towards +x, where it walks), or rolled past a half turn (beyond
++-pi; the env's raw-angle validity test then needs the roll undone). The paper's pose lies on
+one side (hopper -1.75, walker2d +1.57, halfcheetah -2.88). This script runs every seed of each
+run's final policies and the original on the same diverse starts (the evaluation's bank, as
+`lamour compare` uses) and reports the share of episodes that got up, per pose class.
 
     .venv/bin/python benchmarks/diverse_recovery.py RUN_DIR [RUN_DIR ...] [--episodes 128]
         [--tag cpu-hopper]
@@ -34,8 +35,8 @@ RESULTS = Path(__file__).parent / "results"
 PLANAR = ("hopper", "walker2d", "halfcheetah")
 PITCH = 2  # rooty in a planar robot's qpos (rootx, rootz, rooty, joints...)
 CLASSES = {
-    "on its back, pitch in [-pi, 0)": lambda p: (p >= -np.pi) & (p < 0),
-    "on its front, pitch in [0, pi]": lambda p: (p >= 0) & (p <= np.pi),
+    "fallen backwards, pitch in [-pi, 0)": lambda p: (p >= -np.pi) & (p < 0),
+    "fallen forwards, pitch in [0, pi]": lambda p: (p >= 0) & (p <= np.pi),
     "rolled past a half turn, pitch beyond ±pi": lambda p: np.abs(p) > np.pi,
 }
 
@@ -89,7 +90,8 @@ def main() -> int:
     lines = [f"# Recovery from diverse starts by pose: {env_name} ({args.tag})", "",
              f"{args.episodes} diverse OOD starts from the evaluation's bank (seed {args.seed}), "
              f"{physics} physics; each cell: the share of episodes (over every seed of the "
-             "run's final policies) that got up.", "",
+             "run's final policies) that got up. The paper's pose has pitch "
+             f"{float(env.robot.ood_paper_state(jax.random.key(0))[0][PITCH]):.2f}.", "",
              "| policy | all | " + " | ".join(f"{n} ({counts[n]} starts)" for n in names) + " |",
              "|---|---:|" + "---:|" * len(names)]
     for label, row in rows.items():
