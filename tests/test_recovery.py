@@ -19,6 +19,8 @@ from tensorboard_events import read_tensorboard
 from lamour_jax import params
 from lamour_jax.cli import main
 from lamour_jax.envs import default_physics, make
+from lamour_jax.envs.registry import robot
+from lamour_jax.envs.sampler import OODSampler
 from lamour_jax.learner import make_train
 from lamour_jax.learner.evaluate import evaluate_and_trace, evaluate_episodes, evaluate_policy
 from lamour_jax.learner.networks import gaussian_log_prob
@@ -230,9 +232,6 @@ def test_diverse_training_starts_come_from_a_bank_apart_from_the_evaluations(
     """`--diverse-starts P`: about P of the training episodes start from a diverse bank of
     their own, the rest from the paper's pose; none from the bank the diverse evaluation
     draws from, so that test stays unseen. `--mode diverse` trains on the own bank too."""
-    from lamour_jax.envs.registry import robot
-    from lamour_jax.envs.sampler import OODSampler
-
     sampler = OODSampler(robot("pointmass"), "diverse")
     train_bank, _ = sampler.sample(jax.random.key(TRAINING_BANK_SEED), TRAINING_BANK_SIZE)
     eval_env = make("pointmass", "ood", "diverse")
