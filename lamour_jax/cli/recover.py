@@ -108,8 +108,8 @@ def _spec(args: argparse.Namespace, method: str) -> RecoverySpec:
     try:
         return RecoverySpec(env=args.env, method=method, steps=_steps(args),
                             seeds=args.seeds, seed=args.seed, num_envs=args.num_envs,
-                            mode=args.mode,
-                            switch=args.switch, lam=args.lam, c=args.c, overrides=args.set or [],
+                            mode=args.mode, switch=args.switch, lam=args.lam, c=args.c,
+                            overrides=args.set or [],
                             policy_member=args.policy_member,
                             physics=a.chosen_physics(args), normal_starts=args.normal_starts,
                             consolidate_after=args.consolidate_after,
