@@ -1,5 +1,6 @@
-"""PPO configuration: shape-affecting choices are static, scalar hyperparameters are pytree
-leaves (so a sweep over them is a vmap, as in rejax). Per-env settings: lamour_jax/params.py."""
+"""The learner's configuration (PPO's, and SAC's few fields of its own): shape-affecting
+choices are static, scalar hyperparameters are pytree leaves (so a sweep over them is a vmap,
+as in rejax). Per-env settings: lamour_jax/params.py."""
 
 from __future__ import annotations
 
@@ -76,6 +77,18 @@ class PPOConfig:
     # ends (a batched reset on every step where any env ends). Measured alike for plain
     # training (auto_reset_hopper_cpu.md).
     auto_reset: str = _static("per_rollout")
+    # "ppo" (every shipped original and recovery default) or "sac": soft actor-critic
+    # (learner/sac.py) on the same env batch, rollouts and recovery hooks, learning off-policy
+    # from a replay buffer of everything the rollouts saw. The fields named sac_ and replay_
+    # below, and tau, init_alpha and target_entropy, are SAC's only.
+    learner: str = _static("ppo")
+    # SAC: transitions kept per member, rounded down to whole iterations (replay_capacity).
+    # The buffer is part of the training state, so checkpoints carry it and a resume is exact.
+    replay_size: int = _static(1_048_576)
+    sac_batch_size: int = _static(256)
+    # SAC: gradient steps after each rollout of num_envs x unroll_length env steps; their
+    # ratio is SAC's update-to-data ratio (what its sample efficiency is bought with).
+    sac_updates: int = _static(32)
     # --- scalar hyperparameters (pytree leaves)
     learning_rate: float = 3e-4
     gamma: float = 0.99
@@ -86,10 +99,21 @@ class PPOConfig:
     reward_scaling: float = 1.0
     max_grad_norm: float = 0.5
     desired_kl: float = 0.01  # lr_schedule="adaptive" only
+    tau: float = 0.005  # SAC: the rate the target critics follow the critics at
+    # SAC: the entropy temperature's start (it adapts toward target_entropy). Lower than the
+    # usual 1 because retraining starts from a trained actor, whose actions a temperature of 1
+    # would first spread toward uniform.
+    init_alpha: float = 0.1
+    target_entropy: float = -0.5  # SAC: per action dimension, the entropy alpha aims at
 
     @property
     def steps_per_iteration(self) -> int:
         return self.num_envs * self.unroll_length
+
+    @property
+    def replay_capacity(self) -> int:
+        """SAC's buffer in whole iterations, so that a rollout is written in one piece."""
+        return self.replay_size // self.steps_per_iteration * self.steps_per_iteration
 
     @property
     def iterations_per_eval(self) -> int:
@@ -194,10 +218,28 @@ class PPOConfig:
         if self.critic_warmup_steps < 0:
             raise ValueError("critic_warmup_steps must be >= 0")
         for name in ("total_steps", "num_envs", "unroll_length", "num_minibatches",
-                     "update_epochs", "eval_every", "eval_envs", "episode_length"):
+                     "update_epochs", "eval_every", "eval_envs", "episode_length",
+                     "sac_batch_size", "sac_updates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.learner not in LEARNERS:
+            raise ValueError(f"learner must be one of {', '.join(LEARNERS)}")
+        if self.learner == "sac":
+            self._validate_sac()
         return self
+
+    def _validate_sac(self) -> None:
+        if self.lr_schedule == "adaptive":
+            raise ValueError("learner=sac: lr_schedule=adaptive is PPO's (it steers by the KL to "
+                             "the rollout's policy); add --set lr_schedule=constant (or linear)")
+        if self.policy_dropout > 0:
+            raise ValueError("learner=sac trains without dropout: add --set policy_dropout=0 "
+                             "(SeRO still reads a dropout original's uncertainty)")
+        if self.replay_capacity < 1:
+            raise ValueError(f"replay_size={self.replay_size} holds less than one iteration "
+                             f"({self.steps_per_iteration:,} = num_envs x unroll_length)")
+        if not 0.0 < self.tau <= 1.0 or self.init_alpha <= 0.0:
+            raise ValueError("tau must be in (0, 1] and init_alpha > 0")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -245,3 +287,4 @@ LR_SCHEDULES = ("constant", "linear", "adaptive")
 ENTROPY_SCHEDULES = ("constant", "linear")
 ENTROPY_SPACES = ("pre_tanh", "action")
 AUTO_RESETS = ("per_rollout", "per_episode")
+LEARNERS = ("ppo", "sac")

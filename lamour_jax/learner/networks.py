@@ -61,6 +61,19 @@ class Critic(nn.Module):
         return MLP(self.hidden, 1, self.activation)(obs)[..., 0]
 
 
+class TwinQ(nn.Module):
+    """Two independent action values Q(s, a), stacked on a leading axis of 2: SAC learns
+    toward the smaller of the two (clipped double Q) against overestimation."""
+
+    hidden: Sequence[int]
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        x = jnp.concatenate([obs, action], axis=-1)
+        return jnp.stack([MLP(self.hidden, 1, self.activation)(x)[..., 0] for _ in range(2)])
+
+
 def gaussian_log_prob(u: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
     """log N(u; mean, std) summed over action dimensions (the tanh Jacobian cancels in PPO's
     ratio and in behaviour cloning toward pre-tanh samples, so it is left out)."""
@@ -73,15 +86,24 @@ def gaussian_entropy(std: jax.Array) -> jax.Array:
     return jnp.sum(jnp.log(std) + 0.5 * math.log(2 * math.pi * math.e), axis=-1)
 
 
+def tanh_log_jacobian(u: jax.Array) -> jax.Array:
+    """log |d tanh(u) / du| summed over action dimensions, via
+    log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)): exact and stable for large |u|."""
+    return jnp.sum(2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
+
+
 def squashed_entropy(mean: jax.Array, std: jax.Array, noise: jax.Array) -> jax.Array:
     """One-sample estimate of the entropy of the action a = tanh(u), u ~ N(mean, std):
     H[u] + E[log |da/du|], the sample reparameterised (u = mean + std * noise) so that it has
     gradients. Unlike the pre-tanh entropy it is largest at a moderate std and falls as the
     actions saturate at +-1 (the form brax's tanh-Gaussian and SAC use)."""
-    u = mean + std * noise
-    # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), exact and stable for large |u|.
-    log_jacobian = 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
-    return gaussian_entropy(std) + jnp.sum(log_jacobian, axis=-1)
+    return gaussian_entropy(std) + tanh_log_jacobian(mean + std * noise)
+
+
+def squashed_log_prob(u: jax.Array, mean: jax.Array, std: jax.Array) -> jax.Array:
+    """log density of the action tanh(u) (SAC's log pi(a|s)): the Gaussian's at u less the
+    squashing's log Jacobian."""
+    return gaussian_log_prob(u, mean, std) - tanh_log_jacobian(u)
 
 
 @dataclass

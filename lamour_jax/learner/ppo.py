@@ -50,7 +50,7 @@ SERO_SAMPLES = 30  # MC-dropout samples for the per-feature variance (SeRO)
 SERO_STATES = 256  # states per iteration on which the variance maximum is tracked
 ADAPTIVE_LR_RANGE = (1e-5, 1e-2)  # bounds of lr_schedule="adaptive"
 
-def _tree_finite(tree: Any) -> jax.Array:
+def tree_finite(tree: Any) -> jax.Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
               if jnp.issubdtype(x.dtype, jnp.floating)]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
@@ -118,26 +118,38 @@ class Trainer:
              ) -> TrainState:
         hp = hp or self.config
         k_actor, k_critic, k_env, k_state = jax.random.split(key, 4)
+        actor_params, stats = self._initial_actor(k_actor)
         dummy = jnp.zeros((self.env.observation_size,))
-        stats = RunningStats.create(self.env.observation_size)
-        if self.init_actor is not None:  # continue from another run's policy, fresh critic
+        params = {"actor": actor_params, "critic": self.critic.init(k_critic, dummy)}
+        return self._fresh_state(params, self._optimizer(hp).init(params), stats, k_env,
+                                 k_state, member)
+
+    def _initial_actor(self, key: jax.Array) -> tuple[Any, RunningStats]:
+        """The actor's parameters and input statistics: another run's policy when given one
+        (retraining), else fresh; with init_std, its std head reset."""
+        if self.init_actor is not None:
             actor_params = self.init_actor["actor"]
             stats = self.init_actor["obs_stats"]
         else:
-            actor_params = self.actor.init(k_actor, dummy)
+            actor_params = self.actor.init(key, jnp.zeros((self.env.observation_size,)))
+            stats = RunningStats.create(self.env.observation_size)
         if self.config.init_std > 0:
             actor_params = with_constant_std(actor_params, self.env.action_size,
                                              self.config.init_std)
-        params = {"actor": actor_params, "critic": self.critic.init(k_critic, dummy)}
+        return actor_params, stats
+
+    def _fresh_state(self, params: dict[str, Any], opt_state: Any, stats: RunningStats,
+                     k_env: jax.Array, k_state: jax.Array, member: Any, replay: Any = None
+                     ) -> TrainState:
         env_state = self.batch_env.reset(k_env)  # laid out over the devices by the batch
         return TrainState(
-            params=params, opt_state=self._optimizer(hp).init(params), obs_stats=stats,
+            params=params, opt_state=opt_state, obs_stats=stats,
             critic_obs_stats=RunningStats.create(self.env.observation_size),
             env_state=env_state, key=k_state, iteration=jnp.zeros((), jnp.int32),
             episode_return=self.devices.pin(jnp.zeros(self.config.num_envs),
                                            self.config.num_envs),
             dropout_var_max=jnp.zeros(self.env.action_size),
-            member=jnp.asarray(member, jnp.int32),
+            member=jnp.asarray(member, jnp.int32), replay=replay,
         )
 
     # ----- rollout
@@ -317,7 +329,7 @@ class Trainer:
         metrics["train_valid_fraction"] = jnp.mean(traj.valid)
         if cfg.entropy_schedule != "constant":
             metrics["entropy_coef"] = hp.entropy_coef
-        metrics["finite"] = _tree_finite(params) & jnp.isfinite(metrics["total_loss"])
+        metrics["finite"] = tree_finite(params) & jnp.isfinite(metrics["total_loss"])
 
         dropout_var_max = state.dropout_var_max
         if cfg.policy_dropout > 0:
@@ -400,11 +412,3 @@ class Trainer:
         state = self.init(key, hp)
         return jax.lax.scan(lambda s, _: self.run_chunk(s, hp), state, None,
                             length=self.config.num_evals)
-
-
-def make_train(env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,
-               extra_policy_loss: ExtraLossFn | None = None,
-               init_actor: dict[str, Any] | None = None,
-               extra_metrics: MetricsFn | None = None, eval_env: Env | None = None) -> Trainer:
-    return Trainer(env, config, reward_fn, extra_policy_loss, init_actor, extra_metrics,
-                   eval_env)

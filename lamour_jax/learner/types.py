@@ -60,3 +60,4 @@ class TrainState:
     # This state's index on the program's batch axis (an int the hooks receive): lets one
     # vmapped program train several reward candidates side by side.
     member: jax.Array
+    replay: Any = None  # SAC's replay buffer (learner/sac.py); PPO keeps none
