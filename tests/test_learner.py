@@ -50,9 +50,12 @@ def test_learns_pointmass():
     assert np.all(np.asarray(metrics["finite"]))
 
 
-def test_seeds_vmap_and_traces_once():
-    config = tiny_config(total_steps=512)
+@pytest.mark.parametrize("learner", ["ppo", "sac"])
+def test_seeds_vmap_and_traces_once(learner):
+    sac = dict(replay_size=4096, sac_updates=4, sac_batch_size=64) if learner == "sac" else {}
+    config = tiny_config(total_steps=512, learner=learner, **sac)
     trainer = make_train(make("pointmass", episode_length=20), config)
+    chex.clear_trace_counter()  # the counter is per function: the other learner's run traced it
     states = jax.vmap(trainer.init)(jax.random.split(jax.random.key(1), 3))
     @jax.jit
     @chex.assert_max_traces(n=1)

@@ -1,6 +1,7 @@
-"""SAC (`learner=sac`): its replay buffer, that it learns, traces once, holds the actor back in
+"""SAC (`learner=sac`): its replay buffer, that it learns, holds the actor back in
 the critic warm-up, refuses what it cannot do, and retrains an original through `lamour
-recover` with an exact resume (the buffer is in the checkpoint)."""
+recover` with an exact resume (the buffer is in the checkpoint). Seeds as a vmap, traced once:
+test_learner.py, for both learners."""
 
 from __future__ import annotations
 
@@ -55,23 +56,6 @@ def test_sac_learns_pointmass():
     assert returns[-1] > 75.0, returns
     assert np.all(np.asarray(metrics["finite"]))
     assert np.asarray(metrics["alpha"])[-1] < 0.1  # the temperature adapted (from 0.1)
-
-
-def test_sac_seeds_vmap_and_trace_once():
-    config = sac_config(total_steps=256, eval_every=256, eval_envs=4, episode_length=20)
-    trainer = make_train(make("pointmass", episode_length=20), config)
-    states = jax.vmap(trainer.init)(jax.random.split(jax.random.key(1), 3))
-
-    @jax.jit
-    @chex.assert_max_traces(n=1)
-    def chunk(states):
-        return jax.vmap(trainer.run_chunk)(states)
-
-    states, _ = chunk(states)
-    states, metrics = chunk(states)
-    assert states.replay.data.obs.shape == (3, config.replay_capacity, 4)
-    np.testing.assert_array_equal(states.replay.size, [512] * 3)
-    assert len(set(np.asarray(metrics["critic_loss"]).round(6))) == 3  # seeds differ
 
 
 def test_sac_critic_warmup_holds_the_actor_and_temperature_back():
