@@ -158,7 +158,7 @@ class SACTrainer(Trainer):
             params[name] = optax.apply_updates(
                 params[name], jax.tree.map(lambda u: u * scale, updates))
 
-        params, opt_state = dict(params), dict(opt_state)
+        params, opt_state = dict(params), dict(opt_state)  # copies that `step` updates
         (_, metrics), grads = jax.value_and_grad(self._critic_loss, has_aux=True)(
             params["critic"], params, stats, critic_stats, batch, k_critic, hp)
         step("critic", grads)
@@ -167,11 +167,10 @@ class SACTrainer(Trainer):
         step("actor", grads, actor_learns)
         metrics.update(actor_metrics)
 
+        # The temperature's loss is log α · (H − H_target), H the policy's entropy on the batch:
+        # its gradient raises α while the policy is less random than the target.
         target = hp.target_entropy * self.env.action_size
-        entropy = jax.lax.stop_gradient(actor_metrics["entropy"])
-        alpha_grad = jax.grad(lambda log_alpha: log_alpha * (entropy - target))(
-            params["log_alpha"])
-        step("log_alpha", alpha_grad, actor_learns)
+        step("log_alpha", jax.lax.stop_gradient(actor_metrics["entropy"]) - target, actor_learns)
         params["target_critic"] = optax.incremental_update(params["critic"],
                                                            params["target_critic"], hp.tau)
         metrics["alpha"] = jnp.exp(params["log_alpha"])
