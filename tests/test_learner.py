@@ -478,8 +478,10 @@ np.savez(sys.argv[1], *[np.asarray(x) for x in leaves], devices=jax.device_count
 """
 
 
-def test_one_and_four_devices_agree(tmp_path):
-    script = SHARDING_SCRIPT.format(sets=TINY)
+@pytest.mark.parametrize("learner", ["ppo", "sac"])
+def test_one_and_four_devices_agree(tmp_path, learner):
+    sac = ["replay_size=4096", "sac_updates=4", "sac_batch_size=64"] if learner == "sac" else []
+    script = SHARDING_SCRIPT.format(sets=[*TINY, f"learner={learner}", *sac])
     results = []
     for devices in (1, 4):
         env = {**os.environ, "XLA_FLAGS": subprocess_xla_flags(devices)}
