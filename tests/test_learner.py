@@ -388,6 +388,8 @@ def test_a_budget_of_few_iterations_is_pointed_out():
     # The CPU-sized ant loop on a GPU's env count: 24 iterations of 64 steps x 4,096 envs.
     note = train_config("ant").replace(num_envs=4096).few_iterations_note()
     assert note.startswith("note: 24 PPO iteration(s) of 262,144 env steps each")
+    # PPO's advice: SAC learns per gradient step, however few its rollouts.
+    assert train_config("ant").replace(num_envs=4096, learner="sac").few_iterations_note() is None
 
 
 def test_resume_errors_are_clear(tmp_path):

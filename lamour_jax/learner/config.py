@@ -174,8 +174,8 @@ class PPOConfig:
     def few_iterations_note(self) -> str | None:
         """A budget that leaves PPO only a few iterations (many envs x a long unroll on few
         steps, say the CPU defaults with --num-envs 4096 on a GPU) learns little: say so."""
-        if self.num_iterations >= FEW_ITERATIONS:
-            return None
+        if self.num_iterations >= FEW_ITERATIONS or self.learner != "ppo":
+            return None  # SAC learns per gradient step (sac_updates an iteration)
         return (f"note: {self.num_iterations} PPO iteration(s) of {self.steps_per_iteration:,} "
                 f"env steps each (num_envs {self.num_envs} x unroll_length "
                 f"{self.unroll_length}); PPO usually runs a hundred or more: raise --steps, or "
