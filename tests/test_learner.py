@@ -28,6 +28,8 @@ from lamour_jax.xla_runtime import available_cores
 
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
         "eval_every=256", "eval_envs=4", "episode_length=20", "value_hidden=32,32"]
+# SAC on the same tiny loop: a small buffer, few small gradient steps.
+TINY_SAC = ["learner=sac", "replay_size=4096", "sac_updates=4", "sac_batch_size=64"]
 
 
 def tiny_config(**changes) -> PPOConfig:
@@ -52,8 +54,8 @@ def test_learns_pointmass():
 
 @pytest.mark.parametrize("learner", ["ppo", "sac"])
 def test_seeds_vmap_and_traces_once(learner):
-    sac = dict(replay_size=4096, sac_updates=4, sac_batch_size=64) if learner == "sac" else {}
-    config = tiny_config(total_steps=512, learner=learner, **sac)
+    sets = [*TINY, *(TINY_SAC if learner == "sac" else [])]
+    config = train_config("pointmass").override(sets).replace(total_steps=512)
     trainer = make_train(make("pointmass", episode_length=20), config)
     chex.clear_trace_counter()  # the counter is per function: the other learner's run traced it
     states = jax.vmap(trainer.init)(jax.random.split(jax.random.key(1), 3))
@@ -482,8 +484,7 @@ np.savez(sys.argv[1], *[np.asarray(x) for x in leaves], devices=jax.device_count
 
 @pytest.mark.parametrize("learner", ["ppo", "sac"])
 def test_one_and_four_devices_agree(tmp_path, learner):
-    sac = ["replay_size=4096", "sac_updates=4", "sac_batch_size=64"] if learner == "sac" else []
-    script = SHARDING_SCRIPT.format(sets=[*TINY, f"learner={learner}", *sac])
+    script = SHARDING_SCRIPT.format(sets=[*TINY, *(TINY_SAC if learner == "sac" else [])])
     results = []
     for devices in (1, 4):
         env = {**os.environ, "XLA_FLAGS": subprocess_xla_flags(devices)}

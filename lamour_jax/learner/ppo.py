@@ -293,8 +293,7 @@ class Trainer:
                             * jnp.maximum(0.0, 1.0 - state.iteration / cfg.num_iterations))
         optimizer = self._optimizer(hp)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
-        warmup_iterations = -(-cfg.critic_warmup_steps // cfg.steps_per_iteration)
-        actor_learns = (state.iteration >= warmup_iterations).astype(jnp.float32)
+        actor_learns = self._actor_learns(state.iteration)
 
         def epoch(carry: tuple, epoch_key: jax.Array) -> tuple[tuple, dict]:
             k_perm, k_mb = jax.random.split(epoch_key)
@@ -338,6 +337,13 @@ class Trainer:
         return state.replace(params=params, opt_state=opt_state, obs_stats=stats,
                              critic_obs_stats=critic_stats,
                              dropout_var_max=dropout_var_max), metrics
+
+    def _actor_learns(self, iteration: jax.Array) -> jax.Array:
+        """1.0 once the critic's warm-up (critic_warmup_steps, in whole iterations) is over,
+        0.0 before: the factor the actor's updates are scaled by."""
+        cfg = self.config
+        warmup_iterations = -(-cfg.critic_warmup_steps // cfg.steps_per_iteration)
+        return (iteration >= warmup_iterations).astype(jnp.float32)
 
     def _dropout_variance(self, actor_params: Any, stats: RunningStats, obs: jax.Array,
                           key: jax.Array) -> jax.Array:

@@ -24,12 +24,11 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from lamour_jax.envs.base import Env
 from lamour_jax.learner.config import PPOConfig
 from lamour_jax.learner.networks import TwinQ, squashed_log_prob
 from lamour_jax.learner.normalizer import RunningStats
 from lamour_jax.learner.ppo import Trainer, tree_finite
-from lamour_jax.learner.types import ExtraLossFn, MetricsFn, RewardFn, TrainState, Transition
+from lamour_jax.learner.types import TrainState, Transition
 
 
 @struct.dataclass
@@ -63,13 +62,10 @@ class Replay:
 class SACTrainer(Trainer):
     """The pure functions of one SAC configuration (see the module docstring)."""
 
-    def __init__(self, env: Env, config: PPOConfig, reward_fn: RewardFn | None = None,
-                 extra_policy_loss: ExtraLossFn | None = None,
-                 init_actor: dict[str, Any] | None = None,
-                 extra_metrics: MetricsFn | None = None, eval_env: Env | None = None) -> None:
-        super().__init__(env, config, reward_fn, extra_policy_loss, init_actor, extra_metrics,
-                         eval_env)
-        self.q = TwinQ(self.config.value_hidden, self.config.activation)
+    @property
+    def q(self) -> TwinQ:
+        """The twin critics (a flax module: a description, cheap to build when traced)."""
+        return TwinQ(self.config.value_hidden, self.config.activation)
 
     def _optimizers(self, hp: PPOConfig) -> dict[str, optax.GradientTransformation]:
         cfg = self.config
@@ -186,8 +182,7 @@ class SACTrainer(Trainer):
             critic_stats = critic_stats.update(traj.obs)
         n = cfg.steps_per_iteration
         replay = state.replay.add(jax.tree.map(lambda x: x.reshape((n, *x.shape[2:])), traj))
-        warmup_iterations = -(-cfg.critic_warmup_steps // cfg.steps_per_iteration)
-        actor_learns = (state.iteration >= warmup_iterations).astype(jnp.float32)
+        actor_learns = self._actor_learns(state.iteration)
 
         def update(carry: tuple, key: jax.Array) -> tuple[tuple, dict]:
             params, opt_state = carry
