@@ -4,7 +4,8 @@
    unless a model is named), transpile and check the program;
 2. retrain the shipped original policy with LaMOuR on the OOD env;
 3. evaluate the original and the retrained policy on the same OOD starts and print the
-   before/after table, the learning-curve plot and before/after videos.
+   before/after table, the learning-curve plot and before/after videos; where the env's
+   recovery takes longer than a demo, the shipped recovered policy joins them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from lamour_jax.generate import GenerateOptions, OfflineModel, generate
 from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import load
 from lamour_jax.params import DEMOS
-from lamour_jax.policies import shipped_policy
+from lamour_jax.policies import shipped_policy, shipped_recovered
 from lamour_jax.recovery import RecoverySpec, run_recovery
 from lamour_jax.recovery.report import best_member, best_members, last_rows, plot
 from lamour_jax.recovery.run import BEFORE_EPISODES
@@ -68,23 +69,38 @@ def run_demo(env_name: str, steps: int, out: Path, overrides: list[str],
     recovered_seeds = sum(row["recovery_rate"] > 0
                           for row in last_rows(history, best_members(summary)))
     chosen = best_member(summary, history)
+    shipped = shipped_recovered(env_name)
     films = []
-    if video:  # the films evaluate the batch the table needs: no second evaluation
+    if video:  # the films evaluate the batches the table needs: no second evaluation
         from lamour_jax.recovery.videos import write_videos
 
-        films = write_videos(rec, spec, policy_dir, chosen)
-        after = next(film.stats for film in films if film.name == "after")
-    else:  # the batch the films would evaluate: same starts, the policy's episode length
-        best = load(rec / "best")
-        after = evaluate_policy(env_name, "ood", spec.mode, best.act_fn(chosen),
-                                BEFORE_EPISODES, spec.seed + 1,
-                                best.meta.get("episode_length", 1000), physics)
+        films = write_videos(rec, spec, policy_dir, chosen,
+                             others={"shipped": shipped} if shipped else None)
+        stats = {film.name: film.stats for film in films}
+        after, shipped_after = stats["after"], stats.get("shipped")
+    else:  # the batches the films would evaluate: same starts, each policy's episode length
+        def ood_batch(folder: Path, member: int) -> dict:
+            policy = load(folder)
+            return evaluate_policy(env_name, "ood", spec.mode, policy.act_fn(member),
+                                   BEFORE_EPISODES, spec.seed + 1,
+                                   policy.meta.get("episode_length", 1000), physics)
+
+        after = ood_batch(rec / "best", chosen)
+        shipped_after = ood_batch(shipped, 0) if shipped else None
     before = summary["before"]["ood"]
-    figure = plot(env_name, {"lamour": (summary, history)}, summary["before"],
-                  out / "curves.png")
+    runs = {"lamour": (summary, history)}
+    if shipped is not None:  # the shipped policy's own run, for scale beside the short one
+        runs["shipped policy's run"] = (json.loads((shipped / "summary.json").read_text()),
+                                        RunDir(shipped).history())
+    figure = plot(env_name, runs, summary["before"], out / "curves.png")
     rows = [("original policy", before),
             (f"after LaMOuR ({summary['steps']:,} steps; best of {spec.seeds} seeds, "
              f"{recovered_seeds} of {spec.seeds} recover)", after)]
+    if shipped_after is not None:
+        trained = json.loads((shipped / "config.json").read_text())
+        rows.append((f"shipped recovered policy ({trained['steps']:,} steps of "
+                     f"{trained['ppo']['learner'].upper()}, lamour_jax/policies/recovered/"
+                     f"{env_name})", shipped_after))
     lines = [f"| {env_name}, {BEFORE_EPISODES} OOD starts | recovery rate | OOD return "
              "(mean ± std) | median steps to recover |", "|---|---:|---:|---:|"]
     for name, r in rows:

@@ -1,4 +1,5 @@
-"""The shipped original policies load from the installed package and act."""
+"""The shipped original policies load from the installed package and act; the shipped recovered
+ones do what they were shipped for."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import jax.numpy as jnp
 import pytest
 
 from lamour_jax.envs import make
+from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import load
-from lamour_jax.params import recovery_ppo
-from lamour_jax.policies import DROPOUT_SUFFIX, shipped_policies, shipped_policy
+from lamour_jax.params import DEMOS, recovery_ppo
+from lamour_jax.policies import DROPOUT_SUFFIX, shipped_policies, shipped_policy, shipped_recovered
 
 
 @pytest.mark.parametrize("folder", shipped_policies())
@@ -31,6 +33,24 @@ def test_shipped_policy_loads_and_acts(folder):
 def test_no_shipped_policy_is_none():
     assert shipped_policy("pointmass") is None
     assert shipped_policy("pointmass", dropout=True) is None
+    assert shipped_recovered("pointmass") is None
+
+
+def test_the_shipped_recovered_humanoid_gets_up_where_its_original_lies():
+    """The humanoid's demo shows this policy beside its short retraining: from the paper's
+    OOD start (on its back) it must stand up (root z > 1) on the C engine it was trained on,
+    where the original it was retrained from never does."""
+    assert "humanoid" in DEMOS
+    recovered = load(shipped_recovered("humanoid"))
+    assert recovered.meta["variant"] == "ood" and recovered.meta["recovered_with"] == "lamour"
+    episodes = 4
+    up = evaluate_policy("humanoid", "ood", "paper", recovered.act_fn(0), episodes, 1, 200,
+                         "native")
+    assert up["recovery_rate"] >= 0.75, up
+    original = load(shipped_policy("humanoid"))
+    lies = evaluate_policy("humanoid", "ood", "paper", original.act_fn(0), episodes, 1, 200,
+                           "native")
+    assert lies["recovery_rate"] == 0.0
 
 
 @pytest.mark.parametrize("dropout", [False, True], ids=["pushchair", "pushchair-dropout"])

@@ -303,6 +303,25 @@ def test_sero_retrains_without_dropout_yet_measures_the_originals(original, tmp_
     assert "the actor (the policy) will not change" in capsys.readouterr().err
 
 
+def test_the_humanoid_retrains_with_sac_and_without_dropout_by_default():
+    """The humanoid's recovery defaults are the SAC settings it stood up with; SAC trains
+    without dropout, so a SeRO-ready original retrains without masks by itself, and a user
+    who asks for them is refused with the flag to change."""
+    for dropout in (False, True):
+        shipped = load(shipped_policy("humanoid", dropout=dropout))
+        config = recovery_config(RecoverySpec("humanoid", "sero", steps=102_400), shipped)
+        assert (config.learner, config.lr_schedule, config.policy_dropout) == \
+            ("sac", "constant", 0.0)
+        assert (config.num_envs, config.sac_updates, config.obs_clip) == (64, 256, 3.0)
+    with pytest.raises(ValueError, match="--set policy_dropout=0"):
+        recovery_config(RecoverySpec("humanoid", "sero", steps=102_400,
+                                     overrides=["policy_dropout=0.1"]), shipped)
+    ppo = recovery_config(RecoverySpec("humanoid", "sero", steps=102_400,
+                                       overrides=["learner=ppo", "lr_schedule=adaptive"]),
+                          shipped)
+    assert ppo.policy_dropout == shipped.meta["policy_dropout"] > 0
+
+
 @pytest.mark.parametrize("env_name", ["ant", "halfcheetah", "hopper", "walker2d"])
 def test_recovery_explores_harder_by_default(env_name, original):
     """The Gym envs' per-env fine-tuning defaults (a fresh std, a larger entropy bonus) sit

@@ -77,7 +77,7 @@ class PPOConfig:
     # ends (a batched reset on every step where any env ends). Measured alike for plain
     # training (auto_reset_hopper_cpu.md).
     auto_reset: str = _static("per_rollout")
-    # "ppo" (every shipped original and recovery default) or "sac": soft actor-critic
+    # "ppo" (every shipped original; every recovery but the humanoid's) or "sac": soft actor-critic
     # (learner/sac.py) on the same env batch, rollouts and recovery hooks, learning off-policy
     # from a replay buffer of everything the rollouts saw. The fields named sac_ and replay_
     # below, and tau, init_alpha and target_entropy, are SAC's only.

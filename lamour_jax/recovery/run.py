@@ -111,15 +111,15 @@ def recovery_config(spec: RecoverySpec, policy: LoadedPolicy) -> PPOConfig:
     architecture, then the user's --num-envs and --set.
 
     The architecture is locked; the dropout rate is not part of it (dropout has no weights),
-    so `--set policy_dropout=0` retrains a SeRO-ready original without masks in its rollouts
-    and updates. SeRO's uncertainty and consolidation read the frozen original with its own
-    dropout either way (`objectives.Original`)."""
-    config = recovery_ppo(spec.env).replace(
-        **architecture(policy), policy_dropout=policy.meta["policy_dropout"],
-        total_steps=spec.steps)
+    so PPO retrains with the original's rate unless `--set policy_dropout=0`, and SAC, which
+    trains without dropout, starts from 0. SeRO's uncertainty and consolidation read the frozen
+    original with its own dropout either way (`objectives.Original`)."""
+    config = recovery_ppo(spec.env).replace(**architecture(policy), total_steps=spec.steps)
     if spec.num_envs is not None:
         config = config.replace(num_envs=spec.num_envs)
-    config = config.override(spec.overrides)
+    learner = config.override(spec.overrides).learner
+    dropout = policy.meta["policy_dropout"] if learner == "ppo" else 0.0
+    config = config.replace(policy_dropout=dropout).override(spec.overrides)
     return check_architecture(config, policy, "the recovering actor").validate().fit_period()
 
 

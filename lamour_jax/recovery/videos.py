@@ -20,17 +20,20 @@ class Film(NamedTuple):
 
 
 def write_videos(out: Path, spec: RecoverySpec, policy_dir: Path, after_member: int = 0,
-                 peak_member: int | None = None) -> list[Film]:
+                 peak_member: int | None = None, others: dict[str, Path] | None = None
+                 ) -> list[Film]:
     """before.gif / after.gif (and peak.gif, given the seed of DIR/peak to film): the original,
     the retrained policy (seed `after_member` of DIR/best) and the best evaluation's, each in the
     first episode of the batch before.json was evaluated on, so all start from the same OOD
-    state. Each film carries its batch's statistics, so a caller need not evaluate again."""
+    state; `others` films more policies (seed 0 of each folder) as NAME.gif. Each film carries
+    its batch's statistics, so a caller need not evaluate again."""
     best = load(out / "best")
     episode_length = best.meta.get("episode_length", 1000)
     env = make(spec.env, "ood", spec.mode, episode_length=episode_length, physics=spec.physics)
     films = [("before", load(policy_dir), spec.policy_member), ("after", best, after_member)]
     if peak_member is not None:
         films.append(("peak", load(out / "peak"), peak_member))
+    films += [(name, load(folder), 0) for name, folder in (others or {}).items()]
     videos = []
     for name, policy, index in films:
         stats, trace = evaluate_and_trace(env, policy.act_fn(index), BEFORE_EPISODES,
