@@ -1,7 +1,8 @@
 """Plot several `lamour recover` runs side by side: OOD return, recovery rate and Normal-env
-return against env steps, one line per run (member 0 of each; pass single-seed runs).
+return against env steps, one line per run: member 0 of each, or with `--seeds mean` the mean
+over each run's seeds with a band from its lowest seed to its highest.
 
-    python benchmarks/plot_recovery_runs.py OUT.png DIR=LABEL [DIR=LABEL ...]
+    python benchmarks/plot_recovery_runs.py OUT.png DIR=LABEL [DIR=LABEL ...] [--seeds mean]
 
 Unlike `lamour compare` (one method per line, mean over seeds) this puts runs that differ in
 anything (a setting, a seed) on one figure, and shows retention on the Normal env too.
@@ -14,6 +15,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -29,17 +31,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("runs", nargs="+", help="DIR=LABEL")
+    parser.add_argument("--seeds", choices=("first", "mean"), default="first",
+                        help="plot member 0 of each run (default) or the mean over its members")
     args = parser.parse_args()
     fig, axes = plt.subplots(1, len(PANELS), figsize=(15, 4.2))
     env = None
     for spec in args.runs:
         directory, _, label = spec.partition("=")
         rows = RunDir(directory).history()
-        rows = [r for r in rows if r["member"] == 0]
+        if args.seeds == "first":
+            rows = [r for r in rows if r["member"] == 0]
         env = env or json.loads((Path(directory) / "config.json").read_text())["env"]
-        steps = [r["step"] for r in rows]
+        steps = sorted({r["step"] for r in rows})
+        members = len({r["member"] for r in rows})
         for ax, (key, _, _) in zip(axes, PANELS, strict=True):
-            ax.plot(steps, [r.get(key) for r in rows], marker=".", label=label or directory)
+            values = np.array([[r[key] for r in rows if r["step"] == s] for s in steps])
+            mean = values.mean(axis=1)
+            line, = ax.plot(steps, mean, marker=".",
+                            label=f"{label or directory}"
+                                  f"{f' (mean of {members}, band: min-max)' if members > 1 else ''}")
+            if members > 1:
+                ax.fill_between(steps, values.min(axis=1), values.max(axis=1), alpha=0.15,
+                                color=line.get_color())
     for ax, (_, title, ylabel) in zip(axes, PANELS, strict=True):
         ax.set(title=f"{env}: {title}", xlabel="env steps", ylabel=ylabel)
     axes[0].legend(fontsize=8)
