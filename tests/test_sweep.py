@@ -135,6 +135,18 @@ def test_sweep_cli_resumes_exactly_and_reports_each_grid_point(tmp_path):
         single[index] = [cell.strip() for cell in row]
     assert "policy 3 of the sweep: learning_rate=0.01" in out.stdout
     assert single[0] != single[3]  # else the rows below could come from one policy
+    # One policy exported to a folder of its own scores what it scored inside the run.
+    one = tmp_path / "one"
+    out = cli("export", str(run), "--member", "3", "--out", str(one))
+    assert out.returncode == 0, out.stderr[-2000:]
+    out = cli("evaluate", str(one), "--episodes", "2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [c.strip() for c in out.stdout.strip().splitlines()[-1].split("|")[5:9]] == single[3]
+    exported = json.loads((one / "policy.json").read_text())
+    assert exported["members"] == 1 and exported["sweep"] == [{"learning_rate": RATES[1]}]
+    assert exported["exported_from"]["member"] == 3 and (one / "config.json").is_file()
+    out = cli("export", str(run), "--member", "3", "--out", str(one))
+    assert out.returncode == 2 and "not an empty folder" in out.stderr
     # Every policy at once, on the same starts: each row is what it scores on its own.
     out = cli("evaluate", str(run), "--member", "all", "--episodes", "2")
     assert out.returncode == 0, out.stderr[-2000:]

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from lamour_jax.learner.config import PPOConfig
-from lamour_jax.learner.policy import CheckpointError
+from lamour_jax.learner.policy import CheckpointError, load_policy
 from lamour_jax.runtime.distributed import is_primary
 from lamour_jax.runtime.run_dir import RunDir
 
@@ -183,6 +183,32 @@ def resume_budget(run_dir: Path, config: PPOConfig, total_steps: int) -> tuple[i
         raise ValueError(f"{run_dir} has already trained {done:,} steps per seed, more than "
                          f"--steps {total_steps:,}; a run only continues")
     return done, planned
+
+
+def export_member(run_dir: Path, index: int, out: Path) -> dict[str, Any]:
+    """Write policy number `index` of a multi-seed, sweep or recovery run to `out` as a policy
+    folder of its own (policy/, policy.json, and the run's config.json): what ships, and what
+    `--policy` or `--init-policy` then reads without a member index. Returns its metadata,
+    which keeps the member's sweep point or candidate and says where it came from."""
+    policy, meta = load_policy(run_dir)
+    members = int(meta.get("members", meta.get("seeds", 1)))
+    if not 0 <= index < members:
+        raise ValueError(f"policy index {index} out of range: {run_dir} holds {members} "
+                         f"policies (indices 0 to {members - 1})")
+    picked = jax.tree.map(lambda x: x[index:index + 1], policy)
+    own = {**meta, "members": 1,
+           "exported_from": {"run": str(Path(run_dir).absolute()), "member": index}}
+    own.pop("seeds", None)
+    if meta.get("sweep"):
+        own["sweep"] = [meta["sweep"][index]]
+    if len(meta.get("candidates") or []) > 1:  # candidate k holds members k*seeds ..
+        own["candidates"] = [meta["candidates"][index * len(meta["candidates"]) // members]]
+    out = Path(out)
+    save_policy(out, picked, own)
+    config = Path(run_dir) / "config.json"
+    if config.is_file() and is_primary():
+        shutil.copyfile(config, out / "config.json")
+    return own
 
 
 def save_policy(run_dir: Path, policy: dict[str, Any], meta: dict[str, Any]) -> None:
