@@ -47,9 +47,8 @@ def main() -> None:
         for ax, (key, _, _) in zip(axes, PANELS, strict=True):
             values = np.array([[r[key] for r in rows if r["step"] == s] for s in steps])
             mean = values.mean(axis=1)
-            line, = ax.plot(steps, mean, marker=".",
-                            label=f"{label or directory}"
-                                  f"{f' (mean of {members}, band: min-max)' if members > 1 else ''}")
+            band = f" (mean of {members}, band: min-max)" if members > 1 else ""
+            line, = ax.plot(steps, mean, marker=".", label=f"{label or directory}{band}")
             if members > 1:
                 ax.fill_between(steps, values.min(axis=1), values.max(axis=1), alpha=0.15,
                                 color=line.get_color())

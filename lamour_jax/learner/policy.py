@@ -56,6 +56,18 @@ def load_policy(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return policy, meta
 
 
+def member_count(meta: dict[str, Any]) -> int:
+    """How many policies a policy.json describes ("seeds" in older files)."""
+    return int(meta.get("members", meta.get("seeds")))
+
+
+def check_member(meta: dict[str, Any], index: int) -> None:
+    members = member_count(meta)
+    if not 0 <= index < members:
+        raise ValueError(f"policy index {index} out of range: the run has {members} "
+                         f"policies (indices 0 to {members - 1})")
+
+
 @dataclass
 class LoadedPolicy:
     meta: dict[str, Any]
@@ -67,13 +79,11 @@ class LoadedPolicy:
     @property
     def members(self) -> int:
         """Policies in the file: a run's seeds, sweep points or candidates' seeds."""
-        return int(self.meta.get("members", self.meta.get("seeds")))  # "seeds": older files
+        return member_count(self.meta)
 
     def member(self, index: int) -> dict[str, Any]:
         """One member's policy in the form `make_train(init_actor=...)` takes."""
-        if not 0 <= index < self.members:
-            raise ValueError(f"policy index {index} out of range: the run has {self.members} "
-                             f"policies (indices 0 to {self.members - 1})")
+        check_member(self.meta, index)
         pick = lambda tree: jax.tree.map(lambda x: x[index], tree)  # noqa: E731
         return {"actor": pick(self.actor_params), "obs_stats": pick(self.obs_stats),
                 "dropout_var_max": self.dropout_var_max[index]}

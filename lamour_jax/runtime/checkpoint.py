@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from lamour_jax.learner.config import PPOConfig
-from lamour_jax.learner.policy import CheckpointError, load_policy
+from lamour_jax.learner.policy import CheckpointError, check_member, load_policy, member_count
 from lamour_jax.runtime.distributed import is_primary
 from lamour_jax.runtime.run_dir import RunDir
 
@@ -191,10 +191,7 @@ def export_member(run_dir: Path, index: int, out: Path) -> dict[str, Any]:
     `--policy` or `--init-policy` then reads without a member index. Returns its metadata,
     which keeps the member's sweep point or candidate and says where it came from."""
     policy, meta = load_policy(run_dir)
-    members = int(meta.get("members", meta.get("seeds", 1)))
-    if not 0 <= index < members:
-        raise ValueError(f"policy index {index} out of range: {run_dir} holds {members} "
-                         f"policies (indices 0 to {members - 1})")
+    check_member(meta, index)
     picked = jax.tree.map(lambda x: x[index:index + 1], policy)
     own = {**meta, "members": 1,
            "exported_from": {"run": str(Path(run_dir).absolute()), "member": index}}
@@ -202,7 +199,8 @@ def export_member(run_dir: Path, index: int, out: Path) -> dict[str, Any]:
     if meta.get("sweep"):
         own["sweep"] = [meta["sweep"][index]]
     if len(meta.get("candidates") or []) > 1:  # candidate k holds members k*seeds ..
-        own["candidates"] = [meta["candidates"][index * len(meta["candidates"]) // members]]
+        own["candidates"] = [meta["candidates"][index * len(meta["candidates"])
+                                                 // member_count(meta)]]
     out = Path(out)
     save_policy(out, picked, own)
     config = Path(run_dir) / "config.json"
