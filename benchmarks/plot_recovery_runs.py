@@ -43,15 +43,19 @@ def main() -> None:
             rows = [r for r in rows if r["member"] == 0]
         env = env or json.loads((Path(directory) / "config.json").read_text())["env"]
         steps = sorted({r["step"] for r in rows})
-        members = len({r["member"] for r in rows})
+        members = sorted({r["member"] for r in rows})
         for ax, (key, _, _) in zip(axes, PANELS, strict=True):
-            values = np.array([[r[key] for r in rows if r["step"] == s] for s in steps])
-            mean = values.mean(axis=1)
-            band = f" (mean of {members}, band: min-max)" if members > 1 else ""
-            line, = ax.plot(steps, mean, marker=".", label=f"{label or directory}{band}")
-            if members > 1:
-                ax.fill_between(steps, values.min(axis=1), values.max(axis=1), alpha=0.15,
-                                color=line.get_color())
+            # NaN where a member has no value (a diverged member's rows carry none): a gap in
+            # the line, as a single run's missing value is, not a failed plot.
+            values = np.full((len(steps), len(members)), np.nan)
+            for r in rows:
+                values[steps.index(r["step"]), members.index(r["member"])] = r.get(key, np.nan)
+            band = f" (mean of {len(members)}, band: min-max)" if len(members) > 1 else ""
+            line, = ax.plot(steps, np.nanmean(values, axis=1), marker=".",
+                            label=f"{label or directory}{band}")
+            if len(members) > 1:
+                ax.fill_between(steps, np.nanmin(values, axis=1), np.nanmax(values, axis=1),
+                                alpha=0.15, color=line.get_color())
     for ax, (_, title, ylabel) in zip(axes, PANELS, strict=True):
         ax.set(title=f"{env}: {title}", xlabel="env steps", ylabel=ylabel)
     axes[0].legend(fontsize=8)
