@@ -87,16 +87,15 @@ class SACTrainer(Trainer):
                   "log_alpha": jnp.log(jnp.asarray(hp.init_alpha, jnp.float32))}
         opt_state = {name: opt.init(params[name])
                      for name, opt in self._optimizers(hp).items()}
-        return self._fresh_state(params, opt_state, stats, k_env, k_state, member,
-                                 Replay.empty(self.config.replay_capacity, self._row_like()))
+        state = self._fresh_state(params, opt_state, stats, k_env, k_state, member)
+        return state.replace(replay=Replay.empty(self.config.replay_capacity,
+                                                 self._row_like(state)))
 
-    def _row_like(self) -> Transition:
-        """One buffer row's shapes and dtypes (with a leading axis of 1)."""
-        obs = jnp.zeros((1, self.env.observation_size))
-        one = jnp.zeros((1,))
-        return Transition(obs=obs, u=jnp.zeros((1, self.env.action_size)), log_prob=one,
-                          reward=one, termination=one, done=one, next_obs=obs, valid=one,
-                          steps_up=jnp.zeros((1,), jnp.int32))
+    def _row_like(self, state: TrainState) -> Transition:
+        """One buffer row's shapes and dtypes (a leading axis of 1), read off what a rollout
+        from `state` returns (traced for shapes only), so the buffer follows Transition."""
+        traj = jax.eval_shape(lambda s, k: self._rollout(s, k)[2], state, state.key)
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *x.shape[2:]), x.dtype), traj)
 
     # ----- losses (one minibatch; `stats` the actor's inputs, `critic_stats` the critics')
     def _sample_action(self, actor_params: Any, stats: RunningStats, obs: jax.Array,
