@@ -165,3 +165,15 @@ def test_sweep_cli_resumes_exactly_and_reports_each_grid_point(tmp_path):
     assert out.returncode == 2 and "both --set and --sweep" in out.stderr
     out = cli("train", "pointmass", "--sweep", "num_envs=16,32")
     assert out.returncode == 2 and "shapes the compiled program" in out.stderr
+
+
+def test_sweep_points_only_for_a_run_whose_policies_are_the_sweep():
+    """A run retrained from one sweep policy records its point beside several seeds: its
+    policies are not the sweep's, and `lamour evaluate --member all` must not index the point
+    per policy (it raised IndexError)."""
+    from lamour_jax.learner.policy import sweep_points
+
+    points = [{"learning_rate": 1e-4}, {"learning_rate": 3e-4}]
+    assert sweep_points({"members": 2, "sweep": points}) == points
+    assert sweep_points({"members": 5, "sweep": points[:1]}) is None
+    assert sweep_points({"members": 1}) is None

@@ -40,7 +40,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lamour_jax import render
     from lamour_jax.envs import make
     from lamour_jax.learner.evaluate import evaluate_and_trace, evaluate_policy
-    from lamour_jax.learner.policy import load
+    from lamour_jax.learner.policy import load, sweep_points
     from lamour_jax.learner.sweep import format_point
     from lamour_jax.runtime.checkpoint import CheckpointError
 
@@ -64,9 +64,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         act = policy.act_fn(args.member)
     except ValueError as err:
         raise UserError(str(err)) from None
-    if policy.meta.get("sweep"):  # a sweep's policy index is a grid point and seed
-        print(f"policy {args.member} of the sweep: "
-              f"{format_point(policy.meta['sweep'][args.member])}")
+    points = sweep_points(policy.meta)
+    if points:  # a sweep's policy index is a grid point and seed
+        print(f"policy {args.member} of the sweep: {format_point(points[args.member])}")
     if args.video is None:
         out = evaluate_policy(env_name, variant, args.mode, act, args.episodes, args.seed,
                               episode_length, physics)
@@ -94,11 +94,12 @@ def _all_policies_table(policy: LoadedPolicy, env_name: str, variant: str, mode:
     import numpy as np
 
     from lamour_jax.learner.evaluate import evaluate_policies
+    from lamour_jax.learner.policy import sweep_points
     from lamour_jax.learner.sweep import format_point
 
     results = evaluate_policies(env_name, variant, mode, policy, episodes, seed, episode_length,
                                 physics)
-    points = policy.meta.get("sweep")
+    points = sweep_points(policy.meta)
     hp_head, hp_rule = ("hyperparameters | ", "---|") if points else ("", "")
     lines = [f"{env_name} ({variant}), {episodes} episodes per policy, the same starts for each:",
              f"| policy | {hp_head}return mean | return std | episode length | reached a valid "

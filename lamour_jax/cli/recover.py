@@ -172,7 +172,7 @@ def _policy_dir(args: argparse.Namespace, methods: list[str]) -> Path:
 
 def _check_policy(path: Path, index: int) -> dict[str, Any]:
     """The policy run's metadata, once its policy number `index` is known to load."""
-    from lamour_jax.learner.policy import load
+    from lamour_jax.learner.policy import load, sweep_points
     from lamour_jax.learner.sweep import format_point
     from lamour_jax.runtime.checkpoint import CheckpointError
 
@@ -181,9 +181,10 @@ def _check_policy(path: Path, index: int) -> dict[str, Any]:
         policy.member(index)
     except (CheckpointError, ValueError) as err:
         raise UserError(f"--policy {path}: {err}") from None
-    if policy.meta.get("sweep"):
+    points = sweep_points(policy.meta)
+    if points:
         _log(f"retraining policy {index} of the sweep in {path}: "
-             f"{format_point(policy.meta['sweep'][index])}")
+             f"{format_point(points[index])}")
     return policy.meta
 
 

@@ -61,6 +61,13 @@ def member_count(meta: dict[str, Any]) -> int:
     return int(meta.get("members", meta.get("seeds")))
 
 
+def sweep_points(meta: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A sweep's grid point per policy, or None when the policies are not a sweep's (runs
+    retrained from a sweep's policy recorded its point once, beside several seeds)."""
+    points = meta.get("sweep")
+    return points if points and len(points) == member_count(meta) else None
+
+
 def check_member(meta: dict[str, Any], index: int) -> None:
     members = member_count(meta)
     if not 0 <= index < members:

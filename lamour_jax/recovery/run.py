@@ -272,7 +272,10 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
     keys = jnp.concatenate([seed_keys] * len(names))
     initial = None if resume else jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(
         keys, None, jnp.arange(members))
-    original = {k: v for k, v in policy.meta.items() if k != "seeds"}  # older files' name
+    # The original's architecture; not what describes its own run ("seeds", older files'
+    # "members"; a sweep's points; where it was exported from).
+    original = {k: v for k, v in policy.meta.items()
+                if k not in ("seeds", "sweep", "exported_from")}
     meta = {**original, "variant": "ood", "members": members, "recovered_with": spec.method,
             "physics": spec.physics,
             "candidates": names, "obs_clip": config.obs_clip,
