@@ -272,8 +272,8 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
     keys = jnp.concatenate([seed_keys] * len(names))
     initial = None if resume else jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(
         keys, None, jnp.arange(members))
-    # The original's architecture; not what describes its own run ("seeds", older files'
-    # "members"; a sweep's points; where it was exported from).
+    # The original's architecture, without the records of its own run: its member count
+    # ("seeds" in older files; "members" is replaced below), a sweep's points, an export's source.
     original = {k: v for k, v in policy.meta.items()
                 if k not in ("seeds", "sweep", "exported_from")}
     meta = {**original, "variant": "ood", "members": members, "recovered_with": spec.method,
