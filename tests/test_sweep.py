@@ -147,6 +147,16 @@ def test_sweep_cli_resumes_exactly_and_reports_each_grid_point(tmp_path):
     assert exported["exported_from"]["member"] == 3 and (one / "config.json").is_file()
     out = cli("export", str(run), "--member", "3", "--out", str(one))
     assert out.returncode == 2 and "not an empty folder" in out.stderr
+    # Retrained from the exported policy with two seeds: two policies, not a sweep of one (its
+    # point once recorded beside two seeds made `evaluate --member all` raise IndexError).
+    rec = tmp_path / "rec"
+    out = cli("recover", "pointmass", "--policy", str(one), "--method", "zero", "--seeds", "2",
+              "--steps", "256", "--out", str(rec), "--no-progress", *sets)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "sweep" not in json.loads((rec / "policy.json").read_text())
+    out = cli("evaluate", str(rec), "--member", "all", "--episodes", "2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "return over the 2 policies" in out.stdout
     # Every policy at once, on the same starts: each row is what it scores on its own.
     out = cli("evaluate", str(run), "--member", "all", "--episodes", "2")
     assert out.returncode == 0, out.stderr[-2000:]

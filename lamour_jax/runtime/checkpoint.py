@@ -18,7 +18,13 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from lamour_jax.learner.config import PPOConfig
-from lamour_jax.learner.policy import CheckpointError, check_member, load_policy, member_count
+from lamour_jax.learner.policy import (
+    CheckpointError,
+    check_member,
+    load_policy,
+    member_count,
+    sweep_points,
+)
 from lamour_jax.runtime.distributed import is_primary
 from lamour_jax.runtime.run_dir import RunDir
 
@@ -196,8 +202,10 @@ def export_member(run_dir: Path, index: int, out: Path) -> dict[str, Any]:
     own = {**meta, "members": 1,
            "exported_from": {"run": str(Path(run_dir).absolute()), "member": index}}
     own.pop("seeds", None)
-    if meta.get("sweep"):
-        own["sweep"] = [meta["sweep"][index]]
+    points = sweep_points(meta)
+    own.pop("sweep", None)  # a record that is not one point per policy says nothing of this one
+    if points:
+        own["sweep"] = [points[index]]
     if len(meta.get("candidates") or []) > 1:  # candidate k holds members k*seeds ..
         own["candidates"] = [meta["candidates"][index * len(meta["candidates"])
                                                  // member_count(meta)]]
