@@ -75,10 +75,44 @@ def test_sac_critic_warmup_holds_the_actor_and_temperature_back():
                            warm.params["actor"]["params"]["MLP_0"]["Dense_0"]["kernel"])
 
 
+def test_sac_temperatures_by_validity_each_follow_their_own_states():
+    """With one temperature for fallen and one for valid states, a minibatch of only one kind
+    moves only that kind's α, toward its own target (here: far above the policy's entropy for
+    fallen states, far below it for valid ones), and α weighs each row by its state's kind."""
+    config = sac_config(sac_temperatures="by_validity", target_entropy=5.0,
+                        target_entropy_valid=-20.0, total_steps=256, eval_every=128,
+                        eval_envs=4, episode_length=20)
+    trainer = make_train(make("pointmass", episode_length=20), config)
+    state = trainer.init(jax.random.key(0))
+    assert state.params["log_alpha"].shape == (2,)
+    _, period = jax.jit(trainer.run_chunk)(state)  # a whole period trains and reports both
+    for name in ("alpha", "alpha_valid", "entropy_fallen", "entropy_valid"):
+        assert np.all(np.isfinite(np.asarray(period[name]))), name
+    traj = trainer._rollout(state, jax.random.key(1))[2]
+    rows = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), traj)
+
+    def update(valid: bool) -> np.ndarray:
+        batch = rows.replace(steps_up=jnp.full_like(rows.steps_up, int(valid)),
+                             valid=jnp.full_like(rows.valid, float(valid)))
+        params, _, metrics = trainer._update(
+            state.params, state.opt_state, state.obs_stats, state.critic_obs_stats, batch,
+            jax.random.key(2), config, jnp.float32(1.0), state.member)
+        assert {"alpha", "alpha_valid"} <= set(metrics)
+        return np.asarray(params["log_alpha"] - state.params["log_alpha"])
+
+    fallen, up = update(False), update(True)
+    assert fallen[0] > 0 and fallen[1] == 0  # below its target: α of fallen states rises
+    assert up[0] == 0 and up[1] < 0  # above its target: α of valid states falls
+    alpha = trainer._alpha({"log_alpha": jnp.log(jnp.array([0.3, 0.01]))},
+                           jnp.array([True, False, True]))
+    np.testing.assert_allclose(alpha, [0.01, 0.3, 0.01], rtol=1e-6)
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(lr_schedule="adaptive"), "--set lr_schedule=constant"),
     (dict(policy_dropout=0.1), "--set policy_dropout=0"),
     (dict(replay_size=100), "less than one iteration"),
+    (dict(sac_temperatures="per_state"), "shared, by_validity"),
 ])
 def test_sac_refuses_what_it_cannot_do(change, message):
     with pytest.raises(ValueError, match=message):

@@ -80,7 +80,7 @@ class PPOConfig:
     # "ppo" (every shipped original; every recovery but the humanoid's) or "sac": soft actor-critic
     # (learner/sac.py) on the same env batch, rollouts and recovery hooks, learning off-policy
     # from a replay buffer of everything the rollouts saw. The fields named sac_ and replay_
-    # below, and tau, init_alpha and target_entropy, are SAC's only.
+    # below, and tau, init_alpha and the target_entropy fields, are SAC's only.
     learner: str = _static("ppo")
     # SAC: transitions kept per member, rounded down to whole iterations (replay_capacity).
     # The buffer is part of the training state, so checkpoints carry it and a resume is exact.
@@ -89,6 +89,12 @@ class PPOConfig:
     # SAC: gradient steps after each rollout of num_envs x unroll_length env steps; their
     # ratio is SAC's update-to-data ratio (what its sample efficiency is bought with).
     sac_updates: int = _static(32)
+    # SAC: "shared", one entropy temperature for every state, or "by_validity", two: one for
+    # states that fail the env's validity test (aiming at target_entropy) and one for those
+    # that pass it (aiming at target_entropy_valid). Recovery wants noise to find the way up
+    # while fallen, and an original's near-saturated gait left alone once up: under one target
+    # the walker's temperature widened its gait until it fell (benchmarks/results/sac_cpu.md).
+    sac_temperatures: str = _static("shared")
     # --- scalar hyperparameters (pytree leaves)
     learning_rate: float = 3e-4
     gamma: float = 0.99
@@ -105,6 +111,10 @@ class PPOConfig:
     # would first spread toward uniform.
     init_alpha: float = 0.1
     target_entropy: float = -0.5  # SAC: per action dimension, the entropy alpha aims at
+    # SAC with sac_temperatures=by_validity: the target on valid states, per action dimension.
+    # The shipped walker's gait measures -2.2 and the hopper's -0.5 per dimension, so -2 lets
+    # the temperature fade on an upright original without forcing noise into it.
+    target_entropy_valid: float = -2.0
 
     @property
     def steps_per_iteration(self) -> int:
@@ -238,6 +248,8 @@ class PPOConfig:
         if self.replay_capacity < 1:
             raise ValueError(f"replay_size={self.replay_size} holds less than one iteration "
                              f"({self.steps_per_iteration:,} = num_envs x unroll_length)")
+        if self.sac_temperatures not in SAC_TEMPERATURES:
+            raise ValueError(f"sac_temperatures must be one of {', '.join(SAC_TEMPERATURES)}")
         if not 0.0 < self.tau <= 1.0 or self.init_alpha <= 0.0:
             raise ValueError("tau must be in (0, 1] and init_alpha > 0")
 
@@ -288,3 +300,4 @@ ENTROPY_SCHEDULES = ("constant", "linear")
 ENTROPY_SPACES = ("pre_tanh", "action")
 AUTO_RESETS = ("per_rollout", "per_episode")
 LEARNERS = ("ppo", "sac")
+SAC_TEMPERATURES = ("shared", "by_validity")

@@ -7,8 +7,10 @@ the recovery's reward hook applied), written into a replay buffer that lives in 
 state, then `sac_updates` gradient steps on minibatches drawn from everything the buffer
 holds: twin critics toward r + γ (min Q_target(s', a') − α log π(a'|s')), the actor toward
 α log π(a|s) − min Q(s, a) plus the recovery's extra loss (consolidation), and the temperature
-α toward a target entropy. Everything else (initialisation from an original actor, critic
-warm-up, evaluation, retention, checkpoints, seeds as a vmap) is the PPO trainer's.
+α toward a target entropy (one α for every state, or, with `sac_temperatures=by_validity`,
+one for fallen states and one for states that pass the env's validity test). Everything
+else (initialisation from an original actor, critic warm-up, evaluation, retention,
+checkpoints, seeds as a vmap) is the PPO trainer's.
 
 Why it is here: PPO with 256 envs did not get the humanoid up from its back in 2-4M steps
 (benchmarks/results/recovery_humanoid_native_cpu.md); the paper retrains with SAC, which
@@ -83,8 +85,9 @@ class SACTrainer(Trainer):
         actor_params, stats = self._initial_actor(k_actor)
         critic = self.q.init(k_critic, jnp.zeros((self.env.observation_size,)),
                              jnp.zeros((self.env.action_size,)))
+        log_alpha = jnp.full((self._temperatures,), jnp.log(hp.init_alpha), jnp.float32)
         params = {"actor": actor_params, "critic": critic, "target_critic": critic,
-                  "log_alpha": jnp.log(jnp.asarray(hp.init_alpha, jnp.float32))}
+                  "log_alpha": log_alpha if self._temperatures > 1 else log_alpha[0]}
         opt_state = {name: opt.init(params[name])
                      for name, opt in self._optimizers(hp).items()}
         state = self._fresh_state(params, opt_state, stats, k_env, k_state, member)
@@ -96,6 +99,26 @@ class SACTrainer(Trainer):
         from `state` returns (traced for shapes only), so the buffer follows Transition."""
         traj = jax.eval_shape(lambda s, k: self._rollout(s, k)[2], state, state.key)
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct((1, *x.shape[2:]), x.dtype), traj)
+
+    # ----- temperatures: one, or [fallen, valid] by the env's validity test of the state
+    @property
+    def _temperatures(self) -> int:
+        return 2 if self.config.sac_temperatures == "by_validity" else 1
+
+    def _alpha(self, params: dict, valid: jax.Array) -> jax.Array:
+        """α at each row whose state's validity is `valid` (bool, [rows])."""
+        alpha = jnp.exp(params["log_alpha"])
+        return alpha[valid.astype(jnp.int32)] if self._temperatures > 1 else alpha
+
+    def _groups(self, valid: jax.Array) -> jax.Array:
+        """[rows, temperatures]: which temperature each row answers to (one-hot)."""
+        if self._temperatures == 1:
+            return jnp.ones((valid.shape[0], 1), jnp.float32)
+        return jax.nn.one_hot(valid.astype(jnp.int32), 2, dtype=jnp.float32)
+
+    def _targets(self, hp: PPOConfig) -> jax.Array:
+        per_dim = [hp.target_entropy, hp.target_entropy_valid][:self._temperatures]
+        return jnp.asarray(per_dim, jnp.float32) * self.env.action_size
 
     # ----- losses (one minibatch; `stats` the actor's inputs, `critic_stats` the critics')
     def _sample_action(self, actor_params: Any, stats: RunningStats, obs: jax.Array,
@@ -112,7 +135,7 @@ class SACTrainer(Trainer):
     def _critic_loss(self, critic: Any, params: dict, stats: RunningStats,
                      critic_stats: RunningStats, batch: Transition, key: jax.Array,
                      hp: PPOConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
-        alpha = jnp.exp(params["log_alpha"])
+        alpha = self._alpha(params, batch.valid > 0.5)  # the next state's
         next_action, next_log_prob, _, _ = self._sample_action(params["actor"], stats,
                                                                batch.next_obs, key)
         next_q = jnp.min(self._q(params["target_critic"], critic_stats, batch.next_obs,
@@ -127,12 +150,18 @@ class SACTrainer(Trainer):
                     critic_stats: RunningStats, batch: Transition, key: jax.Array,
                     member: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         k_action, k_extra = jax.random.split(key)
-        alpha = jnp.exp(params["log_alpha"])
+        valid = batch.steps_up > 0  # `obs` passed the validity test
         action, log_prob, mean, std = self._sample_action(actor_params, stats, batch.obs,
                                                           k_action)
         q = jnp.min(self._q(params["critic"], critic_stats, batch.obs, action), axis=0)
-        loss = jnp.mean(alpha * log_prob - q)
-        metrics = {"actor_loss": loss, "entropy": -jnp.mean(log_prob)}
+        loss = jnp.mean(self._alpha(params, valid) * log_prob - q)
+        # The entropy each temperature answers to: the mean over its own rows (0 for a
+        # temperature with none in this minibatch; the update skips it).
+        groups = self._groups(valid)
+        rows = jnp.sum(groups, axis=0)
+        group_entropy = -(jax.lax.stop_gradient(log_prob) @ groups) / jnp.maximum(rows, 1.0)
+        metrics = {"actor_loss": loss, "entropy": -jnp.mean(log_prob),
+                   "group_entropy": group_entropy, "group_rows": rows}
         if self.extra_policy_loss is not None:
             extra, extra_metrics = self.extra_policy_loss(mean, std, batch, k_extra, member)
             loss = loss + extra
@@ -162,13 +191,20 @@ class SACTrainer(Trainer):
         step("actor", grads, actor_learns)
         metrics.update(actor_metrics)
 
-        # The temperature's loss is log α · (H − H_target), H the policy's entropy on the batch:
-        # its gradient raises α while the policy is less random than the target.
-        target = hp.target_entropy * self.env.action_size
-        step("log_alpha", jax.lax.stop_gradient(actor_metrics["entropy"]) - target, actor_learns)
+        # Each temperature's loss is log α · (H − H_target), H the policy's entropy on that
+        # temperature's rows: its gradient raises α while the policy is less random than the
+        # target. A temperature none of whose states are in the minibatch skips the step.
+        shape = params["log_alpha"].shape
+        present = (actor_metrics["group_rows"] > 0).astype(jnp.float32)
+        grads = (actor_metrics["group_entropy"] - self._targets(hp)) * present
+        step("log_alpha", grads.reshape(shape), actor_learns * present.reshape(shape))
         params["target_critic"] = optax.incremental_update(params["critic"],
                                                            params["target_critic"], hp.tau)
-        metrics["alpha"] = jnp.exp(params["log_alpha"])
+        alpha = jnp.exp(params["log_alpha"])
+        if self._temperatures > 1:
+            metrics.update(alpha=alpha[0], alpha_valid=alpha[1])
+        else:
+            metrics["alpha"] = alpha
         metrics["total_loss"] = metrics["critic_loss"] + actor_loss
         return params, opt_state, metrics
 
@@ -194,7 +230,11 @@ class SACTrainer(Trainer):
 
         (params, opt_state), metrics = jax.lax.scan(
             update, (state.params, state.opt_state), jax.random.split(k_update, cfg.sac_updates))
+        rows = metrics.pop("group_rows")  # [sac_updates, temperatures]
+        entropy = jnp.sum(metrics.pop("group_entropy") * rows, 0) / jnp.maximum(jnp.sum(rows, 0), 1)
         metrics = jax.tree.map(jnp.mean, metrics)
+        if self._temperatures > 1:  # over every row each temperature answered to
+            metrics.update(entropy_fallen=entropy[0], entropy_valid=entropy[1])
         metrics["train_reward"] = jnp.mean(traj.reward)
         metrics["train_valid_fraction"] = jnp.mean(traj.valid)
         metrics["finite"] = tree_finite(params) & jnp.isfinite(metrics["total_loss"])
