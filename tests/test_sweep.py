@@ -153,6 +153,8 @@ def test_sweep_cli_resumes_exactly_and_reports_each_grid_point(tmp_path):
     out = cli("recover", "pointmass", "--policy", str(one), "--method", "zero", "--seeds", "2",
               "--steps", "256", "--out", str(rec), "--no-progress", *sets)
     assert out.returncode == 0, out.stderr[-2000:]
+    assert f"retraining {one}, exported from policy 3 of the sweep in {run.absolute()}: " \
+        "learning_rate=0.01" in out.stdout + out.stderr
     assert "sweep" not in json.loads((rec / "policy.json").read_text())
     out = cli("evaluate", str(rec), "--member", "all", "--episodes", "2")
     assert out.returncode == 0, out.stderr[-2000:]

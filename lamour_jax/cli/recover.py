@@ -182,7 +182,11 @@ def _check_policy(path: Path, index: int) -> dict[str, Any]:
     except (CheckpointError, ValueError) as err:
         raise UserError(f"--policy {path}: {err}") from None
     points = sweep_points(policy.meta)
-    if points:
+    source = policy.meta.get("exported_from")
+    if points and source:  # one policy `lamour export` took out of a sweep
+        _log(f"retraining {path}, exported from policy {source['member']} of the sweep in "
+             f"{source['run']}: {format_point(points[index])}")
+    elif points:
         _log(f"retraining policy {index} of the sweep in {path}: "
              f"{format_point(points[index])}")
     return policy.meta
