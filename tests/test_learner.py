@@ -278,6 +278,32 @@ def test_action_space_entropy_bonus_keeps_the_std_moderate():
         tiny_config(entropy_space="post").validate()
 
 
+def test_entropy_bonus_on_fallen_states_only():
+    """entropy_states=fallen pays the bonus on the rows whose state fails the validity test
+    and on no others: on an all-valid minibatch it is 0, on an all-fallen one it is the
+    whole bonus of entropy_states=all."""
+    env = make("pointmass", episode_length=20)
+    trainers = {kind: make_train(env, tiny_config(entropy_states=kind))
+                for kind in ("all", "fallen")}
+    state = trainers["all"].init(jax.random.key(0))
+    traj = trainers["all"]._rollout(state, jax.random.key(1))[2]
+    rows = jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), traj)
+    zeros = jnp.zeros_like(rows.reward)
+
+    def bonus(kind: str, steps_up: int) -> float:
+        batch = rows.replace(steps_up=jnp.full_like(rows.steps_up, steps_up))
+        _, metrics = trainers[kind]._loss(state.params, state.obs_stats, state.critic_obs_stats,
+                                          batch, zeros, zeros, jax.random.key(2),
+                                          trainers[kind].config, state.member)
+        return float(metrics["entropy"])
+
+    assert bonus("fallen", 5) == 0.0
+    assert bonus("fallen", 0) == pytest.approx(bonus("all", 5)) == pytest.approx(bonus("all", 0))
+    assert bonus("all", 0) != 0.0
+    with pytest.raises(ValueError, match="entropy_states must be one of all, fallen"):
+        tiny_config(entropy_states="valid").validate()
+
+
 @pytest.mark.parametrize("physics", ["mjx", "native"])
 def test_resume_is_exact(tmp_path, physics):
     sets = [a for s in TINY for a in ("--set", s)] + ["--physics", physics]

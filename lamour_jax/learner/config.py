@@ -71,6 +71,10 @@ class PPOConfig:
     # entropy of the squashed action tanh(u) (one reparameterised sample per state, as brax and
     # SAC do), largest at a moderate std.
     entropy_space: str = _static("pre_tanh")
+    # Which states the entropy bonus is paid on: "all", or "fallen", those that fail the env's
+    # validity test (recovery: noise to find the way up, none pushed into the original's gait
+    # once up, where consolidation narrows the policy toward the original's).
+    entropy_states: str = _static("all")
     # Where an env that ends restarts from (envs/wrappers.py, AutoResetBatch): "per_rollout",
     # one fresh start per env drawn before each rollout (a select at the end; a second ending
     # in the same rollout reuses it), or "per_episode", a fresh draw at the step the episode
@@ -217,6 +221,8 @@ class PPOConfig:
             raise ValueError(f"entropy_schedule must be one of {', '.join(ENTROPY_SCHEDULES)}")
         if self.entropy_space not in ENTROPY_SPACES:
             raise ValueError(f"entropy_space must be one of {', '.join(ENTROPY_SPACES)}")
+        if self.entropy_states not in ENTROPY_STATES:
+            raise ValueError(f"entropy_states must be one of {', '.join(ENTROPY_STATES)}")
         if self.auto_reset not in AUTO_RESETS:
             raise ValueError(f"auto_reset must be one of {', '.join(AUTO_RESETS)}")
         if not 0.0 <= self.policy_dropout < 1.0:
@@ -298,6 +304,7 @@ ACTIVATIONS = ("tanh", "relu", "swish", "elu")
 LR_SCHEDULES = ("constant", "linear", "adaptive")
 ENTROPY_SCHEDULES = ("constant", "linear")
 ENTROPY_SPACES = ("pre_tanh", "action")
+ENTROPY_STATES = ("all", "fallen")
 AUTO_RESETS = ("per_rollout", "per_episode")
 LEARNERS = ("ppo", "sac")
 SAC_TEMPERATURES = ("shared", "by_validity")

@@ -245,10 +245,13 @@ class Trainer:
         value_loss = 0.5 * jnp.mean(jnp.square(values - targets))
         if self.config.entropy_space == "action":
             key, k_entropy = jax.random.split(key)
-            entropy = jnp.mean(squashed_entropy(mean, std, jax.random.normal(k_entropy,
-                                                                              mean.shape)))
+            entropy = squashed_entropy(mean, std, jax.random.normal(k_entropy, mean.shape))
         else:
-            entropy = jnp.mean(gaussian_entropy(std))
+            entropy = gaussian_entropy(std)
+        # The bonus's weight per row; its mean over the minibatch is what the loss pays.
+        weight = (batch.steps_up == 0 if self.config.entropy_states == "fallen"
+                  else jnp.ones_like(entropy, bool))
+        entropy = jnp.mean(entropy * weight)
         total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy
         metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
                    # Schulman's k3 estimator of KL(rollout policy || current): >= 0, low variance
