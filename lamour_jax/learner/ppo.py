@@ -248,10 +248,9 @@ class Trainer:
             entropy = squashed_entropy(mean, std, jax.random.normal(k_entropy, mean.shape))
         else:
             entropy = gaussian_entropy(std)
-        # The bonus's weight per row; its mean over the minibatch is what the loss pays.
-        weight = (batch.steps_up == 0 if self.config.entropy_states == "fallen"
-                  else jnp.ones_like(entropy, bool))
-        entropy = jnp.mean(entropy * weight)
+        if self.config.entropy_states == "fallen":  # no bonus on rows whose state is valid
+            entropy = entropy * (batch.steps_up == 0)
+        entropy = jnp.mean(entropy)  # over the minibatch: what the loss pays
         total = policy_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy
         metrics = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
                    # Schulman's k3 estimator of KL(rollout policy || current): >= 0, low variance
