@@ -105,16 +105,13 @@ class SACTrainer(Trainer):
     def _temperatures(self) -> int:
         return 2 if self.config.sac_temperatures == "by_validity" else 1
 
+    def _temperature_of(self, valid: jax.Array) -> jax.Array:
+        """Which temperature each row answers to, given its state's validity (bool, [rows])."""
+        return valid.astype(jnp.int32) if self._temperatures > 1 else jnp.zeros_like(valid, int)
+
     def _alpha(self, params: dict, valid: jax.Array) -> jax.Array:
         """α at each row whose state's validity is `valid` (bool, [rows])."""
-        alpha = jnp.exp(params["log_alpha"])
-        return alpha[valid.astype(jnp.int32)] if self._temperatures > 1 else alpha
-
-    def _groups(self, valid: jax.Array) -> jax.Array:
-        """[rows, temperatures]: which temperature each row answers to (one-hot)."""
-        if self._temperatures == 1:
-            return jnp.ones((valid.shape[0], 1), jnp.float32)
-        return jax.nn.one_hot(valid.astype(jnp.int32), 2, dtype=jnp.float32)
+        return jnp.exp(params["log_alpha"]).reshape(-1)[self._temperature_of(valid)]
 
     def _targets(self, hp: PPOConfig) -> jax.Array:
         per_dim = [hp.target_entropy, hp.target_entropy_valid][:self._temperatures]
@@ -157,7 +154,7 @@ class SACTrainer(Trainer):
         loss = jnp.mean(self._alpha(params, valid) * log_prob - q)
         # The entropy each temperature answers to: the mean over its own rows (0 for a
         # temperature with none in this minibatch; the update skips it).
-        groups = self._groups(valid)
+        groups = jax.nn.one_hot(self._temperature_of(valid), self._temperatures)
         rows = jnp.sum(groups, axis=0)
         group_entropy = -(jax.lax.stop_gradient(log_prob) @ groups) / jnp.maximum(rows, 1.0)
         metrics = {"actor_loss": loss, "entropy": -jnp.mean(log_prob),
@@ -231,9 +228,10 @@ class SACTrainer(Trainer):
         (params, opt_state), metrics = jax.lax.scan(
             update, (state.params, state.opt_state), jax.random.split(k_update, cfg.sac_updates))
         rows = metrics.pop("group_rows")  # [sac_updates, temperatures]
-        entropy = jnp.sum(metrics.pop("group_entropy") * rows, 0) / jnp.maximum(jnp.sum(rows, 0), 1)
+        entropy = metrics.pop("group_entropy")
         metrics = jax.tree.map(jnp.mean, metrics)
         if self._temperatures > 1:  # over every row each temperature answered to
+            entropy = jnp.sum(entropy * rows, 0) / jnp.maximum(jnp.sum(rows, 0), 1)
             metrics.update(entropy_fallen=entropy[0], entropy_valid=entropy[1])
         metrics["train_reward"] = jnp.mean(traj.reward)
         metrics["train_valid_fraction"] = jnp.mean(traj.valid)
