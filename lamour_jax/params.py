@@ -105,6 +105,9 @@ class RecoveryParams:
     # The share of OOD training starts drawn from diverse fallen states (0: the paper's pose
     # only; evaluation tests both).
     diverse_starts: float = 0.0
+    # LaMOuR's program output as a "reward" (the paper's) or a "potential" (level-free;
+    # objectives.Objective.shaping).
+    shaping: str = "reward"
 
 
 # A tenth of the rollouts from Normal starts, so the task stays consolidated from the first

@@ -88,9 +88,10 @@ def _original(path) -> Original:
     return Original.from_policy(load(path))
 
 
-def _objective(original_dir, method, switch="valid", lam=0.5, c=0.5):
+def _objective(original_dir, method, switch="valid", lam=0.5, c=0.5, shaping="reward"):
     programs = candidate_set([transpile(GOOD, 4, 2), transpile(USELESS, 4, 2)])
-    return Objective(method, lam, c, switch, programs, _original(original_dir), seeds=2)
+    return Objective(method, lam, c, switch, programs, _original(original_dir), seeds=2,
+                     shaping=shaping, gamma=0.9)
 
 
 FAR = jnp.array([1.8, 0.0, 0.0, 0.0])  # 1.8 m out: aux = -(1.8 - 0.9) - 0.01 |a|^2
@@ -116,6 +117,25 @@ def test_lamour_reward_follows_the_switch(original):
     np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(2.0)), 2.0 + 0.5 * AUX_FAR,
                                rtol=1e-5)
     np.testing.assert_allclose(reward(FAR, ACTION, NEAR, _info(0.0)), 0.0, atol=1e-7)
+
+
+def test_potential_shaping_pays_progress_not_the_programs_level(original):
+    reward = _objective(original, "lamour", shaping="potential").reward_fn()
+    mid = jnp.array([1.2, 0.0, 0.0, 0.0])
+    aux_mid = -(1.2 - 0.9) - 0.01 * 0.5
+    # λ·(γ·R(s', a) − R(s, a)): moving in from 1.8 m to 1.2 m pays, moving out costs.
+    np.testing.assert_allclose(reward(FAR, ACTION, mid, _info(0.0)),
+                               0.5 * (0.9 * aux_mid - AUX_FAR), rtol=1e-5)
+    assert float(reward(FAR, ACTION, mid, _info(0.0))) > 0 > float(
+        reward(mid, ACTION, FAR, _info(0.0)))
+    # The constant -1 program (candidate 1) has no shape: all that is left of it is
+    # λ·(1 − γ), where as a reward it paid λ·(−1) on every step down.
+    np.testing.assert_allclose(reward(FAR, ACTION, mid, _info(0.0, member=2)), 0.5 * 0.1,
+                               rtol=1e-5)
+    # Up (the env pays): the env's reward alone, as with shaping by reward.
+    np.testing.assert_allclose(reward(FAR, ACTION, mid, _info(2.0)), 2.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="shaping must be one of"):
+        _objective(original, "lamour", shaping="level")
 
 
 def test_baseline_rewards(original):
@@ -192,33 +212,41 @@ def test_recovery_config_fine_tunes_with_per_episode_restarts(original):
 
 def test_recovery_settings_beyond_the_paper_default_per_env_and_resume_as_recorded(
         monkeypatch, tmp_path):
-    """--normal-starts and --consolidate-after fall back to the env's params.RECOVERY entry;
-    an explicit value wins; a run recorded before the settings existed resumes without them
-    (as it ran), not with today's default."""
+    """--normal-starts, --consolidate-after and --shaping fall back to the env's
+    params.RECOVERY entry; an explicit value wins; a run recorded before the settings existed
+    resumes without them (as it ran), not with today's default."""
     monkeypatch.setitem(params.RECOVERY, "pointmass", dataclasses.replace(
         params.RECOVERY["pointmass"], normal_starts=0.2, consolidate_after=7,
-        diverse_starts=0.3))
+        diverse_starts=0.3, shaping="potential"))
     spec = RecoverySpec("pointmass", "lamour", steps=4096)
-    assert (spec.normal_starts, spec.consolidate_after, spec.diverse_starts) == (0.2, 7, 0.3)
-    # The hold is LaMOuR's: a baseline's run records none. Diverse starts are every method's.
-    spec = RecoverySpec("pointmass", "sero", steps=4096, consolidate_after=9)
+    assert (spec.normal_starts, spec.consolidate_after, spec.diverse_starts,
+            spec.shaping) == (0.2, 7, 0.3, "potential")
+    # The hold and the shaping are LaMOuR's: a baseline's run records neither. Diverse starts
+    # are every method's.
+    spec = RecoverySpec("pointmass", "sero", steps=4096, consolidate_after=9,
+                        shaping="potential")
     assert (spec.normal_starts, spec.consolidate_after, spec.diverse_starts) == (0.2, 0, 0.3)
+    assert spec.shaping == "reward"
+    assert RecoverySpec("pointmass", "lamour", steps=4096,
+                        shaping="reward").shaping == "reward"
+    with pytest.raises(ValueError, match="shaping must be one of reward, potential"):
+        RecoverySpec("pointmass", "lamour", steps=4096, shaping="levelled")
     # Under --mode diverse every OOD start is a diverse one: the default does not apply, an
     # explicit share is refused.
     assert RecoverySpec("pointmass", "lamour", steps=4096, mode="diverse").diverse_starts == 0
     with pytest.raises(ValueError, match="--mode diverse"):
         RecoverySpec("pointmass", "lamour", steps=4096, mode="diverse", diverse_starts=0.5)
     spec = RecoverySpec("pointmass", "lamour", steps=4096, normal_starts=0.0,
-                        consolidate_after=0, diverse_starts=0.0)
+                        consolidate_after=0, diverse_starts=0.0, shaping="reward")
     assert (spec.normal_starts, spec.consolidate_after, spec.diverse_starts) == (0.0, 0, 0.0)
-    settings = ("normal_starts", "consolidate_after", "diverse_starts")
+    settings = ("normal_starts", "consolidate_after", "diverse_starts", "shaping")
     fields = {k: v for k, v in dataclasses.asdict(spec).items()
               if k != "env" and k not in settings}
     run = RunDir(tmp_path / "old")
     run.write(RunRecord("recovery", "pointmass", train_config("pointmass"), fields))
     recorded, _ = recorded_run(run)
-    assert (recorded.normal_starts, recorded.consolidate_after, recorded.diverse_starts) == (
-        0.0, 0, 0.0)
+    assert (recorded.normal_starts, recorded.consolidate_after, recorded.diverse_starts,
+            recorded.shaping) == (0.0, 0, 0.0, "reward")
 
 
 def _rows_in(rows: jax.Array, bank: jax.Array) -> np.ndarray:

@@ -68,6 +68,12 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
                    help="when the recovery reward applies: while the env's reward is 0 "
                         "(its validity test; the released code) or while is_recovered(s') "
                         "is 0 (the paper's reading). Default: valid")
+    p.add_argument("--shaping", choices=("reward", "potential"),
+                   help="how lamour pays its program's output R while the agent is down: "
+                        "as the reward, λ·R(s',a) (the paper's), or as a potential, "
+                        "λ·(γ·R(s',a) − R(s,a)), which keeps the program's ordering of "
+                        "states and drops its level (default: per env; the baselines "
+                        "ignore it)")
     p.add_argument("--lam", type=float, metavar="λ",
                    help="recovery-reward weight (default: the paper's per-env value)")
     p.add_argument("--c", type=float, help="consolidation weight (default: per env)")
@@ -113,7 +119,7 @@ def _spec(args: argparse.Namespace, method: str) -> RecoverySpec:
                             policy_member=args.policy_member,
                             physics=a.chosen_physics(args), normal_starts=args.normal_starts,
                             consolidate_after=args.consolidate_after,
-                            diverse_starts=args.diverse_starts)
+                            diverse_starts=args.diverse_starts, shaping=args.shaping)
     except ValueError as err:
         raise UserError(str(err)) from None
 

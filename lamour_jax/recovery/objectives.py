@@ -15,6 +15,15 @@ task instead of being pulled to the original's actions where those fall again
 gate on top would drop its consolidation on every fallen state, which is most of what anchors
 it (its retention fell from 67 % to 6 % on the hopper when it had one).
 
+With `shaping` = "potential" the program's output is read as a potential Φ(s) = R(s, a)
+instead of a reward (Ng, Harada and Russell, 1999): the term becomes λ·(γ·R(s', a) − R(s, a)),
+which orders the fallen states as the program does but pays nothing for its level. The code
+stage's rule that rewards be negative puts the level at about −20 per step for PushChair's
+program; paid as a reward, that level held LaMOuR behind plain zero-reward retraining there,
+as a constant program with no shape at all did (pushchair_cpu.md). Over a stretch of steps
+spent down the potential's terms telescope to γ^n·R(s_n) − R(s_0): what the agent is paid is
+how much nearer to up (as the program sees it) it got.
+
 ũ is one pre-tanh sample of the frozen original policy at s. U is SeRO's uncertainty: the
 per-feature variance of the original actor's mean under MC dropout, divided by the largest
 variance recorded during original training, combined as Σṽ²/Σṽ and clipped to [0, 1].
@@ -37,6 +46,7 @@ from lamour_jax.transpile import CandidateSet
 
 METHODS = ("lamour", "zero", "env", "sero")
 SWITCHES = ("valid", "is_recovered")
+SHAPINGS = ("reward", "potential")
 
 @dataclass(frozen=True)
 class Original:
@@ -90,12 +100,16 @@ class Objective:
     original: Original | None = None
     seeds: int = 1  # seeds per candidate: member = candidate * seeds + seed
     hold: int = 0  # lamour: consolidate only this many valid steps after getting up
+    shaping: str = "reward"  # lamour: the program's output as a reward or as a potential
+    gamma: float = 0.99  # the learner's discount: the potential's
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}")
         if self.switch not in SWITCHES:
             raise ValueError(f"switch must be one of {', '.join(SWITCHES)}")
+        if self.shaping not in SHAPINGS:
+            raise ValueError(f"shaping must be one of {', '.join(SHAPINGS)}")
         if self.hold < 0:
             raise ValueError(f"hold must be >= 0 steps, got {self.hold}")
         if self.method == "lamour" and self.candidates is None:
@@ -120,7 +134,12 @@ class Objective:
                    ) -> jax.Array:
             r_env = info["env_reward"]
             index = self._candidate(info["member"])
-            aux = _finite(self.candidates.calculate_reward(index, next_obs, action))
+            aux = self.candidates.calculate_reward(index, next_obs, action)
+            if self.shaping == "potential":
+                # The same action on both sides: a term of the program in the action alone
+                # (a control cost) cancels rather than turning into a level of its own.
+                aux = self.gamma * aux - self.candidates.calculate_reward(index, obs, action)
+            aux = _finite(aux)
             if self.switch == "valid":
                 recovering = r_env == 0.0
             else:
@@ -158,5 +177,5 @@ class Objective:
         return consolidation
 
 
-__all__ = ["METHODS", "SWITCHES", "Objective", "Original"]
+__all__ = ["METHODS", "SHAPINGS", "SWITCHES", "Objective", "Original"]
 

@@ -24,6 +24,7 @@ def recorded_run(run: RunDir) -> tuple[RecoverySpec, RunRecord]:
     record.fields.setdefault("normal_starts", 0.0)
     record.fields.setdefault("consolidate_after", 0)
     record.fields.setdefault("diverse_starts", 0.0)
+    record.fields.setdefault("shaping", "reward")
     names = RecoverySpec.__dataclass_fields__
     spec = RecoverySpec(env=record.env, **{k: v for k, v in record.fields.items()
                                            if k in names})

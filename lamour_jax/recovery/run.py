@@ -28,7 +28,7 @@ from lamour_jax.learner import PPOConfig
 from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architecture, load
 from lamour_jax.params import recovery_params, recovery_ppo
-from lamour_jax.recovery.objectives import Objective, Original
+from lamour_jax.recovery.objectives import SHAPINGS, Objective, Original
 from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidate
 from lamour_jax.recovery.trainer import recovery_trainer
 from lamour_jax.runtime.checkpoint import CheckpointError, saved_periods
@@ -66,6 +66,7 @@ class RecoverySpec:
     normal_starts: float | None = None  # share of training episodes from Normal-env starts
     consolidate_after: int | None = None  # valid steps after getting up before consolidating
     diverse_starts: float | None = None  # share of OOD training starts from a diverse bank
+    shaping: str | None = None  # lamour: the program's output as a "reward" or a "potential"
 
     def __post_init__(self) -> None:
         if self.physics is None:
@@ -80,10 +81,17 @@ class RecoverySpec:
             self.diverse_starts = 0.0
         elif self.diverse_starts is None:
             self.diverse_starts = defaults.diverse_starts
-        if self.method != "lamour":  # the hold is LaMOuR's (objectives.Objective.hold)
+        if self.method != "lamour":  # the hold and the shaping are LaMOuR's (objectives)
             self.consolidate_after = 0
-        elif self.consolidate_after is None:
-            self.consolidate_after = defaults.consolidate_after
+            self.shaping = "reward"
+        else:
+            if self.consolidate_after is None:
+                self.consolidate_after = defaults.consolidate_after
+            if self.shaping is None:
+                self.shaping = defaults.shaping
+        if self.shaping not in SHAPINGS:
+            raise ValueError(f"shaping must be one of {', '.join(SHAPINGS)}, "
+                             f"got {self.shaping!r}")
 
     def coefficients(self) -> tuple[float, float]:
         defaults = recovery_params(self.env)
@@ -242,7 +250,7 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
     objective = Objective(spec.method, lam, c, spec.switch,
                           candidate_set(programs, env.program_state) if programs else None,
                           Original.from_policy(policy, spec.policy_member), spec.seeds,
-                          spec.consolidate_after)
+                          spec.consolidate_after, spec.shaping, config.gamma)
     if not resume:
         (out / "rewards").mkdir(exist_ok=True)
         for name, src in sources:
