@@ -30,6 +30,7 @@ from lamour_jax.params import train_config
 from lamour_jax.policies import shipped_policy
 from lamour_jax.recovery import Objective, Original
 from lamour_jax.recovery.final_eval import final_per_seed, final_table
+from lamour_jax.recovery.objectives import LEVEL_STARTS
 from lamour_jax.recovery.peak import PeakKeeper
 from lamour_jax.recovery.report import best_member, markdown_table, paper_reference
 from lamour_jax.recovery.resume import recorded_run
@@ -37,6 +38,7 @@ from lamour_jax.recovery.run import (
     TRAINING_BANK_SEED,
     TRAINING_BANK_SIZE,
     RecoverySpec,
+    ood_levels,
     recovery_config,
     training_env,
 )
@@ -88,10 +90,11 @@ def _original(path) -> Original:
     return Original.from_policy(load(path))
 
 
-def _objective(original_dir, method, switch="valid", lam=0.5, c=0.5, shaping="reward"):
+def _objective(original_dir, method, switch="valid", lam=0.5, c=0.5, shaping="reward",
+               levels=None):
     programs = candidate_set([transpile(GOOD, 4, 2), transpile(USELESS, 4, 2)])
     return Objective(method, lam, c, switch, programs, _original(original_dir), seeds=2,
-                     shaping=shaping, gamma=0.9)
+                     shaping=shaping, gamma=0.9, levels=levels)
 
 
 FAR = jnp.array([1.8, 0.0, 0.0, 0.0])  # 1.8 m out: aux = -(1.8 - 0.9) - 0.01 |a|^2
@@ -136,6 +139,36 @@ def test_potential_shaping_pays_progress_not_the_programs_level(original):
     np.testing.assert_allclose(reward(FAR, ACTION, mid, _info(2.0)), 2.0, rtol=1e-6)
     with pytest.raises(ValueError, match="shaping must be one of"):
         _objective(original, "lamour", shaping="level")
+
+
+def test_centred_shaping_takes_each_programs_level_off(original):
+    reward = _objective(original, "lamour", shaping="centred",
+                        levels=jnp.array([-0.5, -1.0])).reward_fn()
+    np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(0.0)), 0.5 * (AUX_FAR + 0.5),
+                               rtol=1e-5)
+    # The constant -1 program (candidate 1) at its own level: nothing left.
+    np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(0.0, member=2)), 0.0, atol=1e-7)
+    np.testing.assert_allclose(reward(FAR, ACTION, FAR, _info(2.0)), 2.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="needs the programs' levels"):
+        _objective(original, "lamour", shaping="centred")
+
+
+def test_a_programs_level_is_its_mean_over_the_ood_starts():
+    env = make("pointmass", "ood")
+    programs = candidate_set([transpile(GOOD, 4, 2), transpile(USELESS, 4, 2)],
+                             env.program_state)
+    levels = ood_levels(env, programs, seed=3)
+    assert levels.shape == (2,)
+    assert float(levels[1]) == -1.0
+    # GOOD by hand: -(distance beyond 0.9 m) on every start (zero action), averaged; the
+    # starts lie beyond it, so the level is a distance, not 0.
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(3), LEVEL_STARTS), LEVEL_STARTS)
+    obs = np.asarray(jax.vmap(env.reset)(keys).obs)
+    expected = -np.mean(np.maximum(0.0, np.hypot(obs[:, 0], obs[:, 1]) - 0.9))
+    assert expected < -0.1
+    np.testing.assert_allclose(float(levels[0]), expected, rtol=1e-4)
+    # The same starts on a resume: the level stays the run's.
+    np.testing.assert_array_equal(ood_levels(env, programs, seed=3), levels)
 
 
 def test_baseline_rewards(original):
@@ -229,7 +262,7 @@ def test_recovery_settings_beyond_the_paper_default_per_env_and_resume_as_record
     assert spec.shaping == "reward"
     assert RecoverySpec("pointmass", "lamour", steps=4096,
                         shaping="reward").shaping == "reward"
-    with pytest.raises(ValueError, match="shaping must be one of reward, potential"):
+    with pytest.raises(ValueError, match="shaping must be one of reward, centred, potential"):
         RecoverySpec("pointmass", "lamour", steps=4096, shaping="levelled")
     # Under --mode diverse every OOD start is a diverse one: the default does not apply, an
     # explicit share is refused.

@@ -68,12 +68,12 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
                    help="when the recovery reward applies: while the env's reward is 0 "
                         "(its validity test; the released code) or while is_recovered(s') "
                         "is 0 (the paper's reading). Default: valid")
-    p.add_argument("--shaping", choices=("reward", "potential"),
+    p.add_argument("--shaping", choices=("reward", "centred", "potential"),
                    help="how lamour pays its program's output R while the agent is down: "
-                        "as the reward, λ·R(s',a) (the paper's), or as a potential, "
-                        "λ·(γ·R(s',a) − R(s,a)), which keeps the program's ordering of "
-                        "states and drops its level (default: per env; the baselines "
-                        "ignore it)")
+                        "reward, λ·R(s',a) (the paper's); centred, λ·(R(s',a) − R̄) with R̄ "
+                        "the program's mean over the OOD starts (its shape without its "
+                        "level); potential, λ·(γ·R(s',a) − R(s,a)) (default: per env; the "
+                        "baselines ignore it)")
     p.add_argument("--lam", type=float, metavar="λ",
                    help="recovery-reward weight (default: the paper's per-env value)")
     p.add_argument("--c", type=float, help="consolidation weight (default: per env)")

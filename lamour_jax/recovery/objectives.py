@@ -15,14 +15,21 @@ task instead of being pulled to the original's actions where those fall again
 gate on top would drop its consolidation on every fallen state, which is most of what anchors
 it (its retention fell from 67 % to 6 % on the hopper when it had one).
 
+With `shaping` = "centred" the program's mean over the OOD starts (zero action), R̄, is
+subtracted: λ·(R(s', a) − R̄). The program keeps its shape and its per-step strength, and a
+state as bad as the start pays about nothing instead of the level that the code stage's rule
+"always negative" gives every program (about −20 per step for PushChair's).
+
 With `shaping` = "potential" the program's output is read as a potential Φ(s) = R(s, a)
-instead of a reward (Ng, Harada and Russell, 1999): the term becomes λ·(γ·R(s', a) − R(s, a)),
-which orders the fallen states as the program does but pays nothing for its level. The code
-stage's rule that rewards be negative puts the level at about −20 per step for PushChair's
-program; paid as a reward, that level held LaMOuR behind plain zero-reward retraining there,
-as a constant program with no shape at all did (pushchair_cpu.md). Over a stretch of steps
-spent down the potential's terms telescope to γ^n·R(s_n) − R(s_0): what the agent is paid is
-how much nearer to up (as the program sees it) it got.
+instead of a reward (Ng, Harada and Russell, 1999): the term becomes λ·(γ·R(s', a) − R(s, a)).
+Over a stretch of steps spent down its terms telescope to λ·(γ^n·R(s_n) − R(s_0)), and a state
+the agent stays in pays λ·(1 − γ)·(−R(s)): the program's level, scaled down by 1 − γ and with
+its sign turned. Were the step that gets up paid −λ·R(s_n) too, the optimal policy and the true
+advantages would be those without the program (only what the critic must learn first would
+change); it is not (the switch is off once up), so the program still pays λ·γ^n·R(s_n) for
+where the agent got up from. It isolates what a
+program's per-step payment does (pushchair_cpu.md, session 44); as a reward at the paper's λ
+the program is a far stronger signal (potential_shaping_cpu.md).
 
 ũ is one pre-tanh sample of the frozen original policy at s. U is SeRO's uncertainty: the
 per-feature variance of the original actor's mean under MC dropout, divided by the largest
@@ -46,7 +53,9 @@ from lamour_jax.transpile import CandidateSet
 
 METHODS = ("lamour", "zero", "env", "sero")
 SWITCHES = ("valid", "is_recovered")
-SHAPINGS = ("reward", "potential")
+SHAPINGS = ("reward", "centred", "potential")
+# OOD starts the "centred" shaping averages a program over (drawn once, from a fixed key).
+LEVEL_STARTS = 256
 
 @dataclass(frozen=True)
 class Original:
@@ -84,6 +93,20 @@ class Original:
         return jnp.clip(u, 0.0, 1.0)
 
 
+def program_levels(candidates: CandidateSet, starts: jax.Array, action_size: int
+                   ) -> jax.Array:
+    """Each candidate's mean output over the observations `starts` [n, obs] with a zero
+    action: the level "centred" shaping takes off. A program that is not finite on some
+    start counts that start as 0, as the reward does."""
+    action = jnp.zeros(action_size)
+
+    def level(index: int) -> jax.Array:
+        rewards = jax.vmap(lambda o: candidates.calculate_reward(index, o, action))(starts)
+        return jnp.mean(_finite(rewards))
+
+    return jnp.stack([level(i) for i in range(len(candidates))])
+
+
 def _finite(x: jax.Array) -> jax.Array:
     # A generated program may return NaN/inf on some state; one such value would poison the
     # whole batch's advantages, so it counts as no shaping for that transition.
@@ -100,8 +123,9 @@ class Objective:
     original: Original | None = None
     seeds: int = 1  # seeds per candidate: member = candidate * seeds + seed
     hold: int = 0  # lamour: consolidate only this many valid steps after getting up
-    shaping: str = "reward"  # lamour: the program's output as a reward or as a potential
+    shaping: str = "reward"  # lamour: the program's output as a reward, centred, or a potential
     gamma: float = 0.99  # the learner's discount: the potential's
+    levels: jax.Array | None = None  # "centred": each candidate's R̄ (program_levels)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -110,6 +134,8 @@ class Objective:
             raise ValueError(f"switch must be one of {', '.join(SWITCHES)}")
         if self.shaping not in SHAPINGS:
             raise ValueError(f"shaping must be one of {', '.join(SHAPINGS)}")
+        if self.method == "lamour" and self.shaping == "centred" and self.levels is None:
+            raise ValueError("centred shaping needs the programs' levels (program_levels)")
         if self.hold < 0:
             raise ValueError(f"hold must be >= 0 steps, got {self.hold}")
         if self.method == "lamour" and self.candidates is None:
@@ -139,6 +165,8 @@ class Objective:
                 # The same action on both sides: a term of the program in the action alone
                 # (a control cost) cancels rather than turning into a level of its own.
                 aux = self.gamma * aux - self.candidates.calculate_reward(index, obs, action)
+            elif self.shaping == "centred":
+                aux = aux - self.levels[index]
             aux = _finite(aux)
             if self.switch == "valid":
                 recovering = r_env == 0.0
@@ -177,5 +205,6 @@ class Objective:
         return consolidation
 
 
-__all__ = ["METHODS", "SHAPINGS", "SWITCHES", "Objective", "Original"]
+__all__ = ["LEVEL_STARTS", "METHODS", "SHAPINGS", "SWITCHES", "Objective", "Original",
+           "program_levels"]
 

@@ -28,7 +28,13 @@ from lamour_jax.learner import PPOConfig
 from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architecture, load
 from lamour_jax.params import recovery_params, recovery_ppo
-from lamour_jax.recovery.objectives import SHAPINGS, Objective, Original
+from lamour_jax.recovery.objectives import (
+    LEVEL_STARTS,
+    SHAPINGS,
+    Objective,
+    Original,
+    program_levels,
+)
 from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidate
 from lamour_jax.recovery.trainer import recovery_trainer
 from lamour_jax.runtime.checkpoint import CheckpointError, saved_periods
@@ -36,7 +42,7 @@ from lamour_jax.runtime.lock import holds_run_dir
 from lamour_jax.runtime.loop import RunResult, recorded, run_training
 from lamour_jax.runtime.run_dir import RunDir, RunRecord
 from lamour_jax.runtime.stall import cpu_hang_warning
-from lamour_jax.transpile import candidate_set, transpile
+from lamour_jax.transpile import CandidateSet, candidate_set, transpile
 
 # Episodes of every before/after evaluation (the original, the videos, the demo table).
 BEFORE_EPISODES = 32
@@ -171,6 +177,14 @@ def training_env(spec: RecoverySpec, episode_length: int) -> Env | None:
                 bank_size=TRAINING_BANK_SIZE)
 
 
+def ood_levels(env: Env, candidates: CandidateSet, seed: int) -> jax.Array:
+    """Each candidate's mean over LEVEL_STARTS starts of `env` (the evaluation's OOD starts),
+    drawn from a key of `seed`: the same on a resume, so the level stays the run's."""
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), LEVEL_STARTS), LEVEL_STARTS)
+    starts = jax.jit(jax.vmap(env.reset))(keys).obs
+    return jax.jit(lambda obs: program_levels(candidates, obs, env.action_size))(starts)
+
+
 def _resumed_config(run: RunDir, steps: int, log: Any) -> PPOConfig:
     """The PPO config a run was started with (its config.json), with the budget raised to
     `steps`. Not rebuilt from today's defaults: a default changed since the run started (an
@@ -247,10 +261,17 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
         sources = []
     programs = [transpile(src, env.program_state_size, env.action_size) for _, src in sources]
     names = [name for name, _ in sources] or [spec.method]
-    objective = Objective(spec.method, lam, c, spec.switch,
-                          candidate_set(programs, env.program_state) if programs else None,
+    candidates = candidate_set(programs, env.program_state) if programs else None
+    levels = None
+    if candidates is not None and spec.shaping == "centred":
+        levels = ood_levels(env, candidates, spec.seed)
+        log("centred shaping: each program's mean over "
+            f"{LEVEL_STARTS} OOD starts, taken off its reward: "
+            + ", ".join(f"{name} {level:.3g}" for name, level in zip(names, levels.tolist(),
+                                                                     strict=True)))
+    objective = Objective(spec.method, lam, c, spec.switch, candidates,
                           Original.from_policy(policy, spec.policy_member), spec.seeds,
-                          spec.consolidate_after, spec.shaping, config.gamma)
+                          spec.consolidate_after, spec.shaping, config.gamma, levels)
     if not resume:
         (out / "rewards").mkdir(exist_ok=True)
         for name, src in sources:
