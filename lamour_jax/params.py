@@ -105,8 +105,8 @@ class RecoveryParams:
     # The share of OOD training starts drawn from diverse fallen states (0: the paper's pose
     # only; evaluation tests both).
     diverse_starts: float = 0.0
-    # LaMOuR's program output as a "reward" (the paper's) or a "potential" (level-free;
-    # objectives.Objective.shaping).
+    # How LaMOuR pays its program's output while down: "reward" (the paper's), "centred" or
+    # "potential" (objectives.Objective.shaping; shaping_cpu.md).
     shaping: str = "reward"
 
 

@@ -27,9 +27,8 @@ the agent stays in pays λ·(1 − γ)·(−R(s)): the program's level, scaled d
 its sign turned. Were the step that gets up paid −λ·R(s_n) too, the optimal policy and the true
 advantages would be those without the program (only what the critic must learn first would
 change); it is not (the switch is off once up), so the program still pays λ·γ^n·R(s_n) for
-where the agent got up from. It isolates what a
-program's per-step payment does (pushchair_cpu.md, session 44); as a reward at the paper's λ
-the program is a far stronger signal (potential_shaping_cpu.md).
+where the agent got up from. Measured in shaping_cpu.md: on the walker2d the level is what
+gets it up (both options leave it down); on PushChair the level holds PPO back.
 
 ũ is one pre-tanh sample of the frozen original policy at s. U is SeRO's uncertainty: the
 per-feature variance of the original actor's mean under MC dropout, divided by the largest
