@@ -78,6 +78,11 @@ TRAIN: dict[str, dict[str, Any]] = {
 FRESH_CRITIC_WARMUP_STEPS = 51_200
 
 # ---------------------------------------------------------------------------- recovery
+# How LaMOuR may pay its program while the agent is down (objectives.Objective.shaping); here,
+# not in the objectives, so that the CLI offers them without importing jax.
+SHAPINGS = ("reward", "centred", "potential")
+
+
 # Every retraining, over the env's training settings: the actor keeps the original's
 # observation statistics but sees inputs far beyond its +-10 clip (PPOConfig.obs_clip); a
 # KL-adaptive rate keeps updates near the original (recovery_hopper_cpu.md); restarts drawn
@@ -105,8 +110,8 @@ class RecoveryParams:
     # The share of OOD training starts drawn from diverse fallen states (0: the paper's pose
     # only; evaluation tests both).
     diverse_starts: float = 0.0
-    # How LaMOuR pays its program's output while down: "reward" (the paper's), "centred" or
-    # "potential" (objectives.Objective.shaping; shaping_cpu.md).
+    # How LaMOuR pays its program's output while down: one of SHAPINGS, "reward" the paper's
+    # (objectives.Objective.shaping; shaping_cpu.md).
     shaping: str = "reward"
 
 

@@ -38,6 +38,7 @@ from lamour_jax.recovery.run import (
     TRAINING_BANK_SEED,
     TRAINING_BANK_SIZE,
     RecoverySpec,
+    level_starts,
     ood_levels,
     recovery_config,
     training_env,
@@ -162,8 +163,8 @@ def test_a_programs_level_is_its_mean_over_the_ood_starts():
     assert float(levels[1]) == -1.0
     # GOOD by hand: -(distance beyond 0.9 m) on every start (zero action), averaged; the
     # starts lie beyond it, so the level is a distance, not 0.
-    keys = jax.random.split(jax.random.fold_in(jax.random.key(3), LEVEL_STARTS), LEVEL_STARTS)
-    obs = np.asarray(jax.vmap(env.reset)(keys).obs)
+    obs = np.asarray(level_starts(env, seed=3))
+    assert obs.shape == (LEVEL_STARTS, 4)
     expected = -np.mean(np.maximum(0.0, np.hypot(obs[:, 0], obs[:, 1]) - 0.9))
     assert expected < -0.1
     np.testing.assert_allclose(float(levels[0]), expected, rtol=1e-4)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lamour_jax.cli import args as a
 from lamour_jax.cli.errors import EXIT_DIVERGED, UserError
 from lamour_jax.envs import ENV_NAMES
-from lamour_jax.params import recovery_params
+from lamour_jax.params import SHAPINGS, recovery_params
 
 if TYPE_CHECKING:
     from lamour_jax.recovery import RecoverySpec
@@ -68,7 +68,7 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
                    help="when the recovery reward applies: while the env's reward is 0 "
                         "(its validity test; the released code) or while is_recovered(s') "
                         "is 0 (the paper's reading). Default: valid")
-    p.add_argument("--shaping", choices=("reward", "centred", "potential"),
+    p.add_argument("--shaping", choices=SHAPINGS,
                    help="how lamour pays its program's output R while the agent is down: "
                         "reward, λ·R(s',a) (the paper's); centred, λ·(R(s',a) − R̄) with R̄ "
                         "the program's mean over the OOD starts (its shape without its "

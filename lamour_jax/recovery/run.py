@@ -173,13 +173,18 @@ def training_env(spec: RecoverySpec, episode_length: int) -> Env | None:
                 bank_size=TRAINING_BANK_SIZE)
 
 
-def ood_levels(env: Env, candidates: CandidateSet, seed: int) -> jax.Array:
-    """Each candidate's mean over LEVEL_STARTS starts of `env` (the evaluation's OOD starts),
-    drawn from a key of `seed`: the same on a resume, so the level stays the run's."""
+def level_starts(env: Env, seed: int) -> jax.Array:
+    """The observations of LEVEL_STARTS starts of `env` (the evaluation's OOD starts), drawn
+    from a key of `seed`: the same on a resume, so a centred program's level stays the run's."""
     # A stream of its own (folded in), apart from the keys the seeds train from.
     keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), LEVEL_STARTS), LEVEL_STARTS)
-    starts = jax.jit(jax.vmap(env.reset))(keys).obs
-    return jax.jit(lambda obs: program_levels(candidates, obs, env.action_size))(starts)
+    return jax.jit(jax.vmap(env.reset))(keys).obs
+
+
+def ood_levels(env: Env, candidates: CandidateSet, seed: int) -> jax.Array:
+    """Each candidate's mean over `level_starts(env, seed)`: what centred shaping takes off."""
+    return jax.jit(lambda obs: program_levels(candidates, obs, env.action_size))(
+        level_starts(env, seed))
 
 
 def _resumed_config(run: RunDir, steps: int, log: Any) -> PPOConfig:
