@@ -78,9 +78,11 @@ TRAIN: dict[str, dict[str, Any]] = {
 FRESH_CRITIC_WARMUP_STEPS = 51_200
 
 # ---------------------------------------------------------------------------- recovery
-# How LaMOuR may pay its program while the agent is down (objectives.Objective.shaping); here,
-# not in the objectives, so that the CLI offers them without importing jax.
+# How LaMOuR may pay its program while the agent is down (objectives.Objective.shaping), and
+# when the agent counts as up (objectives.Objective.switch); here, not in the objectives, so
+# that the CLI offers them without importing jax.
 SHAPINGS = ("reward", "centred", "potential")
+SWITCHES = ("valid", "is_recovered")
 
 
 # Every retraining, over the env's training settings: the actor keeps the original's

@@ -223,6 +223,40 @@ def test_adaptive_learning_rate_follows_the_kl():
     assert rates[10.0] == pytest.approx(start * 1.5 ** 4, rel=1e-4)
 
 
+def test_popart_keeps_the_critics_values_as_its_statistics_move():
+    env = make("pointmass", episode_length=20)
+    trainer = make_train(env, tiny_config(value_normalization="popart"))
+    state = trainer.init(jax.random.key(0))
+    obs = jax.random.normal(jax.random.key(1), (64, env.observation_size))
+    targets = 40.0 * jax.random.normal(jax.random.key(2), (256,)) - 300.0  # a deep level
+
+    def values(params, stats):
+        return trainer._values(params, state.critic_obs_stats, obs, stats)
+
+    before = values(state.params, state.value_stats)
+    params, stats, standardised = trainer._renormalize_values(
+        state.params, state.value_stats, targets, trainer.config)
+    np.testing.assert_allclose(values(params, stats), before, rtol=1e-4, atol=1e-3)
+    # The first update sets the scale (no averaging with the initial 0 and 1) ...
+    assert float(stats.mean) == pytest.approx(float(jnp.mean(targets)), rel=1e-5)
+    assert float(stats.std) == pytest.approx(float(jnp.std(targets)), rel=1e-3)
+    # ... and the critic regresses the targets in its units.
+    assert abs(float(jnp.mean(standardised))) < 1e-4
+    assert float(jnp.std(standardised)) == pytest.approx(1.0, rel=1e-3)
+    second = stats.update(targets + 100.0, trainer.config.value_norm_rate)  # the average
+    assert float(second.mean) == pytest.approx(float(jnp.mean(targets)) + 50.0, rel=1e-4)
+    settled = second.replace(updates=jnp.asarray(1000.0))  # later, an exponential average
+    later = settled.update(targets + 100.0, trainer.config.value_norm_rate)
+    assert float(later.mean) == pytest.approx(float(second.mean) + 0.05 * 50.0, rel=1e-4)
+    # In a run the statistics follow the targets and everything stays finite.
+    run_state, metrics = jax.jit(trainer.run_chunk)(state)
+    assert bool(metrics["finite"])
+    assert float(run_state.value_stats.updates) == trainer.config.iterations_per_eval
+    assert float(metrics["value_target_std"]) > 0.0
+    with pytest.raises(ValueError, match="value_normalization=none"):
+        tiny_config(value_normalization="popart").override(TINY_SAC)
+
+
 def test_linear_entropy_schedule_anneals_the_bonus_to_zero():
     env = make("pointmass", episode_length=20)
     # 4 iterations of 16 x 8 steps per call, 2 calls in the budget: 1/8 less per iteration.

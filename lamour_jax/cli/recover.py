@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lamour_jax.cli import args as a
 from lamour_jax.cli.errors import EXIT_DIVERGED, UserError
 from lamour_jax.envs import ENV_NAMES
-from lamour_jax.params import SHAPINGS, recovery_params
+from lamour_jax.params import SHAPINGS, SWITCHES, recovery_params
 
 if TYPE_CHECKING:
     from lamour_jax.recovery import RecoverySpec
@@ -64,7 +64,7 @@ def _recovery_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-envs", type=a.positive, help="parallel envs (default: per env)")
     p.add_argument("--seeds", type=a.positive, default=1, help="seeds, one program")
     p.add_argument("--seed", type=int, default=0, help="base random seed")
-    p.add_argument("--switch", choices=("valid", "is_recovered"), default="valid",
+    p.add_argument("--switch", choices=SWITCHES, default="valid",
                    help="when the recovery reward applies: while the env's reward is 0 "
                         "(its validity test; the released code) or while is_recovered(s') "
                         "is 0 (the paper's reading). Default: valid")

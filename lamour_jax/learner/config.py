@@ -81,6 +81,15 @@ class PPOConfig:
     # ends (a batched reset on every step where any env ends). Measured alike for plain
     # training (auto_reset_hopper_cpu.md).
     auto_reset: str = _static("per_rollout")
+    # "none", or "popart" (PPO only): the critic learns its targets standardised by a running
+    # mean and std (learner/normalizer.py, ReturnStats; updated once per iteration at
+    # value_norm_rate), and its output layer is rescaled at each update so that its values in
+    # reward units stay what they were (van Hasselt et al., 2016). A recovery pays a level
+    # while the agent is down (lambda x a program that is negative everywhere: about -0.2 per
+    # step on PushChair, a value near -20 at gamma 0.99) far above the differences between
+    # values that the advantages are made of; standardised, the critic's regression (and its
+    # share of the gradient's global norm, which max_grad_norm clips) is set by their spread.
+    value_normalization: str = _static("none")
     # "ppo" (every shipped original; every recovery but the humanoid's) or "sac": soft actor-critic
     # (learner/sac.py) on the same env batch, rollouts and recovery hooks, learning off-policy
     # from a replay buffer of everything the rollouts saw. The fields named sac_ and replay_
@@ -109,6 +118,9 @@ class PPOConfig:
     reward_scaling: float = 1.0
     max_grad_norm: float = 0.5
     desired_kl: float = 0.01  # lr_schedule="adaptive" only
+    # value_normalization="popart": the weight of each iteration's targets in the running
+    # statistics (0.05: they follow the last ~20 iterations).
+    value_norm_rate: float = 0.05
     tau: float = 0.005  # SAC: the rate the target critics follow the critics at
     # SAC: the entropy temperature's start (it adapts toward target_entropy). Lower than the
     # usual 1 because retraining starts from a trained actor, whose actions a temperature of 1
@@ -223,6 +235,11 @@ class PPOConfig:
             raise ValueError(f"entropy_space must be one of {', '.join(ENTROPY_SPACES)}")
         if self.entropy_states not in ENTROPY_STATES:
             raise ValueError(f"entropy_states must be one of {', '.join(ENTROPY_STATES)}")
+        if self.value_normalization not in VALUE_NORMALIZATIONS:
+            raise ValueError("value_normalization must be one of "
+                             f"{', '.join(VALUE_NORMALIZATIONS)}")
+        if not 0.0 < self.value_norm_rate <= 1.0:
+            raise ValueError("value_norm_rate must be in (0, 1]")
         if self.auto_reset not in AUTO_RESETS:
             raise ValueError(f"auto_reset must be one of {', '.join(AUTO_RESETS)}")
         if not 0.0 <= self.policy_dropout < 1.0:
@@ -251,6 +268,9 @@ class PPOConfig:
         if self.policy_dropout > 0:
             raise ValueError("learner=sac trains without dropout: add --set policy_dropout=0 "
                              "(SeRO still reads a dropout original's uncertainty)")
+        if self.value_normalization != "none":
+            raise ValueError("learner=sac learns action values by its own targets: add --set "
+                             "value_normalization=none (PopArt here is PPO's)")
         if self.replay_capacity < 1:
             raise ValueError(f"replay_size={self.replay_size} holds less than one iteration "
                              f"({self.steps_per_iteration:,} = num_envs x unroll_length)")
@@ -306,5 +326,6 @@ ENTROPY_SCHEDULES = ("constant", "linear")
 ENTROPY_SPACES = ("pre_tanh", "action")
 ENTROPY_STATES = ("all", "fallen")
 AUTO_RESETS = ("per_rollout", "per_episode")
+VALUE_NORMALIZATIONS = ("none", "popart")
 LEARNERS = ("ppo", "sac")
 SAC_TEMPERATURES = ("shared", "by_validity")

@@ -4,7 +4,7 @@ policy as functions of (actor parameters, observation statistics, raw observatio
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,13 +134,19 @@ class PolicyFns:
         return jnp.tanh(mean)
 
 
+def with_output_layer(params: Any, change: Callable[[dict], dict]) -> Any:
+    """The same network (an Actor's, Critic's or TwinQ member's parameters) with its output
+    layer, {"kernel", "bias"}, replaced by change(output layer)."""
+    layers = params["params"]["MLP_0"]
+    last = max(layers, key=lambda name: int(name.rsplit("_", 1)[1]))
+    return {**params, "params": {**params["params"], "MLP_0": {
+        **layers, last: {**layers[last], **change(layers[last])}}}}
+
+
 def with_constant_std(actor_params: Any, action_size: int, std: float) -> Any:
     """The same actor with its std head replaced by a constant: the last layer's std columns
     get zero weights and the bias that softplus(bias) + MIN_STD = std."""
-    layers = actor_params["params"]["MLP_0"]
-    last = max(layers, key=lambda name: int(name.rsplit("_", 1)[1]))
     raw = float(np.log(np.expm1(max(std - MIN_STD, 1e-6))))  # softplus inverse
-    kernel = layers[last]["kernel"].at[..., action_size:].set(0.0)
-    bias = layers[last]["bias"].at[..., action_size:].set(raw)
-    return {**actor_params, "params": {**actor_params["params"], "MLP_0": {
-        **layers, last: {**layers[last], "kernel": kernel, "bias": bias}}}}
+    return with_output_layer(actor_params, lambda layer: {
+        "kernel": layer["kernel"].at[..., action_size:].set(0.0),
+        "bias": layer["bias"].at[..., action_size:].set(raw)})

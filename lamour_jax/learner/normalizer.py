@@ -1,4 +1,5 @@
-"""Running mean/variance of observations (parallel Welford), as a pytree."""
+"""Running statistics as pytrees: of observations (parallel Welford) and of the critic's
+targets (PopArt)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,39 @@ class RunningStats:
         if not enabled:
             return obs
         return jnp.clip((obs - self.mean) / jnp.maximum(self.std, std_floor), -clip, clip)
+
+
+@struct.dataclass
+class ReturnStats:
+    """Running mean and second moment of the critic's targets (PopArt, van Hasselt et al.
+    2016): the critic learns the targets in these units, so its regression has the same scale
+    whatever level the rewards sit at.
+
+    An exponential average, so the statistics follow returns that move as the policy learns;
+    over the first updates it is the plain average of everything seen (the rate is at least
+    1 / updates), so the first batch sets the scale instead of being averaged with the zero
+    and one the statistics start from."""
+
+    updates: jax.Array
+    mean: jax.Array
+    mean_sq: jax.Array
+
+    @classmethod
+    def create(cls) -> ReturnStats:
+        return cls(jnp.zeros(()), jnp.zeros(()), jnp.ones(()))
+
+    def update(self, targets: jax.Array, rate: jax.Array) -> ReturnStats:
+        updates = self.updates + 1.0
+        weight = jnp.maximum(rate, 1.0 / updates)
+        mean = (1.0 - weight) * self.mean + weight * jnp.mean(targets)
+        mean_sq = (1.0 - weight) * self.mean_sq + weight * jnp.mean(jnp.square(targets))
+        return ReturnStats(updates, mean, mean_sq)
+
+    @property
+    def std(self) -> jax.Array:
+        # Floored: a run whose targets are all alike (a constant reward) would otherwise blow
+        # a small critic error up into a large normalised one.
+        return jnp.sqrt(jnp.maximum(self.mean_sq - jnp.square(self.mean), RETURN_VAR_FLOOR))
+
+
+RETURN_VAR_FLOOR = 1e-4  # ReturnStats' std is at least 0.01

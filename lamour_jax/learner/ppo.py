@@ -35,8 +35,9 @@ from lamour_jax.learner.networks import (
     gaussian_log_prob,
     squashed_entropy,
     with_constant_std,
+    with_output_layer,
 )
-from lamour_jax.learner.normalizer import RunningStats
+from lamour_jax.learner.normalizer import ReturnStats, RunningStats
 from lamour_jax.learner.types import (
     ActFn,
     ExtraLossFn,
@@ -150,6 +151,8 @@ class Trainer:
                                            self.config.num_envs),
             dropout_var_max=jnp.zeros(self.env.action_size),
             member=jnp.asarray(member, jnp.int32), replay=replay,
+            value_stats=(ReturnStats.create() if self.config.value_normalization == "popart"
+                         else None),
         )
 
     # ----- rollout
@@ -208,14 +211,21 @@ class Trainer:
         return env_state, episode_return, traj, stats
 
     # ----- losses
-    def _values(self, params: dict, critic_stats: RunningStats, obs: jax.Array) -> jax.Array:
-        return self.critic.apply(params["critic"],
-                                 critic_stats.normalize(obs, self.config.normalize_observations))
+    def _values(self, params: dict, critic_stats: RunningStats, obs: jax.Array,
+                value_stats: ReturnStats | None = None) -> jax.Array:
+        """The critic's output: in reward units given the PopArt statistics (or without
+        PopArt), else in the statistics' standardised units (what its loss regresses)."""
+        values = self.critic.apply(params["critic"],
+                                   critic_stats.normalize(obs, self.config.normalize_observations))
+        if value_stats is None:
+            return values
+        return values * value_stats.std + value_stats.mean
 
     def _advantages(self, params: dict, critic_stats: RunningStats, traj: Transition,
-                    hp: PPOConfig) -> tuple[jax.Array, jax.Array]:
-        values = self._values(params, critic_stats, traj.obs)
-        next_values = self._values(params, critic_stats, traj.next_obs)
+                    hp: PPOConfig, value_stats: ReturnStats | None = None
+                    ) -> tuple[jax.Array, jax.Array]:
+        values = self._values(params, critic_stats, traj.obs, value_stats)
+        next_values = self._values(params, critic_stats, traj.next_obs, value_stats)
         rewards = traj.reward * hp.reward_scaling
         deltas = rewards + hp.gamma * (1.0 - traj.termination) * next_values - values
 
@@ -283,7 +293,12 @@ class Trainer:
             critic_stats = critic_stats.update(traj.obs)
             if not cfg.freeze_normalizer:
                 stats = stats.update(traj.obs)
-        advantages, targets = self._advantages(state.params, critic_stats, traj, hp)
+        advantages, targets = self._advantages(state.params, critic_stats, traj, hp,
+                                               state.value_stats)
+        params, value_stats = state.params, state.value_stats
+        if value_stats is not None:  # PopArt: new statistics, the critic's outputs kept
+            params, value_stats, targets = self._renormalize_values(params, value_stats,
+                                                                    targets, hp)
 
         n = cfg.num_envs * cfg.unroll_length
         # The updates never read next_obs (the advantages above did): not shuffled 4x per batch.
@@ -322,7 +337,7 @@ class Trainer:
             return jax.lax.scan(minibatch, carry, (shuffled, mb_keys))
 
         (params, opt_state), metrics = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(k_update, cfg.update_epochs))
+            epoch, (params, state.opt_state), jax.random.split(k_update, cfg.update_epochs))
         metrics = jax.tree.map(jnp.mean, metrics)
         # What the learner optimises, per step (a recovery run's shaped reward climbs here long
         # before any evaluation episode recovers), and how much of the rollout was valid.
@@ -330,6 +345,9 @@ class Trainer:
         metrics["train_valid_fraction"] = jnp.mean(traj.valid)
         if cfg.entropy_schedule != "constant":
             metrics["entropy_coef"] = hp.entropy_coef
+        if value_stats is not None:
+            metrics["value_target_mean"] = value_stats.mean
+            metrics["value_target_std"] = value_stats.std
         metrics["finite"] = tree_finite(params) & jnp.isfinite(metrics["total_loss"])
 
         dropout_var_max = state.dropout_var_max
@@ -337,8 +355,19 @@ class Trainer:
             dropout_var_max = jnp.maximum(dropout_var_max, self._dropout_variance(
                 params["actor"], stats, flat[0].obs[:SERO_STATES], k_sero))
         return state.replace(params=params, opt_state=opt_state, obs_stats=stats,
-                             critic_obs_stats=critic_stats,
-                             dropout_var_max=dropout_var_max), metrics
+                             critic_obs_stats=critic_stats, dropout_var_max=dropout_var_max,
+                             value_stats=value_stats), metrics
+
+    def _renormalize_values(self, params: dict, value_stats: ReturnStats, targets: jax.Array,
+                            hp: PPOConfig) -> tuple[dict, ReturnStats, jax.Array]:
+        """PopArt's step: the statistics take in this iteration's targets, the critic's output
+        layer is rescaled so that its values in reward units are unchanged by the new
+        statistics, and the targets come back standardised (what the value loss regresses)."""
+        new = value_stats.update(targets, hp.value_norm_rate)
+        critic = with_output_layer(params["critic"], lambda layer: {
+            "kernel": layer["kernel"] * value_stats.std / new.std,
+            "bias": (layer["bias"] * value_stats.std + value_stats.mean - new.mean) / new.std})
+        return {**params, "critic": critic}, new, (targets - new.mean) / new.std
 
     def _actor_learns(self, iteration: jax.Array) -> jax.Array:
         """1.0 once the critic's warm-up (critic_warmup_steps, in whole iterations) is over,

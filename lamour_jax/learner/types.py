@@ -61,3 +61,6 @@ class TrainState:
     # vmapped program train several reward candidates side by side.
     member: jax.Array
     replay: Any = None  # SAC's replay buffer (learner/sac.py); PPO keeps none
+    # value_normalization="popart": the running statistics of the critic's targets
+    # (normalizer.ReturnStats); None otherwise.
+    value_stats: Any = None

@@ -48,11 +48,10 @@ from lamour_jax.learner.normalizer import RunningStats
 from lamour_jax.learner.policy import LoadedPolicy
 from lamour_jax.learner.ppo import SERO_SAMPLES
 from lamour_jax.learner.types import ExtraLossFn, RewardFn, Transition
-from lamour_jax.params import SHAPINGS
+from lamour_jax.params import SHAPINGS, SWITCHES
 from lamour_jax.transpile import CandidateSet
 
 METHODS = ("lamour", "zero", "env", "sero")
-SWITCHES = ("valid", "is_recovered")
 # OOD starts the "centred" shaping averages a program over (drawn once, from a fixed key).
 LEVEL_STARTS = 256
 
