@@ -1,6 +1,7 @@
 """The `lamour` command line as users call it (real subprocesses for the exit-code contract)."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -141,3 +142,16 @@ def test_videos_film_the_fixed_view_moving_with_the_robot():
     # 4 m on, the following view sees what it saw at spawn; the fixed one has lost the robot.
     assert np.abs(frame(walked, True) - frame(spawn, True)).mean() < 0.5
     assert np.abs(frame(walked, False) - frame(spawn, False)).mean() > 1.0
+
+
+def test_evaluate_all_members_reports_success_where_the_task_has_it(capsys):
+    """`lamour evaluate --member all` on PushChair carries the task's success per policy and
+    over the policies (the issue's headline metric); a task without one keeps its columns."""
+    assert main(["evaluate", "lamour_jax/policies/pushchair", "--member", "all",
+                 "--episodes", "2", "--variant", "normal"]) == 0
+    table = capsys.readouterr().out
+    assert "| reached a valid state | success |" in table
+    assert re.search(r"^success over .+: \d+% ± \d+%$", table, re.MULTILINE), table
+    header, _, row = [line for line in table.splitlines() if line.startswith("|")][:3]
+    assert row.startswith("| 0 |") and row.count("|") == header.count("|"), table
+    assert re.fullmatch(r".*\| \d+% \| \d+% \|", row), row  # reached a valid state, success

@@ -101,20 +101,27 @@ def _all_policies_table(policy: LoadedPolicy, env_name: str, variant: str, mode:
                                 physics)
     points = sweep_points(policy.meta)
     hp_head, hp_rule = ("hyperparameters | ", "---|") if points else ("", "")
+    success = "success_rate" in results[0]  # tasks with a success test (PushChair)
     lines = [f"{env_name} ({variant}), {episodes} episodes per policy, the same starts for each:",
              f"| policy | {hp_head}return mean | return std | episode length | reached a valid "
-             f"state |", f"|---:|{hp_rule}---:|---:|---:|---:|"]
+             f"state |{' success |' if success else ''}",
+             f"|---:|{hp_rule}---:|---:|---:|---:|{'---:|' if success else ''}"]
     for index, out in enumerate(results):
         hp = f"{format_point(points[index])} | " if points else ""
         lines.append(f"| {index} | {hp}{out['return_mean']:.1f} | {out['return_std']:.1f} | "
-                     f"{out['length_mean']:.0f} | {out['recovery_rate']:.0%} |")
+                     f"{out['length_mean']:.0f} | {out['recovery_rate']:.0%} |"
+                     + (f" {out['success_rate']:.0%} |" if success else ""))
     # The spread over seeds; a sweep's per grid point, as its points are not seeds of one.
-    groups: dict[str, list[float]] = {}
+    groups: dict[str, list[dict]] = {}
     for index, out in enumerate(results):
         label = format_point(points[index]) if points else f"the {len(results)} policies"
-        groups.setdefault(label, []).append(out["return_mean"])
+        groups.setdefault(label, []).append(out)
     lines.append("")
-    for label, means in groups.items():
+    for label, outs in groups.items():
+        means = [out["return_mean"] for out in outs]
         lines.append(f"return over {label} (mean ± std of {len(means)} policies' means): "
                      f"{np.mean(means):.1f} ± {np.std(means):.1f}")
+        if success:
+            rates = [out["success_rate"] for out in outs]
+            lines.append(f"success over {label}: {np.mean(rates):.0%} ± {np.std(rates):.0%}")
     return "\n".join(lines)
