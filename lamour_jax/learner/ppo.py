@@ -251,7 +251,7 @@ class Trainer:
         adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         clipped = jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps)
         policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
-        values = self._values(params, critic_stats, batch.obs)
+        values = self._values(params, critic_stats, batch.obs)  # PopArt: both standardised
         value_loss = 0.5 * jnp.mean(jnp.square(values - targets))
         if self.config.entropy_space == "action":
             key, k_entropy = jax.random.split(key)
