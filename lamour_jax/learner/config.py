@@ -89,7 +89,7 @@ class PPOConfig:
     # step on PushChair, a value near -20 at gamma 0.99) far above the differences between
     # values that the advantages are made of; standardised, the critic's regression is set by
     # their spread instead. PushChair's LaMOuR got the chair up in 49 % of OOD episodes with
-    # it against 20 % without; the walker2d's did not gain (popart_cpu.md), so off by default.
+    # it against 20 % without; the Gym envs' did not gain (popart_cpu.md), so off by default.
     value_normalization: str = _static("none")
     # "ppo" (every shipped original; every recovery but the humanoid's) or "sac": soft actor-critic
     # (learner/sac.py) on the same env batch, rollouts and recovery hooks, learning off-policy
