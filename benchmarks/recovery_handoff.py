@@ -45,30 +45,42 @@ def handoff_episodes(env, recovered, original, key, episodes: int, hand_off: boo
     the first valid state on. Per episode: return, length, whether it ended by falling."""
     start = jax.vmap(env.reset)(jax.random.split(key, episodes))
 
+    has_success = "success" in start.metrics
+
     def step(carry, _):
-        state, alive, ret, length = carry
+        state, alive, ret, length, up, success = carry
         act = recovered(state.obs)
         if hand_off:
-            up = state.info["recovered_once"][:, None]
-            act = jnp.where(up, original(state.obs), act)
+            act = jnp.where(state.info["recovered_once"][:, None], original(state.obs), act)
         nxt = jax.vmap(env.step)(state, act)
         ret = ret + alive * nxt.reward
         length = length + alive
+        up = jnp.maximum(up, alive * nxt.info["recovered_once"])
+        if has_success:  # the task's success test at the episode's last step
+            success = jnp.where(alive > 0, nxt.metrics["success"], success)
         alive = alive * (1.0 - nxt.done)
-        return (nxt, alive, ret, length), None
+        return (nxt, alive, ret, length, up, success), None
 
     ones = jnp.ones(episodes)
-    (_, _, ret, length), _ = jax.lax.scan(step, (start, ones, 0 * ones, 0 * ones), None,
-                                          length=env.episode_length)
-    return {"return": ret, "length": length, "fell": length < env.episode_length}
+    carry = (start, ones, 0 * ones, 0 * ones, 0 * ones, 0 * ones)
+    (_, _, ret, length, up, success), _ = jax.lax.scan(step, carry, None,
+                                                       length=env.episode_length)
+    out = {"return": ret, "length": length, "fell": length < env.episode_length, "up": up}
+    if has_success:
+        out["success"] = success
+    return out
 
 
 def summary(out) -> dict:
     out = jax.device_get(out)
-    return {"return_mean": float(np.mean(out["return"])),
-            "return_std": float(np.std(out["return"])),
-            "length_mean": float(np.mean(out["length"])),
-            "fell_again": float(np.mean(out["fell"]))}
+    row = {"return_mean": float(np.mean(out["return"])),
+           "return_std": float(np.std(out["return"])),
+           "length_mean": float(np.mean(out["length"])),
+           "got_up": float(np.mean(out["up"])),
+           "fell_again": float(np.mean(out["fell"]))}
+    if "success" in out:
+        row["success"] = float(np.mean(out["success"]))
+    return row
 
 
 def main() -> int:
@@ -103,20 +115,24 @@ def main() -> int:
     record_out = {"run": str(args.run), "env": env_name, "physics": physics, "mode": args.mode,
                   "episodes": args.episodes, "seeds": rows, "original_normal": normal,
                   "machine": f"{platform.machine()}, {jax.devices()[0].device_kind}"}
+    with_success = "success" in rows[0]["recovered"]
+    columns = ["return", "length", "got up", "fell again"] + ["success"] * with_success
+
+    def cells(row: dict) -> str:
+        out = [f"{row['return_mean']:.1f} ± {row['return_std']:.1f}",
+               f"{row['length_mean']:.0f}", f"{row['got_up']:.0%}", f"{row['fell_again']:.0%}"]
+        return " | ".join(out + [f"{row['success']:.0%}"] * with_success)
+
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"recovery_handoff_{args.tag}.json").write_text(json.dumps(record_out, indent=2))
     lines = [f"# Recovery hand-off: {env_name}, {args.mode} OOD starts ({args.tag})", "",
              f"Run: `{args.run}` ({physics} physics), {args.episodes} episodes per seed, the "
              "same starts for both ways; the original from Normal starts: "
              f"**{normal['return_mean']:.1f}** (length {normal['length_mean']:.0f}).", "",
-             "| seed | recovered: return | length | fell again | hand-off to the original: "
-             "return | length | fell again |", "|---:|---:|---:|---:|---:|---:|---:|"]
+             f"| seed | recovered: {' | '.join(columns)} | hand-off to the original: "
+             f"{' | '.join(columns)} |", "|---:|" + "---:|" * 2 * len(columns)]
     for r in rows:
-        a, b = r["recovered"], r["hand_off"]
-        lines.append(f"| {r['seed']} | {a['return_mean']:.1f} ± {a['return_std']:.1f} | "
-                     f"{a['length_mean']:.0f} | {a['fell_again']:.0%} | "
-                     f"{b['return_mean']:.1f} ± {b['return_std']:.1f} | {b['length_mean']:.0f} | "
-                     f"{b['fell_again']:.0%} |")
+        lines.append(f"| {r['seed']} | {cells(r['recovered'])} | {cells(r['hand_off'])} |")
     lines += ["", "Reproduce: `.venv/bin/python benchmarks/recovery_handoff.py "
               f"{args.run} --episodes {args.episodes} --mode {args.mode} --tag {args.tag}`", ""]
     (RESULTS / f"recovery_handoff_{args.tag}.md").write_text("\n".join(lines))

@@ -10,13 +10,19 @@ trained on. This script measures it on four sets of states:
 - ood/starts: OOD start states from the sampler;
 - ood/random: OOD episodes under uniform random actions, states before the first valid one
   (roughly what SeRO's fresh-std exploration sees while it has not got up);
-- ood/original: OOD episodes under the original policy, states before the first valid one.
+- ood/original: OOD episodes under the original policy, states before the first valid one;
+- recovering/...: OOD episodes under a policy retrained to get up (`--recovered`, default the
+  shipped one for the env, if any), split by where each state lies on the way up: down and
+  more than 20 steps before the first valid state, down within the last 20 steps before it,
+  and up (from it on). SeRO's reward −U(s′) can only lead a learner up if U falls along that
+  path, so the split shows whether it does; `sero_uncertainty_<env>_<tag>.png` draws U along
+  the first episodes of it.
 
 For each: the mean per-feature variance, and U (mean and 90th percentile) under two
 normalisers: the maximum recorded in training (what `lamour recover --method sero` uses) and
 the maximum over the normal/original states of the final policy.
 
-    python benchmarks/sero_uncertainty.py [--env hopper] [--policy DIR]
+    python benchmarks/sero_uncertainty.py [--env hopper] [--policy DIR] [--recovered DIR]
 
 Writes benchmarks/results/sero_uncertainty_<env>_<tag>.{json,md}.
 """
@@ -35,15 +41,16 @@ import numpy as np
 
 from lamour_jax.envs import make
 from lamour_jax.learner.policy import load
-from lamour_jax.policies import shipped_policy
+from lamour_jax.policies import shipped_policy, shipped_recovered
 from lamour_jax.recovery.objectives import SERO_SAMPLES, Original
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def episode_states(env, act, key, num_envs, steps, until_valid):
-    """Observations of `num_envs` episodes of `steps` steps under act(obs, key), kept while the
-    episode runs (and, with until_valid, until its first valid state)."""
+def rollout(env, act, key, num_envs, steps):
+    """`num_envs` episodes of `steps` steps under act(obs, key): observations [steps, envs, ...],
+    each state's validity, and whether the episode still runs at that state (no earlier step
+    ended it)."""
 
     @jax.jit
     def run(key):
@@ -57,12 +64,36 @@ def episode_states(env, act, key, num_envs, steps, until_valid):
         return jax.lax.scan(body, start, jax.random.split(step_key, steps))[1]
 
     obs, done, valid = (np.asarray(x) for x in run(key))
-    # A state counts while no earlier step ended the episode (and none was valid yet).
-    ended_before = np.cumsum(done, 0) - done > 0
-    keep = ~ended_before
+    running = ~(np.cumsum(done, 0) - done > 0)
+    return obs, valid.astype(bool), running
+
+
+def episode_states(env, act, key, num_envs, steps, until_valid):
+    """Observations of `num_envs` episodes of `steps` steps under act(obs, key), kept while the
+    episode runs (and, with until_valid, until its first valid state)."""
+    obs, valid, keep = rollout(env, act, key, num_envs, steps)
     if until_valid:
         keep &= np.cumsum(valid, 0) == 0
     return obs[keep]
+
+
+NEAR_UP = 20  # steps before the first valid state that count as "about to get up"
+
+
+def recovery_path(env, act, key, num_envs, steps):
+    """States of OOD episodes under a recovering policy, by where they lie on the way up, and
+    the observations of the whole rollout with each episode's first valid step (or -1)."""
+    obs, valid, running = rollout(env, act, key, num_envs, steps)
+    t = np.arange(steps)[:, None]
+    ever = valid.any(0)
+    first_up = np.where(ever, valid.argmax(0), steps)
+    sets = {
+        f"recovering/down, >{NEAR_UP} steps before up": running & (t < first_up - NEAR_UP),
+        f"recovering/down, last {NEAR_UP} steps before up":
+            running & (t >= first_up - NEAR_UP) & (t < first_up) & ever,
+        "recovering/up (from the first valid state)": running & (t >= first_up),
+    }
+    return {name: obs[mask] for name, mask in sets.items()}, obs, np.where(ever, first_up, -1)
 
 
 def dropout_variance(original: Original, obs: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -72,11 +103,40 @@ def dropout_variance(original: Original, obs: np.ndarray, chunk: int = 4096) -> 
                            for i in range(0, len(obs), chunk)])
 
 
+PATH_EPISODES, PATH_STEPS = 16, 200
+
+
+def plot_path(path, env_name, out):
+    """U(s) along the first episodes of the recovering rollout, each shifted so that its first
+    valid state is at 0: whether SeRO's reward −U falls on the way up."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for u, up in zip(path["u"], path["first_valid_step"], strict=True):
+        steps = np.arange(len(u))
+        if up >= 0:
+            ax.plot(steps - up, u, lw=1, alpha=0.7)
+    ax.axvline(0, color="k", ls="--", lw=1)
+    ax.set_xlabel("steps from the first valid state (up)")
+    ax.set_ylabel("SeRO's U(s)")
+    ax.set_ylim(-0.02, 1.02)
+    ups = sum(up >= 0 for up in path["first_valid_step"])
+    ax.set_title(f"{env_name}: U of the SeRO-ready original along {ups} recovering episodes")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", default="hopper")
     parser.add_argument("--policy", type=Path, default=None,
                         help="a SeRO-ready run folder (default: the shipped dropout original)")
+    parser.add_argument("--recovered", type=Path, default=None,
+                        help="a policy retrained to get up, whose path U is measured along "
+                             "(default: the shipped recovered policy for the env, if any)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default="cpu")
     args = parser.parse_args()
@@ -102,6 +162,18 @@ def main():
         "ood/random": episode_states(ood, random_act, keys[2], 64, 200, until_valid=True),
         "ood/original": episode_states(ood, act, keys[3], 16, 200, until_valid=True),
     }
+    recovered_dir = args.recovered or shipped_recovered(args.env)
+    path = None
+    if recovered_dir is not None:
+        recovered = load(recovered_dir)
+        rec_act = lambda obs, k: recovered.act_fn()(obs)  # noqa: E731
+        sets, path_obs, first_up = recovery_path(ood, rec_act, jax.random.key(args.seed + 1),
+                                                 PATH_EPISODES, PATH_STEPS)
+        state_sets.update(sets)
+        u_path = np.asarray(jax.jit(original.uncertainty)(
+            jnp.asarray(path_obs.reshape(-1, path_obs.shape[-1])))).reshape(path_obs.shape[:2])
+        path = {"policy": str(recovered_dir), "first_valid_step": first_up.tolist(),
+                "u": u_path.round(4).T.tolist()}
     variances = {name: dropout_variance(original, obs) for name, obs in state_sets.items()}
     normalisers = {"recorded in training": np.asarray(original.dropout_var_max),
                    "final policy, normal/original max": variances["normal/original"].max(0)}
@@ -120,7 +192,8 @@ def main():
     shown = shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown
     result = {"env": args.env, "policy": str(shown),
               "normalisers": {k: v.round(5).tolist() for k, v in normalisers.items()},
-              "rows": rows, "machine": platform.processor() or platform.machine(),
+              "rows": rows, "recovery_path": path,
+              "machine": platform.processor() or platform.machine(),
               "jax": jax.__version__, "device": str(jax.devices()[0])}
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"sero_uncertainty_{args.env}_{args.tag}"
@@ -142,6 +215,10 @@ def main():
     lines += ["", "Normalisers (per-feature maximum variance):", ""]
     lines += [f"- {label}: " + ", ".join(f"{v:.4f}" for v in vmax)
               for label, vmax in normalisers.items()]
+    if path is not None:
+        lines += ["", f"Recovering states: {PATH_EPISODES} OOD episodes of {PATH_STEPS} steps "
+                  f"under `{path['policy']}`; U along them: `{stem.name}.png`."]
+        plot_path(path, args.env, stem.with_suffix(".png"))
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
