@@ -74,17 +74,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         env = make(env_name, variant, args.mode, episode_length=episode_length,
                    physics=physics)
         out, trace = evaluate_and_trace(env, act, args.episodes, args.seed)
-    success = "success_rate" in out  # tasks with a success test (PushChair)
-    print(f"| env | variant | physics | episodes | return mean | return std | episode length "
-          f"| reached a valid state |{' success |' if success else ''}\n"
-          f"|---|---|---|---:|---:|---:|---:|---:|{'---:|' if success else ''}\n"
-          f"| {env_name} | {variant} | {physics} | {args.episodes} | {out['return_mean']:.1f} | "
-          f"{out['return_std']:.1f} | {out['length_mean']:.0f} | {out['recovery_rate']:.0%} |"
-          + (f" {out['success_rate']:.0%} |" if success else ""))
+    print(f"| env | variant | physics | episodes | {_result_head(out)} |\n"
+          f"|---|---|---|---:|{_result_rule(out)}\n"
+          f"| {env_name} | {variant} | {physics} | {args.episodes} | {_result_cells(out)} |")
     if args.video is not None:
         path = render.save_episode_gif(env, trace.qpos, args.video, args.video_stride)
         print(f"video: {path} ({trace.describe(args.episodes)})")
     return 0
+
+
+def _has_success(out: dict) -> bool:
+    """Whether the task has a success test (PushChair): its tables get a success column."""
+    return "success_rate" in out
+
+
+def _result_head(out: dict) -> str:
+    return ("return mean | return std | episode length | reached a valid state"
+            + (" | success" if _has_success(out) else ""))
+
+
+def _result_rule(out: dict) -> str:
+    return "---:|" * (5 if _has_success(out) else 4)
+
+
+def _result_cells(out: dict) -> str:
+    cells = [f"{out['return_mean']:.1f}", f"{out['return_std']:.1f}",
+             f"{out['length_mean']:.0f}", f"{out['recovery_rate']:.0%}"]
+    if _has_success(out):
+        cells.append(f"{out['success_rate']:.0%}")
+    return " | ".join(cells)
 
 
 def _all_policies_table(policy: LoadedPolicy, env_name: str, variant: str, mode: str,
@@ -101,16 +119,12 @@ def _all_policies_table(policy: LoadedPolicy, env_name: str, variant: str, mode:
                                 physics)
     points = sweep_points(policy.meta)
     hp_head, hp_rule = ("hyperparameters | ", "---|") if points else ("", "")
-    success = "success_rate" in results[0]  # tasks with a success test (PushChair)
     lines = [f"{env_name} ({variant}), {episodes} episodes per policy, the same starts for each:",
-             f"| policy | {hp_head}return mean | return std | episode length | reached a valid "
-             f"state |{' success |' if success else ''}",
-             f"|---:|{hp_rule}---:|---:|---:|---:|{'---:|' if success else ''}"]
+             f"| policy | {hp_head}{_result_head(results[0])} |",
+             f"|---:|{hp_rule}{_result_rule(results[0])}"]
     for index, out in enumerate(results):
         hp = f"{format_point(points[index])} | " if points else ""
-        lines.append(f"| {index} | {hp}{out['return_mean']:.1f} | {out['return_std']:.1f} | "
-                     f"{out['length_mean']:.0f} | {out['recovery_rate']:.0%} |"
-                     + (f" {out['success_rate']:.0%} |" if success else ""))
+        lines.append(f"| {index} | {hp}{_result_cells(out)} |")
     # The spread over seeds; a sweep's per grid point, as its points are not seeds of one.
     groups: dict[str, list[dict]] = {}
     for index, out in enumerate(results):
@@ -121,7 +135,7 @@ def _all_policies_table(policy: LoadedPolicy, env_name: str, variant: str, mode:
         means = [out["return_mean"] for out in outs]
         lines.append(f"return over {label} (mean ± std of {len(means)} policies' means): "
                      f"{np.mean(means):.1f} ± {np.std(means):.1f}")
-        if success:
+        if _has_success(outs[0]):
             rates = [out["success_rate"] for out in outs]
             lines.append(f"success over {label}: {np.mean(rates):.0%} ± {np.std(rates):.0%}")
     return "\n".join(lines)
