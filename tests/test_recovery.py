@@ -606,7 +606,22 @@ def test_compare_writes_table_and_plot(original, tmp_path, capsys):
     # A cut-short cache is evaluated anew, not a crash of the report.
     (out / "zero" / "final_eval.json").write_text('{"steps": 40')
     assert main(args) == 0
-    assert json.loads((out / "zero" / "final_eval.json").read_text())["steps"] == 4096
+    final = json.loads((out / "zero" / "final_eval.json").read_text())
+    assert final["steps"] == 4096
+    # `lamour evaluate` of a method's run says which starts the table used, and on them
+    # reproduces the table's figure (at the episode length the run trained with: FAST's 60,
+    # not the env's 100, which its policy.json must record).
+    capsys.readouterr()
+    evaluate = ["evaluate", str(out / "zero"), "--member", "all", "--variant", "ood",
+                "--episodes", "32"]
+    assert main(evaluate) == 0
+    assert "`lamour compare` reports this run's final policies on those of --seed 101" in (
+        capsys.readouterr().out)
+    assert main([*evaluate, "--seed", "101"]) == 0
+    printed = capsys.readouterr().out
+    assert "note:" not in printed
+    paper = np.mean([r["return_mean"] for r in final["kinds"]["paper"]])
+    assert f"policies' means): {paper:.1f} ± " in printed
 
 
 def test_recover_resume_with_more_steps_equals_a_longer_run(original, tmp_path, monkeypatch):

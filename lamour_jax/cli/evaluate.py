@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="evaluate on the Normal or OOD env (default: what it trained on)")
     a.mode(p)
     p.add_argument("--episodes", type=a.positive, default=20)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="which starts (default 0); `lamour compare` reports a recovery run's "
+                        "final policies on the run's seed + 101, which this prints")
     p.add_argument("--member", action=a.Renamed, old="--seed-index", type=a.member_or_all,
                    default=0, metavar="I|all",
                    help="which policy of a multi-seed or sweep run (default 0); 'all': each "
@@ -53,6 +55,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"the policy in {args.run_dir} was trained on {policy.meta['env']}")
     variant = args.variant or policy.meta["variant"]
     episode_length = policy.meta.get("episode_length", 1000)
+    comparison_seed = _comparison_seed(args.run_dir)
+    if comparison_seed is not None and comparison_seed != args.seed:
+        print(f"note: the starts of --seed {args.seed}; `lamour compare` reports this run's "
+              f"final policies on those of --seed {comparison_seed} (pass it to compare "
+              "figures with its table)")
     physics = args.physics or a.recorded_physics(policy.meta)
     if args.member == "all":
         if args.video is not None:
@@ -81,6 +88,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         path = render.save_episode_gif(env, trace.qpos, args.video, args.video_stride)
         print(f"video: {path} ({trace.describe(args.episodes)})")
     return 0
+
+
+def _comparison_seed(run_dir: Path) -> int | None:
+    """The --seed whose starts `lamour compare` evaluates a recovery run's final policies on
+    (run_dir: the run or its best/ or peak/ folder); None for any other policy."""
+    from lamour_jax.recovery.final_eval import SEED_OFFSET
+    from lamour_jax.runtime.run_dir import RunDir
+
+    for folder in (run_dir, run_dir.parent):
+        try:
+            return RunDir(folder).read("recovery")["seed"] + SEED_OFFSET
+        except (OSError, ValueError, KeyError, TypeError):  # NotARun is a ValueError
+            continue
+    return None
 
 
 def _has_success(out: dict) -> bool:

@@ -308,7 +308,7 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
     original = {k: v for k, v in policy.meta.items()
                 if k not in ("seeds", "sweep", "exported_from")}
     meta = {**original, "variant": "ood", "members": members, "recovered_with": spec.method,
-            "physics": spec.physics,
+            "physics": spec.physics, "episode_length": config.episode_length,
             "candidates": names, "obs_clip": config.obs_clip,
             "policy_dropout": config.policy_dropout}
     log(f"recovering {spec.env} with {spec.method} ({len(names)} candidate(s) x {spec.seeds} "
