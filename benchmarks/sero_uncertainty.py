@@ -82,7 +82,8 @@ NEAR_UP = 20  # steps before the first valid state that count as "about to get u
 
 def recovery_path(env, act, key, num_envs, steps):
     """States of OOD episodes under a recovering policy, by where they lie on the way up, and
-    the observations of the whole rollout with each episode's first valid step (or -1)."""
+    the observations of the whole rollout, whether each episode still runs at each of them and
+    each episode's first valid step (or -1)."""
     obs, valid, running = rollout(env, act, key, num_envs, steps)
     t = np.arange(steps)[:, None]
     ever = valid.any(0)
@@ -93,7 +94,8 @@ def recovery_path(env, act, key, num_envs, steps):
             running & (t >= first_up - NEAR_UP) & (t < first_up) & ever,
         "recovering/up (from the first valid state)": running & (t >= first_up),
     }
-    return {name: obs[mask] for name, mask in sets.items()}, obs, np.where(ever, first_up, -1)
+    return ({name: obs[mask] for name, mask in sets.items()}, obs, running,
+            np.where(ever, first_up, -1))
 
 
 def dropout_variance(original: Original, obs: np.ndarray, chunk: int = 4096) -> np.ndarray:
@@ -106,6 +108,12 @@ def dropout_variance(original: Original, obs: np.ndarray, chunk: int = 4096) -> 
 PATH_EPISODES, PATH_STEPS = 16, 200
 
 
+def _shown(folder) -> str:
+    """A folder as the results name it: relative to the working directory where it is below."""
+    path = Path(folder).resolve()
+    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+
+
 def plot_path(path, env_name, out):
     """U(s) along the first episodes of the recovering rollout, each shifted so that its first
     valid state is at 0: whether SeRO's reward −U falls on the way up."""
@@ -115,9 +123,9 @@ def plot_path(path, env_name, out):
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for u, up in zip(path["u"], path["first_valid_step"], strict=True):
-        steps = np.arange(len(u))
+        u = np.array([np.nan if x is None else x for x in u])
         if up >= 0:
-            ax.plot(steps - up, u, lw=1, alpha=0.7)
+            ax.plot(np.arange(len(u)) - up, u, lw=1, alpha=0.7)
     ax.axvline(0, color="k", ls="--", lw=1)
     ax.set_xlabel("steps from the first valid state (up)")
     ax.set_ylabel("SeRO's U(s)")
@@ -165,15 +173,17 @@ def main():
     recovered_dir = args.recovered or shipped_recovered(args.env)
     path = None
     if recovered_dir is not None:
-        recovered = load(recovered_dir)
-        rec_act = lambda obs, k: recovered.act_fn()(obs)  # noqa: E731
-        sets, path_obs, first_up = recovery_path(ood, rec_act, jax.random.key(args.seed + 1),
-                                                 PATH_EPISODES, PATH_STEPS)
+        recovered = load(recovered_dir).act_fn()
+        sets, path_obs, running, first_up = recovery_path(
+            ood, lambda obs, k: recovered(obs), jax.random.key(args.seed + 1), PATH_EPISODES,
+            PATH_STEPS)
         state_sets.update(sets)
         u_path = np.asarray(jax.jit(original.uncertainty)(
             jnp.asarray(path_obs.reshape(-1, path_obs.shape[-1])))).reshape(path_obs.shape[:2])
-        path = {"policy": str(recovered_dir), "first_valid_step": first_up.tolist(),
-                "u": u_path.round(4).T.tolist()}
+        u_path = np.where(running, u_path, np.nan)  # nothing after an episode has ended
+        path = {"policy": _shown(recovered_dir), "first_valid_step": first_up.tolist(),
+                "u": [[None if np.isnan(u) else round(float(u), 4) for u in episode]
+                      for episode in u_path.T]}
     variances = {name: dropout_variance(original, obs) for name, obs in state_sets.items()}
     normalisers = {"recorded in training": np.asarray(original.dropout_var_max),
                    "final policy, normal/original max": variances["normal/original"].max(0)}
@@ -188,8 +198,7 @@ def main():
             row[label] = {"u_mean": float(u.mean()), "u_p90": float(np.percentile(u, 90))}
         rows.append(row)
 
-    shown = Path(policy_dir).resolve()
-    shown = shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown
+    shown = _shown(policy_dir)
     result = {"env": args.env, "policy": str(shown),
               "normalisers": {k: v.round(5).tolist() for k, v in normalisers.items()},
               "rows": rows, "recovery_path": path,
