@@ -31,11 +31,11 @@ import jax
 import numpy as np
 
 from lamour_jax.envs import UNRECORDED_PHYSICS, make
+from lamour_jax.envs.pushchair import SUCCESS_DISTANCE, SUCCESS_TILT
 from lamour_jax.learner.policy import load
 from lamour_jax.runtime.run_dir import RunDir
 
 RESULTS = Path(__file__).parent / "results"
-NEAR_TARGET, SUCCESS_TILT = 0.15, 0.2 * math.pi  # the env's success test
 STILL_SPEED, STILL_SPIN = 0.1, 0.2  # ManiSkill2's "chair static"
 
 
@@ -62,7 +62,7 @@ def after_up(prog, valid, running) -> dict:
     after = running & (steps >= first) & up
     last = running.sum(0) - 1
     cols = np.arange(prog.shape[1])
-    at_target = running & (d_target < NEAR_TARGET) & (tilt < SUCCESS_TILT)
+    at_target = running & (d_target < SUCCESS_DISTANCE) & (tilt < SUCCESS_TILT)
     still = (speed < STILL_SPEED) & (spin < STILL_SPIN)
 
     def over_up(values):
