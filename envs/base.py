@@ -149,6 +149,7 @@ class Robot:
     def physics_step(self, data: Any, action: jax.Array) -> Any:
         action = jnp.clip(action, -1.0, 1.0)
         ctrl, commands = jnp.split(action, [self.mj_model.nu], axis=-1)
+        ctrl = self.controls(data, ctrl)
         gripping = self.grip(data, commands) if self.grip_actions else None
         if self.physics == "native":
             return self.native.step(data, ctrl, gripping)
@@ -161,6 +162,12 @@ class Robot:
 
         data, _ = jax.lax.scan(substep, data, None, length=self.n_frames)
         return self.post_physics(data)
+
+    def controls(self, data: Any, ctrl: jax.Array) -> jax.Array:
+        """The actuators' controls from the policy's clipped action entries, held for the
+        control step: the entries themselves, unless a robot's actions are in a frame its
+        actuators are not (PushChair's base velocities: its own heading)."""
+        return ctrl
 
     def grip(self, data: Any, commands: jax.Array) -> jax.Array:
         """Which of the model's equality constraints hold during the next control step (bool

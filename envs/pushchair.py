@@ -7,9 +7,10 @@ it, its seat facing it; the robot stands behind the chair's backrest and faces t
 over onto its back.
 
 The robot (12 actuators; the paper's has 20: a 3-DoF base, a torso lift and two 7-DoF Panda arms
-with grippers): a base that slides in x and y and turns about z (velocity servos), a torso lift
-(position servo) and two 4-joint arms, shoulder yaw and pitch, elbow, wrist (position servos),
-each ending in a ball-shaped palm (sphere against box is the robust contact; two boxes pushed
+with grippers): a base that moves forward and sideways in its own heading and turns about z
+(velocity servos, as ManiSkill2's base controller turns its commands into the base's frame), a
+torso lift (position servo) and two 4-joint arms, shoulder yaw and pitch, elbow, wrist, each
+ending in a ball-shaped palm (sphere against box is the robust contact; two boxes pushed
 edge-on can throw the chair), and two grip actions. A palm within GRIP_REACH of its hold on
 the backrest's top edge (left palm, left hold) takes hold of it while its grip action is
 positive: an equality constraint (a ball joint between palm and hold) that the env switches
@@ -17,6 +18,19 @@ on and off, in both engines, in place of the Pandas' fingers. Pushing needs no g
 a knocked-over chair upright does (a palm cannot get under a backrest lying on the floor).
 Four joints an arm reach every point the palms need to; fewer joints keep the physics and
 the policy small.
+
+The arm joints are servos whose targets move at a bounded rate: an action sets how fast a
+joint's target moves (at most half the joint's range per second, 0.8-1.4 rad/s, where a
+Panda's joints are limited to about 2.2-2.6 rad/s and ManiSkill2's PushChair velocity
+controller to 1 rad/s), and the target (the actuator's activation, part of the physics state)
+holds where it was left. Position servos that jumped to any target swung a joint at over
+10 rad/s, fast enough to flick a knocked-over chair upright without holding it, so that it
+rolled on past the target (benchmarks/results/pushchair_cpu.md); a bounded rate leaves the
+righting to the grip.
+
+The policy sees everything in the base's heading frame (positions, velocities and axes turned
+about z by the base's yaw), and the Normal starts put the chair on any side of the target:
+what the original learns holds wherever a recovery leaves robot and chair.
 
 The chair: a heavy five-star base with five caster balls (low friction that wins over the
 floor's by contact priority, so it rolls across the floor as casters let it, without the cost
@@ -54,6 +68,8 @@ SUCCESS_TILT = 0.2 * math.pi
 GRIP_REACH = 0.08
 # Where the chair starts: this far from the target (+- the noise), seat facing it.
 CHAIR_DISTANCE = 1.0
+# The arm joints' target rate at a full action, in half-ranges of the joint per second.
+ARM_TARGET_RATE = 1.0
 # The robot's base starts 0.8-1.2 m behind the backrest (front edge of the base to backrest).
 ROBOT_GAP = (0.8, 1.2)
 
@@ -69,8 +85,9 @@ _ROBOT = 'contype="4" conaffinity="2"'
 _GHOST = 'contype="0" conaffinity="0"'
 
 _BASE_HALF = (0.3, 0.25, 0.15)  # the base box's half sizes
-# Servoed joints: (name, axis, range). A control of 0 holds the middle of the range, the
-# rest pose every start begins in: arms lowered and bent, palms in front of the chest.
+# Servoed joints: (name, axis, range). A target of 0 is the middle of the range (the arm
+# targets' initial activation), the rest pose every start begins in: arms lowered and bent,
+# palms in front of the chest.
 _LIFT_RANGE = (-0.3, 0.2)
 _ARM_JOINTS = (("shoulder_yaw", "0 0 1", (-0.8, 0.8)), ("shoulder_pitch", "0 1 0", (-0.6, 2.2)),
                ("elbow", "0 1 0", (-2.4, 0.2)), ("wrist", "0 1 0", (-1.2, 1.2)))
@@ -184,8 +201,8 @@ _MJCF = f"""
              solref="0.02 1"/>
   </equality>
   <actuator>
-    <velocity joint="base_x" kv="400" ctrlrange="-1 1" forcerange="-400 400"/>
-    <velocity joint="base_y" kv="400" ctrlrange="-1 1" forcerange="-400 400"/>
+    <velocity joint="base_x" kv="400" ctrlrange="-1.5 1.5" forcerange="-400 400"/>
+    <velocity joint="base_y" kv="400" ctrlrange="-1.5 1.5" forcerange="-400 400"/>
     <velocity joint="base_yaw" kv="80" ctrlrange="-1 1" forcerange="-120 120"/>
     {{servos}}
   </actuator>
@@ -193,10 +210,20 @@ _MJCF = f"""
 """
 
 
-def _servo(joint: str, lo: float, hi: float, kp: float, kv: float, force: float) -> str:
-    """A position servo whose control in [-1, 1] spans the joint's range (0: mid-range)."""
+def _servo(joint: str, lo: float, hi: float, kp: float, kv: float, force: float,
+           rate: float | None = None) -> str:
+    """A position servo whose target in [-1, 1] spans the joint's range (0: mid-range). The
+    target is the control itself, or, given a `rate`, the actuator's activation, which the
+    control in [-1, 1] moves at up to `rate` per second (an integrator limited to [-1, 1])."""
     mid, half = (lo + hi) / 2, (hi - lo) / 2
-    return (f'<general joint="{joint}" ctrlrange="-1 1" gainprm="{kp * half:.4f}" '
+    gain = kp * half
+    dynamics = ""
+    if rate is not None:
+        # act' = ctrl, so the activation is kept in units of 1/rate half-ranges.
+        gain *= rate
+        dynamics = (f'dyntype="integrator" actlimited="true" '
+                    f'actrange="{-1 / rate:.6f} {1 / rate:.6f}" ')
+    return (f'<general joint="{joint}" ctrlrange="-1 1" {dynamics}gainprm="{gain:.4f}" '
             f'biastype="affine" biasprm="{kp * mid:.4f} {-kp:.4f} {-kv:.4f}" '
             f'forcerange="{-force} {force}"/>')
 
@@ -204,9 +231,17 @@ def _servo(joint: str, lo: float, hi: float, kp: float, kv: float, force: float)
 def _servos() -> str:
     lines = [_servo("lift", *_LIFT_RANGE, 3000.0, 300.0, 600.0)]
     for side in ("left", "right"):
-        lines += [_servo(f"{side}_{name}", lo, hi, 200.0, 10.0, 80.0)
+        lines += [_servo(f"{side}_{name}", lo, hi, 200.0, 10.0, 80.0, rate=ARM_TARGET_RATE)
                   for name, _, (lo, hi) in _ARM_JOINTS]
     return "\n    ".join(lines)
+
+
+def _to_heading(v: jax.Array, yaw: jax.Array) -> jax.Array:
+    """World-frame vectors [..., 2 or 3] turned into the frame of a heading `yaw` about z."""
+    c, s = jnp.cos(yaw), jnp.sin(yaw)
+    x, y = v[..., 0], v[..., 1]
+    return jnp.concatenate([jnp.stack([c * x + s * y, c * y - s * x], axis=-1), v[..., 2:]],
+                           axis=-1)
 
 
 def _tilt_from_quat(quat: jax.Array) -> jax.Array:
@@ -221,11 +256,11 @@ class PushChair(Robot):
             "tip over.")
     n_frames = 5
     episode_length = 400
-    camera_pos = (-1.2, -3.6, 2.0)
-    camera_target = (-1.2, 0.0, 0.3)
+    camera_pos = (0.0, -5.2, 4.4)  # the target in the middle: chair and robot on any side
+    camera_target = (0.0, 0.3, 0.0)
     follow_in_videos = False  # the fixed view holds robot, chair and target
     settle_seconds = 2.0
-    native_fields = ("xpos", "xmat", "geom_xpos", "geom_xmat", "site_xpos", "eq_active")
+    native_fields = ("xpos", "xmat", "geom_xpos", "geom_xmat", "site_xpos", "eq_active", "act")
     grip_actions = 2
     program_state_size = 5
 
@@ -253,7 +288,9 @@ class PushChair(Robot):
         self.holds = jnp.array([site("left_hold"), site("right_hold")])
         self.height_index = self.chair_q + 2  # the sampler drops the chair, not the robot
         self.knocked_over = jnp.asarray(self._settle_knocked_over(), jnp.float32)
-        self.observation_size = 2 + 9 + self.robot_nq + 3 + 6 + 2 + 6 + 6 + 2 + 4 + 5
+        self.arm_targets = int(m.na)  # the arm servos' moving targets, one per arm joint
+        self.observation_size = (2 + 9 + self.robot_nq + self.arm_targets + 3 + 6 + 2 + 6 + 6
+                                 + 2 + 4 + 5)
         super().__init__()
 
     # ----- derived quantities (both engines: only fields in native_fields)
@@ -288,6 +325,17 @@ class PushChair(Robot):
     def grip_names(self) -> list[str]:
         return ["left_grip", "right_grip"]
 
+    def controls(self, data: mjx.Data, ctrl: jax.Array) -> jax.Array:
+        # The base's actions are forward and sideways speeds in its own heading; its servos
+        # drive the world-frame slide joints.
+        yaw = data.qpos[..., 2]
+        world = _to_heading(ctrl[..., :2], -yaw)
+        return jnp.concatenate([world, ctrl[..., 2:]], axis=-1)
+
+    def arm_target_positions(self, data: mjx.Data) -> jax.Array:
+        """Where the arm servos are driving each arm joint, in [-1, 1] of its range."""
+        return field(data, "act") * ARM_TARGET_RATE
+
     def program_features(self, data: mjx.Data) -> jax.Array:
         """The paper's 5-d vector that reward programs read."""
         chair_v = data.qvel[self.chair_v:self.chair_v + 6]
@@ -308,17 +356,19 @@ class PushChair(Robot):
         base, chair = xpos[self.base_body], xpos[self.chair_body]
         chair_frame = field(data, "xmat")[self.chair_body].reshape(3, 3)
         yaw = qpos[2]
+        own = lambda v: _to_heading(v, yaw)  # noqa: E731
         return jnp.concatenate([
             jnp.stack([jnp.sin(yaw), jnp.cos(yaw)]),
             qpos[3:self.robot_nq],  # lift and the arms' joints
-            qvel[:self.robot_nq],
-            chair - base,
-            chair_frame[:, 2], chair_frame[:, 0],  # the chair's up and forward axes
+            own(qvel[:2]), qvel[2:self.robot_nq],
+            self.arm_target_positions(data),
+            own(chair - base),
+            own(chair_frame[:, 2]), own(chair_frame[:, 0]),  # the chair's up and forward axes
             jnp.stack([qpos[self.swivel_q], qvel[self.swivel_v]]),
-            qvel[self.chair_v:self.chair_v + 6],
-            self.grip_offsets(data).ravel(),
+            own(qvel[self.chair_v:self.chair_v + 3]), qvel[self.chair_v + 3:self.chair_v + 6],
+            own(self.grip_offsets(data)).ravel(),
             self.holding(data),
-            -base[:2], -chair[:2],  # the target (the origin) from the base and from the chair
+            own(-base[:2]), own(-chair[:2]),  # the target (the origin) from base and chair
             self.program_features(data),
         ])
 
@@ -352,8 +402,8 @@ class PushChair(Robot):
     def _layout(self, key: jax.Array, noise: float, gap: tuple[float, float] = ROBOT_GAP
                 ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """Where the chair and the robot stand: the chair CHAIR_DISTANCE from the target along
-        a direction near -x (+- `noise` rad), its seat facing the target; the robot behind it.
-        Returns (chair xy, chair yaw, robot qpos)."""
+        a direction near -x (+- `noise` rad; pi: any side), its seat facing the target; the
+        robot behind it. Returns (chair xy, chair yaw, robot qpos)."""
         k_dir, k_dist, k_gap, k_side, k_yaw, k_arm = jax.random.split(key, 6)
         u = lambda k, a, shape=(): jax.random.uniform(k, shape, minval=-a, maxval=a)  # noqa: E731
         direction = math.pi + u(k_dir, noise)
@@ -380,8 +430,9 @@ class PushChair(Robot):
 
     def normal_state(self, key: jax.Array, gap: tuple[float, float] = ROBOT_GAP,
                      swivel: float = 0.3) -> tuple[jax.Array, jax.Array]:
+        # The chair on any side of the target, as in ManiSkill2's PushChair.
         k_layout, k_swivel = jax.random.split(key)
-        chair_xy, yaw, robot = self._layout(k_layout, noise=0.3, gap=gap)
+        chair_xy, yaw, robot = self._layout(k_layout, noise=math.pi, gap=gap)
         turn = jax.random.uniform(k_swivel, (), minval=-swivel, maxval=swivel)
         qpos = self._qpos(robot, chair_xy, jnp.asarray(0.001), axis_angle_quat(_UP, yaw), turn)
         return qpos, jnp.zeros(self.mj_model.nv)
@@ -401,7 +452,7 @@ class PushChair(Robot):
 
     def ood_diverse_candidate(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         k_layout, k_rot, k_swivel = jax.random.split(key, 3)
-        chair_xy, _, robot = self._layout(k_layout, noise=0.3)
+        chair_xy, _, robot = self._layout(k_layout, noise=math.pi)
         swivel = jax.random.uniform(k_swivel, (), minval=-math.pi, maxval=math.pi)
         # z = 0 puts the chair into the floor; the sampler lifts it clear and drops it.
         qpos = self._qpos(robot, chair_xy, jnp.asarray(0.0), random_unit_quat(k_rot), swivel)
@@ -427,39 +478,50 @@ class PushChair(Robot):
             return (f"> 0: the {side} palm takes hold of the {side} hold on the backrest's top "
                     f"edge once within {GRIP_REACH} m of it, and keeps it while > 0; <= 0 "
                     "lets go")
-        if joint in ("base_x", "base_y"):
-            return f"base velocity along world {joint[-1]}, in m/s (a velocity servo)"
+        if joint == "base_x":
+            return "base speed forward (along its heading), in m/s (a velocity servo)"
+        if joint == "base_y":
+            return "base speed sideways (to its left), in m/s (a velocity servo)"
         if joint == "base_yaw":
             return "base turning rate about z, in rad/s (a velocity servo)"
-        return (f"target position of joint {joint} (a position servo): -1 and 1 are the ends "
-                "of its range, 0 its middle")
+        if joint == "lift":
+            return ("target position of the torso lift (a position servo): -1 and 1 are the "
+                    "ends of its range, 0 its middle")
+        return (f"how fast the target of joint {joint}'s position servo moves: 1 is "
+                f"{ARM_TARGET_RATE:g} half-range(s) of the joint per second; the target stays "
+                "where it is at 0 and within the joint's range")
 
     def obs_fields(self) -> list[ObsField]:
         names = [mujoco.mj_id2name(self.mj_model, mujoco.mjtObj.mjOBJ_JOINT, j)
                  for j in range(self.mj_model.njnt)][:self.robot_nq]
-        fields = [ObsField(0, 2, "base_yaw", "sin and cos of the base's heading (0: facing +x, "
-                                             "towards the target)", "-")]
+        fields = [ObsField(0, 2, "base_yaw", "sin and cos of the base's heading (0: facing +x); "
+                                             "every vector below is in the base's heading frame "
+                                             "(x forward, y to its left, z up)", "-")]
         at = 2
         for name in names[3:]:
             fields.append(ObsField(at, 1, name, f"position of joint {name}",
                                    "m" if name == "lift" else "rad"))
             at += 1
+        speeds = {"base_x": "the base's forward speed", "base_y": "the base's sideways speed"}
         for name in names:
-            fields.append(ObsField(at, 1, f"{name}_vel", f"velocity of joint {name}",
+            fields.append(ObsField(at, 1, f"{name}_vel", speeds.get(name, f"velocity of joint "
+                                                                          f"{name}"),
                                    "m/s" if name in ("base_x", "base_y", "lift") else "rad/s"))
             at += 1
-        rest = [(3, "chair_from_base", "chair base position minus robot base position, world "
-                 "frame", "m"),
-                (3, "chair_up", "the chair's up axis in the world frame (0, 0, 1 when upright)",
-                 "-"),
-                (3, "chair_forward", "the chair base's forward axis in the world frame", "-"),
+        for name in names[4:]:
+            fields.append(ObsField(at, 1, f"{name}_target", f"where joint {name}'s servo is "
+                                   "driving it: -1 and 1 are the ends of its range", "-"))
+            at += 1
+        rest = [(3, "chair_from_base", "chair base position minus robot base position", "m"),
+                (3, "chair_up", "the chair's up axis (0, 0, 1 when upright)", "-"),
+                (3, "chair_forward", "the chair base's forward axis", "-"),
                 (2, "swivel", "the seat's swivel angle and angular velocity", "rad, rad/s"),
-                (3, "chair_linvel", "chair linear velocity, world frame", "m/s"),
+                (3, "chair_linvel", "chair linear velocity", "m/s"),
                 (3, "chair_angvel", "chair angular velocity, chair frame", "rad/s"),
                 (3, "left_hold_from_palm", "the backrest's left hold (top edge) minus the left "
-                 "palm, world frame", "m"),
+                 "palm", "m"),
                 (3, "right_hold_from_palm", "the backrest's right hold (top edge) minus the "
-                 "right palm, world frame", "m"),
+                 "right palm", "m"),
                 (2, "holding", "1 while the left / right palm holds the backrest, else 0", "-"),
                 (2, "target_from_base", "the target marker minus the base position (x, y)",
                  "m"),

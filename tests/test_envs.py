@@ -18,7 +18,7 @@ from lamour_jax.envs.rollout import rollout
 optimised_rollout = optimised_jit(rollout, static_argnums=(0, 3), static_argnames=("random",))
 
 SIZES = {"ant": (111, 8), "halfcheetah": (17, 6), "hopper": (11, 3), "walker2d": (17, 6),
-         "humanoid": (67, 21), "pushchair": (57, 14)}
+         "humanoid": (67, 21), "pushchair": (65, 14)}
 DT = {"ant": 0.05, "halfcheetah": 0.05, "hopper": 0.008, "walker2d": 0.008, "humanoid": 0.025,
       "pushchair": 0.05}
 EPISODE = {"pushchair": 400}  # the others: 1000
@@ -294,17 +294,66 @@ def test_pushchair_can_be_pushed_by_its_backrest_without_tipping(speed):
         q, _ = r.normal_state(jax.random.key(seed))
         data = mujoco.MjData(m)
         data.qpos[:] = np.asarray(q)
-        data.ctrl[0] = speed  # base velocity along +x, arms held at rest
+        yaw = data.qpos[2]  # the robot faces the target from any side: drive along it
+        data.ctrl[:2] = speed * np.cos(yaw), speed * np.sin(yaw)  # arms held at rest
         start = data.qpos[r.chair_q:r.chair_q + 2].copy()
+        to_target = -start / np.linalg.norm(start)
         tilt = 0.0
         for _ in range(round(2.5 / speed / m.opt.timestep)):  # far enough to reach and push
             mujoco.mj_step(m, data)
             tilt = max(tilt, float(r.chair_tilt(jnp.asarray(data.qpos))))
-        moved = data.qpos[r.chair_q:r.chair_q + 2] - start
         assert tilt < 0.1, (seed, tilt)
-        pushed.append(moved[0])
-    # along +x; a chair set at an angle slides off a straight push (steering is the policy's)
+        pushed.append((data.qpos[r.chair_q:r.chair_q + 2] - start) @ to_target)
+    # towards the target; a chair set at an angle slides off a straight push (steering is
+    # the policy's)
     assert min(pushed) > 0.1 and np.mean(pushed) > 0.4, pushed
+
+
+def _pushchair_action(env, state, base=(0.0, 0.0, 0.0), lift=0.0, arms=None, grips=(0, 0)):
+    """An action that drives the base (its own heading), sets the lift's target and moves the
+    arm joints' targets towards `arms` (8 targets in [-1, 1]; default: hold them) as fast as
+    their rate allows."""
+    from lamour_jax.envs.pushchair import ARM_TARGET_RATE
+
+    current = np.asarray(env.robot.arm_target_positions(state.data))
+    wanted = current if arms is None else np.asarray(arms, float)
+    rates = np.clip((wanted - current) / (ARM_TARGET_RATE * env.robot.dt), -1.0, 1.0)
+    return jnp.asarray(np.concatenate([base, [lift], rates, grips]), jnp.float32)
+
+
+@pytest.mark.parametrize("physics", PHYSICS)
+def test_pushchair_arms_move_at_a_bounded_rate_and_the_base_in_its_heading(physics):
+    """A full arm action moves a joint's servo target at ARM_TARGET_RATE half-ranges per
+    second and no faster, the joint follows at under 2 rad/s (position servos that jumped to
+    their targets let an arm flick a lying chair up at over 10 rad/s), the target holds at a
+    zero action, and the base's speed commands are forward and sideways in its own heading."""
+    from lamour_jax.envs.pushchair import _ARM_JOINTS, ARM_TARGET_RATE
+
+    env = make("pushchair", "normal", physics=physics)
+    r = env.robot
+    step = jax.jit(env.step)
+    state = env.reset_to(jax.random.key(0), *r.normal_state(jax.random.key(5)))
+    yaw = float(state.data.qpos[2])
+    full = np.zeros(env.action_size)
+    full[0], full[4:12] = 1.0, 1.0  # forward at 1 m/s, every arm target up at full rate
+    start_xy, speeds, targets = np.asarray(state.data.qpos[:2]), [], []
+    for _ in range(10):
+        state = step(state, jnp.asarray(full))
+        speeds.append(np.abs(np.asarray(state.data.qvel[4:12])))
+        targets.append(np.asarray(r.arm_target_positions(state.data)))
+    per_step = np.diff(np.array(targets), axis=0)
+    np.testing.assert_allclose(per_step, ARM_TARGET_RATE * r.dt, atol=1e-4)
+    assert np.max(speeds) < 2.0, np.max(speeds, axis=0)
+    assert np.max(speeds) > 0.5  # the joints do follow
+    moved = np.asarray(state.data.qpos[:2]) - start_xy
+    heading = np.array([np.cos(yaw), np.sin(yaw)])
+    sideways = heading[0] * moved[1] - heading[1] * moved[0]
+    assert moved @ heading > 0.3 and abs(sideways) < 0.05, (yaw, moved)
+    held = np.asarray(r.arm_target_positions(state.data))
+    for _ in range(5):
+        state = step(state, jnp.zeros(env.action_size))
+    np.testing.assert_allclose(np.asarray(r.arm_target_positions(state.data)), held, atol=1e-6)
+    assert len(held) == 2 * len(_ARM_JOINTS)
 
 
 @pytest.mark.parametrize("physics", PHYSICS)
@@ -319,28 +368,36 @@ def test_pushchair_grip_takes_hold_only_within_reach_and_sets_the_chair_upright(
     step = jax.jit(env.step)
     state = jax.jit(env.reset)(jax.random.key(0))
     assert float(jnp.min(jnp.linalg.norm(r.grip_offsets(state.data), axis=-1))) > GRIP_REACH
-    reach_down = np.zeros(env.action_size)
-    reach_down[[3, 5, 6, 9, 10]] = [-1.0, 0.6, 0.3, 0.6, 0.3]  # lift down, arms to the floor
-    reach_down[12:] = 1.0  # both grips closed from the start: nothing in reach yet
-    state = step(state, jnp.asarray(reach_down))
+    # Lift down, shoulders and elbows towards the floor, both grips closed at first.
+    down = dict(lift=-1.0, arms=[0, 0.6, 0.3, 0, 0, 0.6, 0.3, 0])
+    state = step(state, _pushchair_action(env, state, grips=(1, 1), **down))
     assert np.all(np.asarray(r.holding(state.data)) == 0.0)  # out of reach: no hold
-    lift = np.zeros(env.action_size)
-    lift[[0, 3, 5, 9]] = [-0.15, 1.0, -0.5, -0.5]  # back off, torso and shoulders up
-    lift[12] = 1.0  # the left palm keeps hold
+    # Then torso and shoulders up, backing off while the chair is still low, the left palm
+    # keeping hold.
+    up = dict(lift=1.0, arms=[0, -0.5, 0, 0, 0, -0.5, 0, 0], grips=(1, 0))
     tilt = []
     for t in range(200):
+        yaw = float(state.data.qpos[2])
+        turn = np.array([[np.cos(yaw), np.sin(yaw)], [-np.sin(yaw), np.cos(yaw)]])
         if float(r.holding(state.data)[0]) == 0.0:
-            assert t < 40, "the left palm never took hold"
-            offset = np.asarray(r.grip_offsets(state.data))[0]
-            reach_down[0] = np.clip(4.0 * offset[0], -0.3, 0.3)  # drive to the hold
-            state = step(state, jnp.asarray(reach_down))
+            assert t < 60, "the left palm never took hold"
+            ahead, side = turn @ np.asarray(r.grip_offsets(state.data))[0, :2]
+            drive = np.clip(4.0 * np.array([ahead, side]), -0.3, 0.3)  # to the hold
+            # The left grip closed once the arm is down: a hold taken on the way down drags
+            # the chair along half raised.
+            lowered = np.allclose(r.arm_target_positions(state.data), down["arms"], atol=0.01)
+            action = _pushchair_action(env, state, base=(*drive, 0), grips=(lowered, 0),
+                                       **down)
         else:
-            state = step(state, jnp.asarray(lift))
+            low = float(r.chair_tilt(state.data.qpos)) > 0.2
+            action = _pushchair_action(env, state, base=(-0.3 * low, 0, 0), **up)
+        state = step(state, action)
+        if float(r.holding(state.data)[0]) == 1.0:
             tilt.append(float(r.chair_tilt(state.data.qpos)))
     assert float(r.holding(state.data)[1]) == 0.0  # the right palm never came within reach
     assert tilt[-1] < math.pi * 0.1 and bool(state.info["valid"]), tilt[::20]
-    lift[12] = 0.0
-    assert float(r.holding(step(state, jnp.asarray(lift)).data)[0]) == 0.0  # let go
+    let_go = _pushchair_action(env, state, **{**up, "grips": (0, 0)})
+    assert float(r.holding(step(state, let_go).data)[0]) == 0.0
 
 
 def test_pushchair_success_is_counted_at_each_episodes_end():
