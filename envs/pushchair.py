@@ -487,9 +487,9 @@ class PushChair(Robot):
         if joint == "lift":
             return ("target position of the torso lift (a position servo): -1 and 1 are the "
                     "ends of its range, 0 its middle")
-        return (f"how fast the target of joint {joint}'s position servo moves: 1 is "
-                f"{ARM_TARGET_RATE:g} half-range(s) of the joint per second; the target stays "
-                "where it is at 0 and within the joint's range")
+        return (f"how fast the target of joint {joint}'s position servo moves: +-1 moves it "
+                f"{ARM_TARGET_RATE / 2:g} of the joint's range per second, 0 holds it; it "
+                "stays within the range (the joint follows its target)")
 
     def obs_fields(self) -> list[ObsField]:
         names = [mujoco.mj_id2name(self.mj_model, mujoco.mjtObj.mjOBJ_JOINT, j)
