@@ -107,3 +107,35 @@ def test_lamour_runs_tells_running_finished_and_stopped_runs_apart(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "| hopper | train hopper | - / " in proc.stdout
     assert "policy only (no checkpoints)" in proc.stdout
+
+
+def test_methods_of_one_comparison_started_together_all_enter_its_record(tmp_path, monkeypatch):
+    """`lamour compare --methods M` run as separate processes on one --out: each adds its
+    method to the comparison's record in turn, even when all read it before any has written
+    (the read held open here to make them meet)."""
+    import argparse
+    import threading
+    import time
+
+    from lamour_jax.cli import recover
+    from lamour_jax.policies import shipped_policy
+    from lamour_jax.runtime.run_dir import RunDir
+
+    read = recover._earlier_comparison
+
+    def slow_read(*a):
+        found = read(*a)
+        time.sleep(0.3)  # every caller has read before the first one writes
+        return found
+
+    monkeypatch.setattr(recover, "_earlier_comparison", slow_read)
+    args = argparse.Namespace(env="hopper", policy=shipped_policy("hopper"), policy_member=0,
+                              steps=2048, seeds=1)
+    out = tmp_path / "compare"
+    threads = [threading.Thread(target=recover._register_methods, args=(args, out, [m]))
+               for m in ("zero", "env", "lamour")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(RunDir(out).read("compare")["methods"]) == ["env", "lamour", "zero"]

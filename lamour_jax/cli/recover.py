@@ -279,34 +279,46 @@ def _earlier_comparison(run: RunDir, env: str) -> dict[str, Any] | None:
     return record.fields
 
 
+def _register_methods(args: argparse.Namespace, out: Path, methods: list[str]) -> Path:
+    """Adds `methods` to the comparison's record in `out` (written if new) and returns the
+    original they all start from. Methods of one comparison may run as separate processes
+    started together: each adds itself in turn, so none is left out of the record."""
+    from lamour_jax.runtime.lock import record_update
+    from lamour_jax.runtime.run_dir import RunDir, RunRecord
+
+    with record_update(out):
+        earlier = _earlier_comparison(RunDir(out), args.env)
+        if args.policy is None and earlier is not None and earlier.get("policy"):
+            # A rerun adding or continuing methods starts them from the comparison's
+            # original, not from whichever shipped original this subset of methods would pick.
+            policy = Path(earlier["policy"])
+            _log(f"using the comparison's original policy {policy}")
+        else:
+            policy = _policy_dir(args, methods)
+        meta = _check_policy(policy, args.policy_member)
+        if "sero" in methods and meta["policy_dropout"] <= 0:
+            raise UserError("sero needs an original policy trained with dropout (`lamour "
+                            f"train {args.env} --set policy_dropout=0.1`); {policy} has none")
+        known = [m for m in (earlier or {}).get("methods", []) if m not in methods]
+        RunDir(out).write(RunRecord("compare", args.env, None, {
+            "methods": known + methods, "steps": _steps(args), "seeds": args.seeds,
+            "policy": str(Path(policy).absolute())}))
+    return policy
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from lamour_jax.recovery import METHODS
     from lamour_jax.recovery.report import markdown_table, paper_reference, per_seed_table, plot
     from lamour_jax.recovery.resume import check_same_run
     from lamour_jax.runtime.loop import TrainingDiverged
-    from lamour_jax.runtime.run_dir import RunDir, RunRecord
+    from lamour_jax.runtime.run_dir import RunDir
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise UserError(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
     out: Path = args.out or Path("runs") / f"compare-{args.env}-{time.strftime('%Y%m%d-%H%M%S')}"
-    earlier = _earlier_comparison(RunDir(out), args.env)
-    if args.policy is None and earlier is not None and earlier.get("policy"):
-        # A rerun adding or continuing methods starts them from the comparison's original,
-        # not from whichever shipped original this subset of methods would pick.
-        policy = Path(earlier["policy"])
-        _log(f"using the comparison's original policy {policy}")
-    else:
-        policy = _policy_dir(args, methods)
-    meta = _check_policy(policy, args.policy_member)
-    if "sero" in methods and meta["policy_dropout"] <= 0:
-        raise UserError("sero needs an original policy trained with dropout (`lamour train "
-                        f"{args.env} --set policy_dropout=0.1`); {policy} has none")
-    known = [m for m in (earlier or {}).get("methods", []) if m not in methods]
-    RunDir(out).write(RunRecord("compare", args.env, None, {
-        "methods": known + methods, "steps": _steps(args), "seeds": args.seeds,
-        "policy": str(Path(policy).absolute())}))
+    policy = _register_methods(args, out, methods)
     runs: dict[str, tuple[dict, list]] = {}
     # Every method starts from the same original on the same OOD and Normal starts: its
     # "before" evaluation is made once and handed to the later methods' run folders.

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from lamour_jax.runtime.distributed import is_primary
 
 LOCK_NAME = ".lock"
+RECORD_LOCK_NAME = ".record.lock"
 PROBE_RETRIES, PROBE_WAIT_S = 20, 0.05
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 
@@ -123,6 +124,23 @@ def hold_run_dir(run_dir: Path | str) -> Iterator[None]:
             yield
         finally:
             _held.discard(key)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def record_update(run_dir: Path | str) -> Iterator[None]:
+    """Within the block no other process runs such a block on `run_dir`: a read, change and
+    rewrite of a record that several processes add to (the methods of one comparison run as
+    separate processes, each naming itself in the comparison's record). Waits its turn; the
+    blocks are short. Unguarded where the filesystem refuses locks."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / RECORD_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(fd)  # releases the lock
 
