@@ -2,9 +2,9 @@
 it fall (the paper's ManiSkill2 scenario, rebuilt from primitives for this project).
 
 Layout (world frame, metres): the target marker is the origin; the chair starts about 1 m from
-it, its seat facing it; the robot stands behind the chair's backrest and faces the target, so
-"forward" is +x for both at spawn. The OOD scenario is the same layout with the chair knocked
-over onto its back.
+it on any side, its seat facing it; the robot stands behind the chair's backrest and faces the
+target. The OOD scenario (the paper's) puts them on the target's -x side, so that "forward" is
++x for both, with the chair knocked over onto its back.
 
 The robot (12 actuators; the paper's has 20: a 3-DoF base, a torso lift and two 7-DoF Panda arms
 with grippers): a base that moves forward and sideways in its own heading and turns about z
