@@ -11,11 +11,15 @@ with grippers): a base that moves forward and sideways in its own heading and tu
 (velocity servos, as ManiSkill2's base controller turns its commands into the base's frame), a
 torso lift (position servo) and two 4-joint arms, shoulder yaw and pitch, elbow, wrist, each
 ending in a ball-shaped palm (sphere against box is the robust contact; two boxes pushed
-edge-on can throw the chair), and two grip actions. A palm within GRIP_REACH of its hold on
-the backrest's top edge (left palm, left hold) takes hold of it while its grip action is
-positive: an equality constraint (a ball joint between palm and hold) that the env switches
-on and off, in both engines, in place of the Pandas' fingers. Pushing needs no grip; setting
-a knocked-over chair upright does (a palm cannot get under a backrest lying on the floor).
+edge-on can throw the chair), and two grip actions. The backrest has 15 grip points, where a
+palm resting on it sits: three along its top edge and a 3 x 2 grid on each face. A palm whose
+grip action turns positive takes hold of the nearest grip point within GRIP_REACH and keeps it
+while the action stays positive: an equality constraint (a ball joint between palm and grip
+point) that the env switches on and off, in both engines, in place of the Pandas' fingers.
+Pushing needs no grip; setting a knocked-over chair upright does (a palm cannot get under a
+backrest lying on the floor). A single grip point per palm was a target the recovery's
+exploration did not find: its palms rested on the backrest 0.1-0.3 m from it
+(benchmarks/results/pushchair_cpu.md).
 Four joints an arm reach every point the palms need to; fewer joints keep the physics and
 the policy small.
 
@@ -64,8 +68,8 @@ MAX_TILT = 0.1 * math.pi
 # Success (spec §2): the chair within 0.15 m of the target and tilted less than 0.2 pi.
 SUCCESS_DISTANCE = 0.15
 SUCCESS_TILT = 0.2 * math.pi
-# A palm's centre within this distance of its hold can take hold of it.
-GRIP_REACH = 0.08
+# A palm's centre within this distance of a grip point can take hold of it.
+GRIP_REACH = 0.1
 # Where the chair starts: this far from the target (+- the noise), seat facing it.
 CHAIR_DISTANCE = 1.0
 # The arm joints' target rate at a full action, in half-ranges of the joint per second.
@@ -94,8 +98,41 @@ _ARM_JOINTS = (("shoulder_yaw", "0 0 1", (-0.8, 0.8)), ("shoulder_pitch", "0 1 0
 _REST = tuple(sum(r) / 2 for r in [_LIFT_RANGE] + [r for _, _, r in _ARM_JOINTS] * 2)
 _SEAT_HEIGHT = 0.42
 _BACKREST_X = -0.22  # the backrest's centre behind the seat's centre (chair frame)
-_HOLD_Y = 0.16  # the holds: above the backrest's top edge by a palm's radius, either side
+_BACKREST_HALF = (0.025, 0.22, 0.25)
+_BACKREST_Z = 0.33  # the backrest's centre above the seat body's origin
+_HOLD_Y = 0.16  # the grip points' columns: the middle and this far to either side
+_PALM_RADIUS = 0.05
 _UP = (0.0, 0.0, 1.0)  # the axis a chair's heading turns about
+
+
+def _grip_points() -> list[tuple[str, tuple[float, float, float]]]:
+    """The backrest's grip points (seat body frame), where a palm's centre sits when it rests
+    on the top edge or on a face: the top edge's outer two (left_hold, right_hold) come first,
+    the policy observes them."""
+    top = _BACKREST_Z + _BACKREST_HALF[2] + _PALM_RADIUS
+    face = _BACKREST_HALF[0] + _PALM_RADIUS
+    points = [("left_hold", (_BACKREST_X, _HOLD_Y, top)),
+              ("right_hold", (_BACKREST_X, -_HOLD_Y, top)),
+              ("top_hold", (_BACKREST_X, 0.0, top))]
+    for side, dx in (("rear", -face), ("front", face)):
+        for level, z in (("low", 0.2), ("high", 0.45)):
+            for column, y in (("left", _HOLD_Y), ("middle", 0.0), ("right", -_HOLD_Y)):
+                points.append((f"{side}_{level}_{column}_hold", (_BACKREST_X + dx, y, z)))
+    return points
+
+
+def _grip_sites() -> str:
+    return "\n        ".join(
+        f'<site name="{name}" pos="{x} {y} {z}" size="0.012" rgba="0.9 0.8 0.2 1"/>'
+        for name, (x, y, z) in _grip_points())
+
+
+def _grip_constraints() -> str:
+    # One constraint per palm and grip point, all off until a grip switches one on.
+    return "\n    ".join(
+        f'<connect name="{side}_grip_{name}" site1="{side}_grip" site2="{name}" '
+        f'active="false" solref="0.02 1"/>'
+        for side in ("left", "right") for name, _ in _grip_points())
 
 
 def _joint(side: str, k: int) -> str:
@@ -118,7 +155,7 @@ def _arm(side: str, y: float) -> str:
             <body name="{side}_hand" pos="0.33 0 0">
               {_joint(side, 3)}
               <site name="{side}_grip" pos="0.03 0 0" size="0.01"/>
-              <geom name="{side}_palm" type="sphere" size="0.05" pos="0.03 0 0"
+              <geom name="{side}_palm" type="sphere" size="{_PALM_RADIUS}" pos="0.03 0 0"
                     mass="0.3" {_ROBOT} rgba="0.2 0.2 0.25 1"/>
             </body>
           </body>
@@ -185,20 +222,14 @@ _MJCF = f"""
         <joint name="swivel" axis="0 0 1" limited="false" damping="2" armature="0.01"/>
         <geom name="seat" type="box" size="0.23 0.23 0.03" pos="0 0 0.03" mass="2.5"
               {_CHAIR} rgba="0.1 0.3 0.25 1"/>
-        <site name="left_hold" pos="{_BACKREST_X} {_HOLD_Y} 0.63" size="0.012"
-              rgba="0.9 0.8 0.2 1"/>
-        <site name="right_hold" pos="{_BACKREST_X} {-_HOLD_Y} 0.63" size="0.012"
-              rgba="0.9 0.8 0.2 1"/>
-        <geom name="backrest" type="box" size="0.025 0.22 0.25" pos="{_BACKREST_X} 0 0.33"
-              mass="1.5" {_CHAIR} rgba="0.1 0.3 0.25 1"/>
+        {_grip_sites()}
+        <geom name="backrest" type="box" size="{' '.join(map(str, _BACKREST_HALF))}"
+              pos="{_BACKREST_X} 0 {_BACKREST_Z}" mass="1.5" {_CHAIR} rgba="0.1 0.3 0.25 1"/>
       </body>
     </body>
   </worldbody>
   <equality>
-    <connect name="left_grip" site1="left_grip" site2="left_hold" active="false"
-             solref="0.02 1"/>
-    <connect name="right_grip" site1="right_grip" site2="right_hold" active="false"
-             solref="0.02 1"/>
+    {_grip_constraints()}
   </equality>
   <actuator>
     <velocity joint="base_x" kv="400" ctrlrange="-1.5 1.5" forcerange="-400 400"/>
@@ -286,6 +317,7 @@ class PushChair(Robot):
         site = lambda n: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, n)  # noqa: E731
         self.grips = jnp.array([site("left_grip"), site("right_grip")])
         self.holds = jnp.array([site("left_hold"), site("right_hold")])
+        self.grip_points = jnp.array([site(name) for name, _ in _grip_points()])
         self.height_index = self.chair_q + 2  # the sampler drops the chair, not the robot
         self.knocked_over = jnp.asarray(self._settle_knocked_over(), jnp.float32)
         self.arm_targets = int(m.na)  # the arm servos' moving targets, one per arm joint
@@ -312,15 +344,29 @@ class PushChair(Robot):
         sites = field(data, "site_xpos")
         return sites[self.holds] - sites[self.grips]
 
+    def grip_point_distances(self, data: mjx.Data) -> jax.Array:
+        """Each palm's grip point to each of the backrest's grip points [2, points]."""
+        sites = field(data, "site_xpos")
+        offsets = sites[self.grip_points][None] - sites[self.grips][:, None]
+        return jnp.linalg.norm(offsets, axis=-1)
+
+    def _held(self, data: mjx.Data) -> jax.Array:
+        """Which grip point each palm holds, one-hot or all off [2, points]."""
+        return field(data, "eq_active").reshape(2, -1) > 0.5
+
     def holding(self, data: mjx.Data) -> jax.Array:
         """Whether each palm holds the backrest (float [2])."""
-        return field(data, "eq_active").astype(jnp.float32)
+        return jnp.any(self._held(data), axis=-1).astype(jnp.float32)
 
     def grip(self, data: mjx.Data, commands: jax.Array) -> jax.Array:
-        # A hold is taken within reach and kept, wherever the palm then goes, while the
-        # command stays positive.
-        near = jnp.linalg.norm(self.grip_offsets(data), axis=-1) < GRIP_REACH
-        return (commands > 0) & ((self.holding(data) > 0.5) | near)
+        # A hold is kept, wherever the palm then goes, while the command stays positive; a
+        # free palm takes the nearest grip point within reach.
+        held = self._held(data)
+        distances = self.grip_point_distances(data)
+        nearest = jax.nn.one_hot(jnp.argmin(distances, axis=-1), distances.shape[-1]) > 0.5
+        in_reach = jnp.min(distances, axis=-1, keepdims=True) < GRIP_REACH
+        taken = jnp.where(jnp.any(held, axis=-1, keepdims=True), held, nearest & in_reach)
+        return ((commands[:, None] > 0) & taken).ravel()
 
     def grip_names(self) -> list[str]:
         return ["left_grip", "right_grip"]
@@ -475,9 +521,9 @@ class PushChair(Robot):
     def action_meaning(self, joint: str) -> str:
         if joint in self.grip_names():
             side = joint.split("_")[0]
-            return (f"> 0: the {side} palm takes hold of the {side} hold on the backrest's top "
-                    f"edge once within {GRIP_REACH} m of it, and keeps it while > 0; <= 0 "
-                    "lets go")
+            return (f"> 0: the {side} palm takes hold of the backrest at the nearest of its "
+                    f"grip points (top edge, both faces) within {GRIP_REACH} m and keeps it "
+                    "while > 0; <= 0 lets go")
         if joint == "base_x":
             return "base speed forward (along its heading), in m/s (a velocity servo)"
         if joint == "base_y":

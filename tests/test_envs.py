@@ -361,13 +361,14 @@ def test_pushchair_grip_takes_hold_only_within_reach_and_sets_the_chair_upright(
     """The grip actions are the only way to right a knocked-over chair: a positive command
     takes hold only within GRIP_REACH and keeps it while positive; held by its backrest the
     chair follows the arm up to a valid tilt, on both engines; a non-positive command lets go."""
+    from lamour_jax.envs.native import field
     from lamour_jax.envs.pushchair import GRIP_REACH
 
     env = make("pushchair", "ood", physics=physics)
     r = env.robot
     step = jax.jit(env.step)
     state = jax.jit(env.reset)(jax.random.key(0))
-    assert float(jnp.min(jnp.linalg.norm(r.grip_offsets(state.data), axis=-1))) > GRIP_REACH
+    assert float(jnp.min(r.grip_point_distances(state.data))) > GRIP_REACH
     # Lift down, shoulders and elbows towards the floor, both grips closed at first.
     down = dict(lift=-1.0, arms=[0, 0.6, 0.3, 0, 0, 0.6, 0.3, 0])
     state = step(state, _pushchair_action(env, state, grips=(1, 1), **down))
@@ -391,9 +392,15 @@ def test_pushchair_grip_takes_hold_only_within_reach_and_sets_the_chair_upright(
         else:
             low = float(r.chair_tilt(state.data.qpos)) > 0.2
             action = _pushchair_action(env, state, base=(-0.3 * low, 0, 0), **up)
+        was_holding = float(r.holding(state.data)[0])
+        distances = np.asarray(r.grip_point_distances(state.data))[0]
         state = step(state, action)
         if float(r.holding(state.data)[0]) == 1.0:
             tilt.append(float(r.chair_tilt(state.data.qpos)))
+            if not was_holding:  # taken: the nearest grip point, the only one switched on
+                active = np.flatnonzero(np.asarray(field(state.data, "eq_active")) > 0.5)
+                assert active.tolist() == [int(np.argmin(distances))], (active, distances)
+                assert distances.min() < GRIP_REACH
     assert float(r.holding(state.data)[1]) == 0.0  # the right palm never came within reach
     assert tilt[-1] < math.pi * 0.1 and bool(state.info["valid"]), tilt[::20]
     let_go = _pushchair_action(env, state, **{**up, "grips": (0, 0)})
