@@ -14,8 +14,9 @@ ending in a ball-shaped palm (sphere against box is the robust contact; two boxe
 edge-on can throw the chair), and two grip actions. The backrest has 15 grip points, where a
 palm resting on it sits: three along its top edge and a 3 x 2 grid on each face. A palm whose
 grip action turns positive takes hold of the nearest grip point within GRIP_REACH and keeps it
-while the action stays positive: an equality constraint (a ball joint between palm and grip
-point) that the env switches on and off, in both engines, in place of the Pandas' fingers.
+until the action falls below GRIP_RELEASE (a latch: a wavering command does not drop the
+chair): an equality constraint (a ball joint between palm and grip point) that the env
+switches on and off, in both engines, in place of the Pandas' fingers.
 Pushing needs no grip; setting a knocked-over chair upright does (a palm cannot get under a
 backrest lying on the floor). A single grip point per palm was a target the recovery's
 exploration did not find: its palms rested on the backrest 0.1-0.3 m from it
@@ -70,6 +71,9 @@ SUCCESS_DISTANCE = 0.15
 SUCCESS_TILT = 0.2 * math.pi
 # A palm's centre within this distance of a grip point can take hold of it.
 GRIP_REACH = 0.1
+# A grip closes at any positive command and opens only at a command below this: a policy
+# whose grip command wavered about 0 let go every 2 steps (pushchair_cpu.md).
+GRIP_RELEASE = -0.9
 # Where the chair starts: this far from the target (+- the noise), seat facing it.
 CHAIR_DISTANCE = 1.0
 # The arm joints' target rate at a full action, in half-ranges of the joint per second.
@@ -359,14 +363,16 @@ class PushChair(Robot):
         return jnp.any(self._held(data), axis=-1).astype(jnp.float32)
 
     def grip(self, data: mjx.Data, commands: jax.Array) -> jax.Array:
-        # A hold is kept, wherever the palm then goes, while the command stays positive; a
-        # free palm takes the nearest grip point within reach.
+        # A hold is kept, wherever the palm then goes, until the command falls below
+        # GRIP_RELEASE; a free palm takes the nearest grip point within reach at a positive
+        # command.
         held = self._held(data)
         distances = self.grip_point_distances(data)
         nearest = jax.nn.one_hot(jnp.argmin(distances, axis=-1), distances.shape[-1]) > 0.5
         in_reach = jnp.min(distances, axis=-1, keepdims=True) < GRIP_REACH
-        taken = jnp.where(jnp.any(held, axis=-1, keepdims=True), held, nearest & in_reach)
-        return ((commands[:, None] > 0) & taken).ravel()
+        keep = held & (commands[:, None] >= GRIP_RELEASE)
+        take = nearest & in_reach & (commands[:, None] > 0)
+        return jnp.where(jnp.any(held, axis=-1, keepdims=True), keep, take).ravel()
 
     def grip_names(self) -> list[str]:
         return ["left_grip", "right_grip"]
@@ -523,7 +529,7 @@ class PushChair(Robot):
             side = joint.split("_")[0]
             return (f"> 0: the {side} palm takes hold of the backrest at the nearest of its "
                     f"grip points (top edge, both faces) within {GRIP_REACH} m and keeps it "
-                    "while > 0; <= 0 lets go")
+                    f"until the action falls below {GRIP_RELEASE} (then lets go)")
         if joint == "base_x":
             return "base speed forward (along its heading), in m/s (a velocity servo)"
         if joint == "base_y":

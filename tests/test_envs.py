@@ -359,10 +359,11 @@ def test_pushchair_arms_move_at_a_bounded_rate_and_the_base_in_its_heading(physi
 @pytest.mark.parametrize("physics", PHYSICS)
 def test_pushchair_grip_takes_hold_only_within_reach_and_sets_the_chair_upright(physics):
     """The grip actions are the only way to right a knocked-over chair: a positive command
-    takes hold only within GRIP_REACH and keeps it while positive; held by its backrest the
-    chair follows the arm up to a valid tilt, on both engines; a non-positive command lets go."""
+    takes hold of the nearest grip point, only within GRIP_REACH; held by its backrest the
+    chair follows the arm up to a valid tilt, on both engines; a hold survives a wavering
+    command and a command below GRIP_RELEASE lets go."""
     from lamour_jax.envs.native import field
-    from lamour_jax.envs.pushchair import GRIP_REACH
+    from lamour_jax.envs.pushchair import GRIP_REACH, GRIP_RELEASE
 
     env = make("pushchair", "ood", physics=physics)
     r = env.robot
@@ -403,7 +404,10 @@ def test_pushchair_grip_takes_hold_only_within_reach_and_sets_the_chair_upright(
                 assert distances.min() < GRIP_REACH
     assert float(r.holding(state.data)[1]) == 0.0  # the right palm never came within reach
     assert tilt[-1] < math.pi * 0.1 and bool(state.info["valid"]), tilt[::20]
-    let_go = _pushchair_action(env, state, **{**up, "grips": (0, 0)})
+    for waver in (0.0, -0.5, GRIP_RELEASE):
+        state = step(state, _pushchair_action(env, state, **{**up, "grips": (waver, 0)}))
+        assert float(r.holding(state.data)[0]) == 1.0, waver
+    let_go = _pushchair_action(env, state, **{**up, "grips": (GRIP_RELEASE - 0.05, 0)})
     assert float(r.holding(step(state, let_go).data)[0]) == 0.0
 
 
