@@ -20,23 +20,14 @@ from __future__ import annotations
 import argparse
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lamour_jax.envs import make
 from lamour_jax.envs.native import field
-from lamour_jax.envs.pushchair import ARM_TARGET_RATE, GRIP_REACH, _grip_points
+from lamour_jax.envs.pushchair import GRIP_REACH, _grip_points
 
 DOWN_ARMS = np.array([0, 0.6, 0.3, 0, 0, 0.6, 0.3, 0], float)
 UP_ARMS = np.array([0, -0.5, 0, 0, 0, -0.5, 0, 0], float)
-
-
-def action(env, state, base, lift, arms, left_grip):
-    """Base speeds in its heading, the lift's target, arm targets moved towards `arms` as
-    fast as their rate allows, the left grip (the right stays open)."""
-    current = np.asarray(env.robot.arm_target_positions(state.data))
-    rates = np.clip((arms - current) / (ARM_TARGET_RATE * env.robot.dt), -1.0, 1.0)
-    return jnp.asarray(np.concatenate([base, [lift], rates, [left_grip, 0.0]]), jnp.float32)
 
 
 def lift_from(env, point: str, start: int, steps: int) -> dict:
@@ -55,13 +46,13 @@ def lift_from(env, point: str, start: int, steps: int) -> dict:
             drive = np.clip(4.0 * (turn @ offset[:2]), -0.3, 0.3)
             lowered = np.allclose(r.arm_target_positions(state.data), DOWN_ARMS, atol=0.01)
             close = float(lowered and np.linalg.norm(offset) < GRIP_REACH)
-            a = action(env, state, [*drive, 0.0], -1.0, DOWN_ARMS, close)
+            a = r.scripted_action(state.data, (*drive, 0.0), -1.0, DOWN_ARMS, (close, 0.0))
         else:
             if taken is None:
                 held = np.flatnonzero(np.asarray(field(state.data, "eq_active")) > 0.5)
                 taken = (t, names[int(held[0]) % len(names)])
             low = float(r.chair_tilt(state.data.qpos)) > 0.2
-            a = action(env, state, [-0.3 * low, 0.0, 0.0], 1.0, UP_ARMS, 1.0)
+            a = r.scripted_action(state.data, (-0.3 * low, 0.0, 0.0), 1.0, UP_ARMS, (1.0, 0.0))
         state = step(state, a)
         tilts.append(float(r.chair_tilt(state.data.qpos)))
     return {"point": point, "start": start, "taken": taken, "min_tilt": min(tilts),

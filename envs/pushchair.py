@@ -18,9 +18,9 @@ until the action falls below GRIP_RELEASE (a latch: a wavering command does not 
 chair): an equality constraint (a ball joint between palm and grip point) that the env
 switches on and off, in both engines, in place of the Pandas' fingers.
 Pushing needs no grip; setting a knocked-over chair upright does (a palm cannot get under a
-backrest lying on the floor). A single grip point per palm was a target the recovery's
-exploration did not find: its palms rested on the backrest 0.1-0.3 m from it
-(benchmarks/results/pushchair_cpu.md).
+backrest lying on the floor). Grip points all over the backrest, not one per palm, because
+a recovery's palms go where its reward asks, anywhere on the chair (a single point per palm
+was never reached; benchmarks/results/pushchair_cpu.md).
 Four joints an arm reach every point the palms need to; fewer joints keep the physics and
 the policy small.
 
@@ -57,6 +57,7 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
+from jax.typing import ArrayLike
 
 from lamour_jax.envs import physics
 from lamour_jax.envs.base import ObsField, Robot
@@ -387,6 +388,18 @@ class PushChair(Robot):
     def arm_target_positions(self, data: mjx.Data) -> jax.Array:
         """Where the arm servos are driving each arm joint, in [-1, 1] of its range."""
         return field(data, "act") * ARM_TARGET_RATE
+
+    def scripted_action(self, data: mjx.Data, base: ArrayLike = (0.0, 0.0, 0.0),
+                        lift: float = 0.0, arms: ArrayLike | None = None,
+                        grips: ArrayLike = (0.0, 0.0)) -> jax.Array:
+        """An action for scripted controllers (tests, benchmarks): base speeds in its heading,
+        the lift's target, the arm joints' targets moved towards `arms` (8 targets in [-1, 1];
+        default: hold them) as fast as their rate allows, the two grip commands."""
+        current = self.arm_target_positions(data)
+        wanted = current if arms is None else jnp.asarray(arms, jnp.float32)
+        rates = jnp.clip((wanted - current) / (ARM_TARGET_RATE * self.dt), -1.0, 1.0)
+        return jnp.concatenate([jnp.asarray(base, jnp.float32), jnp.asarray([lift], jnp.float32),
+                                rates, jnp.asarray(grips, jnp.float32)])
 
     def program_features(self, data: mjx.Data) -> jax.Array:
         """The paper's 5-d vector that reward programs read."""

@@ -309,16 +309,8 @@ def test_pushchair_can_be_pushed_by_its_backrest_without_tipping(speed):
     assert min(pushed) > 0.1 and np.mean(pushed) > 0.4, pushed
 
 
-def _pushchair_action(env, state, base=(0.0, 0.0, 0.0), lift=0.0, arms=None, grips=(0, 0)):
-    """An action that drives the base (its own heading), sets the lift's target and moves the
-    arm joints' targets towards `arms` (8 targets in [-1, 1]; default: hold them) as fast as
-    their rate allows."""
-    from lamour_jax.envs.pushchair import ARM_TARGET_RATE
-
-    current = np.asarray(env.robot.arm_target_positions(state.data))
-    wanted = current if arms is None else np.asarray(arms, float)
-    rates = np.clip((wanted - current) / (ARM_TARGET_RATE * env.robot.dt), -1.0, 1.0)
-    return jnp.asarray(np.concatenate([base, [lift], rates, grips]), jnp.float32)
+def _pushchair_action(env, state, **kwargs):
+    return env.robot.scripted_action(state.data, **kwargs)
 
 
 @pytest.mark.parametrize("physics", PHYSICS)
