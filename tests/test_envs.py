@@ -309,10 +309,6 @@ def test_pushchair_can_be_pushed_by_its_backrest_without_tipping(speed):
     assert min(pushed) > 0.1 and np.mean(pushed) > 0.4, pushed
 
 
-def _pushchair_action(env, state, **kwargs):
-    return env.robot.scripted_action(state.data, **kwargs)
-
-
 @pytest.mark.parametrize("physics", PHYSICS)
 def test_pushchair_arms_move_at_a_bounded_rate_and_the_base_in_its_heading(physics):
     """A full arm action moves a joint's servo target at ARM_TARGET_RATE half-ranges per
@@ -364,7 +360,7 @@ def test_pushchair_grip_takes_hold_only_within_reach_and_sets_the_chair_upright(
     assert float(jnp.min(r.grip_point_distances(state.data))) > GRIP_REACH
     # Lift down, shoulders and elbows towards the floor, both grips closed at first.
     down = dict(lift=-1.0, arms=[0, 0.6, 0.3, 0, 0, 0.6, 0.3, 0])
-    state = step(state, _pushchair_action(env, state, grips=(1, 1), **down))
+    state = step(state, r.scripted_action(state.data, grips=(1, 1), **down))
     assert np.all(np.asarray(r.holding(state.data)) == 0.0)  # out of reach: no hold
     # Then torso and shoulders up, backing off while the chair is still low, the left palm
     # keeping hold.
@@ -380,11 +376,11 @@ def test_pushchair_grip_takes_hold_only_within_reach_and_sets_the_chair_upright(
             # The left grip closed once the arm is down: a hold taken on the way down drags
             # the chair along half raised.
             lowered = np.allclose(r.arm_target_positions(state.data), down["arms"], atol=0.01)
-            action = _pushchair_action(env, state, base=(*drive, 0), grips=(lowered, 0),
+            action = r.scripted_action(state.data, base=(*drive, 0), grips=(lowered, 0),
                                        **down)
         else:
             low = float(r.chair_tilt(state.data.qpos)) > 0.2
-            action = _pushchair_action(env, state, base=(-0.3 * low, 0, 0), **up)
+            action = r.scripted_action(state.data, base=(-0.3 * low, 0, 0), **up)
         was_holding = float(r.holding(state.data)[0])
         distances = np.asarray(r.grip_point_distances(state.data))[0]
         state = step(state, action)
@@ -397,9 +393,9 @@ def test_pushchair_grip_takes_hold_only_within_reach_and_sets_the_chair_upright(
     assert float(r.holding(state.data)[1]) == 0.0  # the right palm never came within reach
     assert tilt[-1] < math.pi * 0.1 and bool(state.info["valid"]), tilt[::20]
     for waver in (0.0, -0.5, GRIP_RELEASE):
-        state = step(state, _pushchair_action(env, state, **{**up, "grips": (waver, 0)}))
+        state = step(state, r.scripted_action(state.data, **{**up, "grips": (waver, 0)}))
         assert float(r.holding(state.data)[0]) == 1.0, waver
-    let_go = _pushchair_action(env, state, **{**up, "grips": (GRIP_RELEASE - 0.05, 0)})
+    let_go = r.scripted_action(state.data, **{**up, "grips": (GRIP_RELEASE - 0.05, 0)})
     assert float(r.holding(step(state, let_go).data)[0]) == 0.0
 
 
