@@ -28,7 +28,7 @@ from lamour_jax.envs.native import field
 from lamour_jax.learner.policy import load
 
 RESULTS = Path(__file__).parent / "results"
-TOUCH = 0.06  # palm centre to surface: the palm's radius (0.05) and 1 cm
+TOUCH = 0.01  # palm surface to chair surface (`palm_distances`)
 
 
 def contacts(run: Path, member: int, episodes: int, variant: str, seed: int) -> dict:

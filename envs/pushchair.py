@@ -335,14 +335,18 @@ class PushChair(Robot):
         return _tilt_from_quat(qpos[self.chair_q + 3:self.chair_q + 7])
 
     def palm_distances(self, data: mjx.Data) -> jax.Array:
-        """Each palm centre's distance to the nearest point of the seat or the backrest (the
-        chair's two boxes; ManiSkill2 measures to the chair's whole surface)."""
+        """Each palm's gap to the nearest point of the seat or the backrest (the chair's two
+        boxes; ManiSkill2 measures to the chair's whole surface): from the palm's surface, not
+        its centre, so that a palm on the chair reads 0 as a ManiSkill2 finger on it does (the
+        paper's programs test "hands at the chair" as a mean below 0.1 m; from the centres,
+        the original pushing with one palm on the backrest read 0.12, pushchair_cpu.md)."""
         palms = field(data, "geom_xpos")[self.palms]  # [2, 3]
         centres = field(data, "geom_xpos")[self.surfaces]  # [2, 3]
         frames = field(data, "geom_xmat")[self.surfaces].reshape(-1, 3, 3)
         local = jnp.einsum("pbi,bij->pbj", palms[:, None] - centres[None], frames)
         outside = local - jnp.clip(local, -self.surface_half, self.surface_half)
-        return jnp.min(jnp.linalg.norm(outside, axis=-1), axis=1)
+        centre_gap = jnp.min(jnp.linalg.norm(outside, axis=-1), axis=1)
+        return jnp.maximum(centre_gap - _PALM_RADIUS, 0.0)
 
     def grip_offsets(self, data: mjx.Data) -> jax.Array:
         """Each hold minus its palm's grip point, world frame [2, 3]."""
@@ -601,8 +605,8 @@ class PushChair(Robot):
     def program_fields(self) -> list[ObsField]:
         return [
             ObsField(0, 1, "ee_distance", "mean distance from the robot's two palms (end "
-                     "effectors) to the chair's seat or backrest, whichever is nearer; about "
-                     "0.03 when touching it", "m"),
+                     "effectors) to the chair's seat or backrest, whichever is nearer, from the "
+                     "palm's surface: 0 when touching it", "m"),
             ObsField(1, 1, "target_distance", "distance in the floor plane from the chair to "
                      "the target marker", "m"),
             ObsField(2, 1, "chair_tilt", "angle between the chair's up axis and the vertical: "
