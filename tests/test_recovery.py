@@ -35,6 +35,7 @@ from lamour_jax.recovery.peak import PeakKeeper
 from lamour_jax.recovery.report import best_member, markdown_table, paper_reference
 from lamour_jax.recovery.resume import recorded_run
 from lamour_jax.recovery.run import (
+    COVERAGE_WARNING,
     TRAINING_BANK_SEED,
     TRAINING_BANK_SIZE,
     RecoverySpec,
@@ -451,7 +452,15 @@ def test_recover_ranks_candidates_resumes_and_renders(original, tmp_path, capsys
     assert (peak["recovery_rate"], peak["return_mean"]) == pytest.approx(top)
     assert load(out / "peak").meta["candidates"] == [peak["candidate"]]
     assert (out / "rewards" / "sample1.py").read_text() == GOOD
-    table = capsys.readouterr().out
+    # Before training, where each candidate's is_recovered holds on the original's own
+    # Normal-env steps (where consolidation can act), with a warning for the one that never
+    # holds.
+    coverage = summary["before"]["consolidation_coverage"]
+    assert coverage["sample0.py"] == 0.0 and coverage["sample1.py"] > COVERAGE_WARNING
+    logged = capsys.readouterr()
+    warnings = [line for line in logged.err.splitlines() if line.startswith("warning: below")]
+    assert len(warnings) == 1 and "sample0.py" in warnings[0]
+    table = logged.out
     assert "| original policy |" in table and "(best)" in table
     # A finished run resumes to the same place: nothing retrained (nor compiled), videos
     # rendered, the same table.

@@ -105,6 +105,17 @@ def program_levels(candidates: CandidateSet, starts: jax.Array, action_size: int
     return jnp.stack([level(i) for i in range(len(candidates))])
 
 
+def recovered_shares(candidates: CandidateSet, obs: jax.Array, counted: jax.Array
+                     ) -> jax.Array:
+    """Each candidate's share of the observations `obs` [n, obs] (those where `counted` is
+    true) on which its `is_recovered` holds: where LaMOuR's consolidation can act."""
+    def share(index: int) -> jax.Array:
+        held = jax.vmap(lambda o: candidates.is_recovered(index, o))(obs) > 0
+        return jnp.sum(held & counted) / jnp.maximum(jnp.sum(counted), 1)
+
+    return jnp.stack([share(i) for i in range(len(candidates))])
+
+
 def _finite(x: jax.Array) -> jax.Array:
     # A generated program may return NaN/inf on some state; one such value would poison the
     # whole batch's advantages, so it counts as no shaping for that transition.

@@ -25,7 +25,7 @@ import numpy as np
 from lamour_jax import xla_runtime
 from lamour_jax.envs import Env, default_physics, make
 from lamour_jax.learner import PPOConfig
-from lamour_jax.learner.evaluate import evaluate_policy
+from lamour_jax.learner.evaluate import evaluate_episodes, evaluate_policy
 from lamour_jax.learner.policy import LoadedPolicy, architecture, check_architecture, load
 from lamour_jax.params import recovery_params, recovery_ppo
 from lamour_jax.recovery.objectives import (
@@ -33,6 +33,7 @@ from lamour_jax.recovery.objectives import (
     Objective,
     Original,
     program_levels,
+    recovered_shares,
 )
 from lamour_jax.recovery.peak import PeakKeeper, candidate_scores, save_candidate
 from lamour_jax.recovery.trainer import recovery_trainer
@@ -50,6 +51,11 @@ BEFORE_EPISODES = 32
 # times its size, so training does not come to know a few hundred fallen poses by heart.
 TRAINING_BANK_SEED = 1
 TRAINING_BANK_SIZE = 2048
+# Below this share of the original's own Normal-env steps a program's is_recovered is too
+# strict for consolidation to act on the task's states: a run says so before it trains (on
+# PushChair a measure that read 0.12 m for a hand on the chair, against the program's 0.1,
+# left it on 2 % of them; pushchair_cpu.md).
+COVERAGE_WARNING = 0.5
 
 
 @dataclass
@@ -139,6 +145,38 @@ def evaluate_original(spec: RecoverySpec, policy: LoadedPolicy, episode_length: 
     return {variant: evaluate_policy(spec.env, variant, spec.mode, act, BEFORE_EPISODES,
                                      spec.seed + 1, episode_length, spec.physics)
             for variant in ("ood", "normal")}
+
+
+def consolidation_coverage(spec: RecoverySpec, policy: LoadedPolicy, candidates: CandidateSet,
+                           episode_length: int) -> list[float]:
+    """Each candidate's share of the original's own steps from Normal starts (the starts of
+    `evaluate_original`) on which its `is_recovered` holds: the states of the task, which
+    LaMOuR's consolidation should reach."""
+    env = make(spec.env, "normal", episode_length=episode_length, physics=spec.physics)
+    act = policy.act_fn(spec.policy_member)
+
+    def shares(key: jax.Array) -> jax.Array:
+        out = evaluate_episodes(env, act, key, BEFORE_EPISODES, record=True)
+        obs = out["states"]["obs"][:-1]  # the state each action was taken in
+        counted = jnp.arange(obs.shape[0])[:, None] < out["length"][None, :]
+        return recovered_shares(candidates, obs.reshape(-1, obs.shape[-1]), counted.ravel())
+
+    return jax.device_get(jax.jit(shares)(jax.random.key(spec.seed + 1))).tolist()
+
+
+def coverage_notes(names: Sequence[str], shares: Sequence[float], c: float) -> list[str]:
+    """What a run logs about `consolidation_coverage`: the share per candidate, and a warning
+    for each below COVERAGE_WARNING."""
+    notes = []
+    for name, share in zip(names, shares, strict=True):
+        notes.append(f"consolidation: {name}'s is_recovered holds on {share:.0%} of the "
+                     "original's own Normal-env steps")
+        if share < COVERAGE_WARNING:
+            notes.append(
+                f"warning: below {COVERAGE_WARNING:.0%}, consolidation (c={c:g}) will rarely "
+                "act on the task's states and the recovered policy can drift from the task; "
+                f"an is_recovered in {name} that the original's own states pass lets it act")
+    return notes
 
 
 def rank_candidates(history: list[dict[str, Any]], names: Sequence[str], seeds: int
@@ -290,6 +328,14 @@ def _recover(spec: RecoverySpec, policy_dir: Path, policy: LoadedPolicy,
         log("evaluating the original policy on OOD and Normal starts ...")
         before = evaluate_original(spec, policy, config.episode_length)
         before_path.write_text(json.dumps(before, indent=2))
+    # Also where the evaluation came from another method's run (`lamour compare`).
+    if candidates is not None and c > 0 and "consolidation_coverage" not in before:
+        before["consolidation_coverage"] = dict(zip(names, consolidation_coverage(
+            spec, policy, candidates, config.episode_length), strict=True))
+        before_path.write_text(json.dumps(before, indent=2))
+    coverage = before.get("consolidation_coverage", {})
+    for note in coverage_notes(list(coverage), list(coverage.values()), c):
+        log(note)
 
     normal_env = make(spec.env, "normal", episode_length=config.episode_length,
                       physics=spec.physics)
