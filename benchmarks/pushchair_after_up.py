@@ -14,10 +14,10 @@ tilt, linear and angular speed):
   still (speed < 0.1 m/s, spin < 0.2 rad/s; its episodes end at the first success) and, for
   comparison, at any step without that;
 - what the robot does from the first valid step on: the share of those steps where the run's
-  `is_recovered` holds (the states LaMOuR's consolidation term is applied on: where it never
-  holds, nothing pulls the policy back towards the original), the mean forward command of the
-  base and the share of steps each palm holds the backrest (the original pushes slowly with
-  one palm holding).
+  `is_recovered` holds (a baseline's run: the offline reference program's), the states
+  LaMOuR's consolidation term is applied on: where it never holds, nothing pulls the policy
+  back towards the original; the mean forward command of the base and the share of steps each
+  palm holds the backrest (the original pushes slowly with one palm holding).
 
     .venv/bin/python benchmarks/pushchair_after_up.py RUN_DIR [--episodes 32] [--final]
         [--tag cpu-x]
@@ -42,6 +42,7 @@ import numpy as np
 from lamour_jax.envs import UNRECORDED_PHYSICS, make
 from lamour_jax.envs.pushchair import SUCCESS_DISTANCE, SUCCESS_TILT
 from lamour_jax.learner.policy import load
+from lamour_jax.rewards import reference_source
 from lamour_jax.runtime.run_dir import RunDir
 from lamour_jax.transpile import transpile
 
@@ -137,8 +138,10 @@ def main() -> int:
     env = make("pushchair", "ood", "paper", episode_length=record.ppo.episode_length,
                physics=physics)
     policy = load(args.run if args.final else args.run / "best")
-    # The run's first reward program: whose is_recovered gates consolidation.
-    source = sorted((args.run / "rewards").glob("*.py"))[0].read_text()
+    # The run's first reward program: whose is_recovered gates consolidation. A baseline's run
+    # (zero, env, sero) has none: the offline reference's, the program LaMOuR's arm used.
+    programs = sorted((args.run / "rewards").glob("*.py"))
+    source = programs[0].read_text() if programs else reference_source("pushchair")
     is_recovered = transpile(source, env.program_state_size, env.action_size).is_recovered
     original = load(Path(record["policy"])).act_fn(record.get("policy_member", 0))
     key = jax.random.key(args.seed)
