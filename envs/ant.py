@@ -12,7 +12,7 @@ from lamour_jax.envs import physics
 from lamour_jax.envs.base import ObsField, Robot
 from lamour_jax.envs.native import field
 from lamour_jax.envs.physics import mjx
-from lamour_jax.envs.rotations import quat_to_euler, random_unit_quat
+from lamour_jax.envs.rotations import quat_to_euler
 
 
 class Ant(Robot):
@@ -95,11 +95,7 @@ class Ant(Robot):
         return qpos, jnp.zeros(self.mj_model.nv)
 
     def ood_diverse_candidate(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        k_rot, k_joints = jax.random.split(key)
-        lo, hi = self.joint_ranges()
-        joints = jax.random.uniform(k_joints, lo.shape, minval=lo, maxval=hi)
-        qpos = jnp.concatenate([jnp.zeros(3), random_unit_quat(k_rot), joints])
-        return qpos, jnp.zeros(self.mj_model.nv)
+        return self.tumbled_pose(key)
 
     def obs_fields(self) -> list[ObsField]:
         m = self.mj_model

@@ -19,6 +19,7 @@ from flax import struct
 
 from lamour_jax.envs import PHYSICS
 from lamour_jax.envs.physics import FIXED_CAMERA, mjx
+from lamour_jax.envs.rotations import random_unit_quat
 
 Variant = Literal["normal", "ood"]
 ResetFn = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
@@ -255,6 +256,15 @@ class Robot:
     def default_qpos(self) -> jax.Array:
         """The spawn pose without its reset noise."""
         return jnp.asarray(self.mj_model.qpos0, jnp.float32)
+
+    def tumbled_pose(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A free-rooted robot at the origin in a uniformly random orientation, each hinge
+        joint uniform in its range, at rest: a diverse fall to drop and settle."""
+        k_rot, k_joints = jax.random.split(key)
+        lo, hi = self.joint_ranges()
+        joints = jax.random.uniform(k_joints, lo.shape, minval=lo, maxval=hi)
+        qpos = jnp.concatenate([jnp.zeros(3), random_unit_quat(k_rot), joints])
+        return qpos, jnp.zeros(self.mj_model.nv)
 
 
 class Env:
