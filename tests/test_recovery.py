@@ -546,6 +546,8 @@ def test_reports_quote_the_paper_for_its_envs():
     assert "original policy ≈3.35k" in line and "lamour ≈3.3k, zero ≈2.0k, env ≈0." in line
     assert "sero" not in line and "1M steps" in line
     assert "4M steps" in paper_reference("humanoid", ["lamour"])
+    # PushChair's paper returns are on another reward's scale; its headline is the success rate.
+    assert "success from OOD starts lamour 79.8 %" in paper_reference("pushchair", ["lamour"])
     assert paper_reference("pointmass", ["lamour"]) == ""
 
 

@@ -152,9 +152,10 @@ PAPER_RESULTS: dict[str, dict[str, str]] = {
     "walker2d": {"original": "4.1k", "lamour": "4.2k", "sero": "3.4k", "zero": "0.7k",
                  "env": "0"},
     "humanoid": {"original": "273", "lamour": "250", "sero": "0", "zero": "0", "env": "0"},
-    # success: LaMOuR 79.8 %, the original from valid starts 82 %
     "pushchair": {"original": "241", "lamour": "200-250", "sero": "0", "zero": "0",
-                  "env": "0"},
+                  "env": "0",
+                  "note": "returns on ManiSkill2's reward scale, not this env's; success from "
+                          "OOD starts lamour 79.8 %, the original from valid starts 82 %"},
 }
 
 
@@ -165,9 +166,10 @@ def paper_reference(env: str, methods: list[str]) -> str:
         return ""
     budget = f"{recovery_params(env).steps / 1e6:.0f}M"  # the paper's, as params.py keeps it
     finals = ", ".join(f"{m} ≈{paper[m]}" for m in methods if m in paper)
+    note = f" ({paper['note']})" if "note" in paper else ""
     return (f"The paper (SAC, one env, {budget} steps, 5 seeds; read off its figures): "
             f"original policy ≈{paper['original']} on the Normal env; final OOD return "
-            f"{finals}.")
+            f"{finals}{note}.")
 
 
 def _fmt(value: float | None) -> str:
