@@ -32,7 +32,7 @@ from lamour_jax.recovery import Objective, Original
 from lamour_jax.recovery.final_eval import final_per_seed, final_table
 from lamour_jax.recovery.objectives import LEVEL_STARTS
 from lamour_jax.recovery.peak import PeakKeeper
-from lamour_jax.recovery.report import best_member, markdown_table, paper_reference
+from lamour_jax.recovery.report import best_member, markdown_table, panels, paper_reference
 from lamour_jax.recovery.resume import recorded_run
 from lamour_jax.recovery.run import (
     COVERAGE_WARNING,
@@ -549,6 +549,19 @@ def test_reports_quote_the_paper_for_its_envs():
     # PushChair's paper returns are on another reward's scale; its headline is the success rate.
     assert "success from OOD starts lamour 79.8 %" in paper_reference("pushchair", ["lamour"])
     assert paper_reference("pointmass", ["lamour"]) == ""
+
+
+def test_compare_plot_shows_success_where_the_runs_log_it():
+    """PushChair's headline is its success rate: the plot gets a third panel for it, and only
+    where every run logged one (an env without a success test keeps two)."""
+    row = {"eval": 0, "step": 0, "member": 0, "return_mean": 0.0, "recovery_rate": 0.0,
+           "normal_return_mean": 1.0}
+    plain = {"zero": ({}, [row])}
+    with_success = {"lamour": ({}, [{**row, "success_rate": 0.5}]), "zero": ({}, [{**row,
+                                                                          "success_rate": 0.0}])}
+    assert [key for key, _, _ in panels(plain)] == ["return_mean", "recovery_rate"]
+    assert [key for key, _, _ in panels(with_success)][-1] == "success_rate"
+    assert len(panels({**with_success, **plain})) == 2
 
 
 def test_compare_table_has_a_success_column_for_tasks_with_a_success_test():

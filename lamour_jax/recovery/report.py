@@ -19,7 +19,10 @@ def curves(history: list[dict[str, Any]], members: list[int]) -> dict[str, np.nd
     evals = sorted({r["eval"] for r in history})
     out: dict[str, Any] = {"step": np.array([next(r["step"] for r in history if r["eval"] == e)
                                              for e in evals])}
-    for key in ("return_mean", "recovery_rate", "normal_return_mean"):
+    keys = ["return_mean", "recovery_rate", "normal_return_mean"]
+    if all("success_rate" in r for r in history):
+        keys.append("success_rate")
+    for key in keys:
         table = np.array([[next((r[key] for r in history
                                  if r["eval"] == e and r["member"] == m), None)
                            for m in members] for e in evals], dtype=float)  # None -> NaN
@@ -176,6 +179,16 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.0f}"
 
 
+def panels(runs: dict[str, tuple[dict, list]]) -> list[tuple[str, str, str]]:
+    """The plot's panels (metric, title, y label): OOD return and recovery rate, and the
+    success rate where the env has a success test (its runs log one)."""
+    out = [("return_mean", "OOD-env return", "return"),
+           ("recovery_rate", "recovery rate", "episodes reaching a valid state")]
+    if runs and all("success_rate" in r for _, history in runs.values() for r in history):
+        out.append(("success_rate", "success from OOD starts", "episodes ending in success"))
+    return out
+
+
 def plot(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any], path: Path
          ) -> Path:
     import matplotlib
@@ -183,24 +196,26 @@ def plot(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any], p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_ret, ax_rec) = plt.subplots(1, 2, figsize=(11, 4.2))
+    shown = panels(runs)
+    fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 4.2))
     for method, (summary, history) in runs.items():
         c = curves(history, best_members(summary))
         color = COLORS.get(method)
         label = f"{method} ({summary['seeds']} seeds)"
         # Bands: mean ± std over seeds; a rate's band is kept inside [0, 1].
-        for ax, key, low, high in ((ax_ret, "return_mean", -np.inf, np.inf),
-                                   (ax_rec, "recovery_rate", 0.0, 1.0)):
+        for ax, (key, _, _) in zip(axes, shown, strict=True):
+            low, high = (-np.inf, np.inf) if key == "return_mean" else (0.0, 1.0)
             ax.plot(c["step"], c[key], label=label, color=color,
                     marker="o" if len(c["step"]) < 3 else None)
             ax.fill_between(c["step"], np.clip(c[key] - c[key + "_sd"], low, high),
                             np.clip(c[key] + c[key + "_sd"], low, high), color=color, alpha=0.2)
-    ax_ret.axhline(before["normal"]["return_mean"], color="black", linestyle="--",
-                   label="original policy, Normal env")
-    ax_ret.set(title=f"{env}: OOD-env return", xlabel="env steps", ylabel="return")
-    ax_rec.set(title=f"{env}: recovery rate", xlabel="env steps",
-               ylabel="episodes reaching a valid state", ylim=(-0.02, 1.02))
-    ax_ret.legend(fontsize=8)
+    axes[0].axhline(before["normal"]["return_mean"], color="black", linestyle="--",
+                    label="original policy, Normal env")
+    for ax, (key, title, ylabel) in zip(axes, shown, strict=True):
+        ax.set(title=f"{env}: {title}", xlabel="env steps", ylabel=ylabel)
+        if key != "return_mean":
+            ax.set_ylim(-0.02, 1.02)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
