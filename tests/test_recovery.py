@@ -557,8 +557,8 @@ def test_compare_plot_shows_success_where_the_runs_log_it():
     row = {"eval": 0, "step": 0, "member": 0, "return_mean": 0.0, "recovery_rate": 0.0,
            "normal_return_mean": 1.0}
     plain = {"zero": ({}, [row])}
-    with_success = {"lamour": ({}, [{**row, "success_rate": 0.5}]), "zero": ({}, [{**row,
-                                                                          "success_rate": 0.0}])}
+    with_success = {"lamour": ({}, [{**row, "success_rate": 0.5}]),
+                    "zero": ({}, [{**row, "success_rate": 0.0}])}
     assert [key for key, _, _ in panels(plain)] == ["return_mean", "recovery_rate"]
     assert [key for key, _, _ in panels(with_success)][-1] == "success_rate"
     assert len(panels({**with_success, **plain})) == 2
