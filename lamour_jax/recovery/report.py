@@ -3,6 +3,7 @@ rate against steps, mean ± std over seeds, the original policy's Normal-env ret
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,12 @@ from lamour_jax.runtime.loop import recorded
 COLORS = {"lamour": "tab:red", "sero": "tab:blue", "zero": "tab:green", "env": "tab:gray"}
 
 
-def curves(history: list[dict[str, Any]], members: list[int]) -> dict[str, np.ndarray]:
-    """Per evaluation: steps, and mean/std over the given members of each metric."""
+def curves(history: list[dict[str, Any]], members: list[int], keys: Sequence[str]
+           ) -> dict[str, np.ndarray]:
+    """Per evaluation: steps, and mean/std over the given members of each metric in `keys`."""
     evals = sorted({r["eval"] for r in history})
     out: dict[str, Any] = {"step": np.array([next(r["step"] for r in history if r["eval"] == e)
                                              for e in evals])}
-    keys = ["return_mean", "recovery_rate", "normal_return_mean"]
-    if all("success_rate" in r for r in history):
-        keys.append("success_rate")
     for key in keys:
         table = np.array([[next((r[key] for r in history
                                  if r["eval"] == e and r["member"] == m), None)
@@ -199,7 +198,7 @@ def plot(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any], p
     shown = panels(runs)
     fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 4.2))
     for method, (summary, history) in runs.items():
-        c = curves(history, best_members(summary))
+        c = curves(history, best_members(summary), [key for key, _, _ in shown])
         color = COLORS.get(method)
         label = f"{method} ({summary['seeds']} seeds)"
         # Bands: mean ± std over seeds; a rate's band is kept inside [0, 1].
