@@ -38,6 +38,8 @@ from lamour_jax.learner.policy import load
 from lamour_jax.runtime.run_dir import RunDir
 
 RESULTS = Path(__file__).parent / "results"
+# A fall this many steps or fewer after first getting up counts as "quick" (never settled).
+QUICK_FALL = 30
 
 
 def handoff_episodes(env, recovered, original, key, episodes: int, hand_off: bool):
@@ -48,24 +50,29 @@ def handoff_episodes(env, recovered, original, key, episodes: int, hand_off: boo
     has_success = "success" in start.metrics
 
     def step(carry, _):
-        state, alive, ret, length, up, success = carry
+        state, alive, ret, length, up, up_at, success = carry
         act = recovered(state.obs)
         if hand_off:
             act = jnp.where(state.info["recovered_once"][:, None], original(state.obs), act)
         nxt = jax.vmap(env.step)(state, act)
         ret = ret + alive * nxt.reward
         length = length + alive
+        gets_up = alive * nxt.info["recovered_once"] * (1.0 - up)
+        up_at = jnp.where(gets_up > 0, length, up_at)
         up = jnp.maximum(up, alive * nxt.info["recovered_once"])
         if has_success:  # the task's success test at the episode's last step
             success = jnp.where(alive > 0, nxt.metrics["success"], success)
         alive = alive * (1.0 - nxt.done)
-        return (nxt, alive, ret, length, up, success), None
+        return (nxt, alive, ret, length, up, up_at, success), None
 
     ones = jnp.ones(episodes)
-    carry = (start, ones, 0 * ones, 0 * ones, 0 * ones, 0 * ones)
-    (_, _, ret, length, up, success), _ = jax.lax.scan(step, carry, None,
-                                                       length=env.episode_length)
-    out = {"return": ret, "length": length, "fell": length < env.episode_length, "up": up}
+    carry = (start, ones, 0 * ones, 0 * ones, 0 * ones, 0 * ones, 0 * ones)
+    (_, _, ret, length, up, up_at, success), _ = jax.lax.scan(step, carry, None,
+                                                              length=env.episode_length)
+    # up_at: the step the state first passed the validity test (1-based); an episode that
+    # fell again did so `length - up_at` steps after getting up.
+    out = {"return": ret, "length": length, "fell": length < env.episode_length, "up": up,
+           "up_at": up_at}
     if has_success:
         out["success"] = success
     return out
@@ -73,11 +80,21 @@ def handoff_episodes(env, recovered, original, key, episodes: int, hand_off: boo
 
 def summary(out) -> dict:
     out = jax.device_get(out)
+    fell = out["fell"] & (out["up"] > 0)
+    stayed_up = (out["length"] - out["up_at"])[fell]
     row = {"return_mean": float(np.mean(out["return"])),
            "return_std": float(np.std(out["return"])),
            "length_mean": float(np.mean(out["length"])),
            "got_up": float(np.mean(out["up"])),
-           "fell_again": float(np.mean(out["fell"]))}
+           "fell_again": float(np.mean(out["fell"])),
+           # How long the falls that follow getting up came after it: a fall within a few
+           # steps is a recovery that never settled; a late one, a task behaviour that fails.
+           "up_step_median": (float(np.median(out["up_at"][out["up"] > 0]))
+                              if np.any(out["up"] > 0) else None),
+           "steps_up_before_falling_median": (float(np.median(stayed_up)) if stayed_up.size
+                                              else None),
+           "fell_within_quick": float(np.mean(fell & (out["length"] - out["up_at"]
+                                                      <= QUICK_FALL)))}
     if "success" in out:
         row["success"] = float(np.mean(out["success"]))
     return row
@@ -116,12 +133,20 @@ def main() -> int:
                   "episodes": args.episodes, "seeds": rows, "original_normal": normal,
                   "machine": f"{platform.machine()}, {jax.devices()[0].device_kind}"}
     with_success = "success" in rows[0]["recovered"]
-    columns = ["return", "length", "got up", "fell again"] + ["success"] * with_success
+    columns = (["return", "length", "got up", "fell again", f"fell ≤ {QUICK_FALL} steps after up",
+                "median steps up before falling"] + ["success"] * with_success)
+
+    def median(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0f}"
 
     def cells(row: dict) -> str:
         out = [f"{row['return_mean']:.1f} ± {row['return_std']:.1f}",
-               f"{row['length_mean']:.0f}", f"{row['got_up']:.0%}", f"{row['fell_again']:.0%}"]
-        return " | ".join(out + [f"{row['success']:.0%}"] * with_success)
+               f"{row['length_mean']:.0f}", f"{row['got_up']:.0%}", f"{row['fell_again']:.0%}",
+               f"{row['fell_within_quick']:.0%}",
+               median(row["steps_up_before_falling_median"])]
+        if with_success:
+            out.append(f"{row['success']:.0%}")
+        return " | ".join(out)
 
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"recovery_handoff_{args.tag}.json").write_text(json.dumps(record_out, indent=2))

@@ -636,3 +636,24 @@ def test_ctrl_c_or_sigterm_keeps_the_last_checkpoint_and_resumes(tmp_path, signa
     # Wall time carries on from the resumed evaluation rather than restarting at zero.
     walls = [row["wall_s"] for row in after]
     assert walls == sorted(set(walls)), walls
+
+
+def test_fall_value_bootstrap_keeps_the_value_target_going_after_a_fall():
+    """fall_value=bootstrap: a fall that ends an episode still cuts the advantage trace (done)
+    but no longer zeroes the value target (termination); with "zero" it does. Both see the
+    same rollout, and a fall is in it."""
+    env = make("pointmass", episode_length=200)
+    trajs = {}
+    for kind in ("zero", "bootstrap"):
+        trainer = make_train(env, tiny_config(fall_value=kind, init_std=3.0, unroll_length=64,
+                                              episode_length=200))
+        state = trainer.init(jax.random.key(0))
+        trajs[kind] = jax.device_get(trainer._rollout(state, jax.random.key(1))[2])
+    zero, boot = trajs["zero"], trajs["bootstrap"]
+    np.testing.assert_array_equal(zero.done, boot.done)
+    falls = (zero.done > 0) & (zero.termination > 0)
+    assert falls.sum() >= 3, "the rollout should contain falls"
+    assert np.all(boot.termination == 0.0)
+    np.testing.assert_array_equal(zero.termination[zero.done == 0], 0.0)
+    with pytest.raises(ValueError, match="fall_value must be one of zero, bootstrap"):
+        tiny_config(fall_value="one").validate()

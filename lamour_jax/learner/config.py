@@ -91,6 +91,14 @@ class PPOConfig:
     # their spread instead. PushChair's LaMOuR got the chair up in 52 % of OOD episodes with
     # it against 20 % without; the Gym envs' did not gain (popart_cpu.md), so off by default.
     value_normalization: str = _static("none")
+    # What an episode that ends by a fall (the env's validity test failing; not the time
+    # limit, not a blow-up) is worth after its last step: "zero", as the env says (the value
+    # target stops there), or "bootstrap": the target goes on with the value of the state the
+    # agent fell into, as if the episode went on from there (the advantage trace is still cut
+    # there). For retraining under a program that pays less than nothing while the agent is
+    # down, where the end of an episode is otherwise a way out of those costs: LaMOuR's cheetah
+    # learned to tip past upright and drop back, ending the episode, in half its episodes.
+    fall_value: str = _static("zero")
     # "ppo" (every shipped original; every recovery but the humanoid's) or "sac": soft actor-critic
     # (learner/sac.py) on the same env batch, rollouts and recovery hooks, learning off-policy
     # from a replay buffer of everything the rollouts saw. The fields named sac_ and replay_
@@ -241,6 +249,8 @@ class PPOConfig:
                              f"{', '.join(VALUE_NORMALIZATIONS)}")
         if not 0.0 < self.value_norm_rate <= 1.0:
             raise ValueError("value_norm_rate must be in (0, 1]")
+        if self.fall_value not in FALL_VALUES:
+            raise ValueError(f"fall_value must be one of {', '.join(FALL_VALUES)}")
         if self.auto_reset not in AUTO_RESETS:
             raise ValueError(f"auto_reset must be one of {', '.join(AUTO_RESETS)}")
         if not 0.0 <= self.policy_dropout < 1.0:
@@ -328,5 +338,6 @@ ENTROPY_SPACES = ("pre_tanh", "action")
 ENTROPY_STATES = ("all", "fallen")
 AUTO_RESETS = ("per_rollout", "per_episode")
 VALUE_NORMALIZATIONS = ("none", "popart")
+FALL_VALUES = ("zero", "bootstrap")
 LEARNERS = ("ppo", "sac")
 SAC_TEMPERATURES = ("shared", "by_validity")

@@ -194,11 +194,14 @@ class Trainer:
                         "member": jnp.full(cfg.num_envs, state.member)}
                 reward = jax.vmap(self.reward_fn)(obs, action, next_obs, info)
             truncation = nxt.info["truncation"]
+            termination = nxt.done * (1.0 - truncation)
+            if cfg.fall_value == "bootstrap":  # only a blow-up ends the value target
+                termination = termination * nxt.info["diverged"]
             episode_return = episode_return + reward
             finished = (nxt.done * episode_return, nxt.done, nxt.info["diverged"])
             transition = Transition(
                 obs=obs, u=u, log_prob=gaussian_log_prob(u, mean, std), reward=reward,
-                termination=nxt.done * (1.0 - truncation), done=nxt.done, next_obs=next_obs,
+                termination=termination, done=nxt.done, next_obs=next_obs,
                 valid=nxt.info["valid"].astype(jnp.float32),
                 steps_up=env_state.info["steps_up"], dropout_key=dropout_key)
             return (nxt, episode_return * (1.0 - nxt.done)), (transition, finished)
