@@ -95,9 +95,10 @@ class PPOConfig:
     # limit, not a blow-up) is worth after its last step: "zero", as the env says (the value
     # target stops there), or "bootstrap": the target goes on with the value of the state the
     # agent fell into, as if the episode went on from there (the advantage trace is still cut
-    # there). For retraining under a program that pays less than nothing while the agent is
-    # down, where the end of an episode is otherwise a way out of those costs: LaMOuR's cheetah
-    # learned to tip past upright and drop back, ending the episode, in half its episodes.
+    # there). Meant for retraining under a program that pays less than nothing while the
+    # agent is down, where the end of an episode can look like a way out of those costs. On
+    # the hopper, walker2d and cheetah's recoveries it made no clear difference (5-10 seeds
+    # each, benchmarks/results/fall_value_native_cpu.md), so every default keeps "zero".
     fall_value: str = _static("zero")
     # "ppo" (every shipped original; every recovery but the humanoid's) or "sac": soft actor-critic
     # (learner/sac.py) on the same env batch, rollouts and recovery hooks, learning off-policy
