@@ -32,7 +32,7 @@ from lamour_jax.recovery import Objective, Original
 from lamour_jax.recovery.final_eval import final_per_seed, final_table
 from lamour_jax.recovery.objectives import LEVEL_STARTS
 from lamour_jax.recovery.peak import PeakKeeper
-from lamour_jax.recovery.report import best_member, markdown_table, panels, paper_reference
+from lamour_jax.recovery.report import best_member, curves, markdown_table, panels, paper_reference
 from lamour_jax.recovery.resume import recorded_run
 from lamour_jax.recovery.run import (
     COVERAGE_WARNING,
@@ -562,6 +562,21 @@ def test_compare_plot_shows_success_where_the_runs_log_it():
     assert [key for key, _, _ in panels(plain)] == ["return_mean", "recovery_rate"]
     assert [key for key, _, _ in panels(with_success)][-1] == "success_rate"
     assert len(panels({**with_success, **plain})) == 2
+
+
+def test_compare_curves_begin_at_the_original():
+    """Every seed starts as the original, so a curve's first point is the original's own
+    evaluation on the same starts at step 0, with no spread; the seeds' evaluations follow."""
+    history = [{"eval": 1, "step": 1000, "member": m, "return_mean": r, "success_rate": s}
+               for m, r, s in ((0, 10.0, 0.5), (1, 30.0, None))]
+    start = {"return_mean": 2.0, "success_rate": 0.25}
+    c = curves(history, [0, 1], ["return_mean", "success_rate"], start=start)
+    assert c["step"].tolist() == [0, 1000]
+    assert c["return_mean"].tolist() == [2.0, 20.0] and c["return_mean_sd"].tolist() == [0, 10]
+    assert c["success_rate"][0] == 0.25 and np.isnan(c["success_rate"][1])  # one seed unlogged
+    without = curves(history, [0, 1], ["return_mean"])
+    assert without["step"].tolist() == [1000] and without["return_mean"].tolist() == [20.0]
+    assert np.isnan(curves(history, [0], ["success_rate"], start={})["success_rate"][0])
 
 
 def test_compare_table_has_a_success_column_for_tasks_with_a_success_test():

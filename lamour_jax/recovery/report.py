@@ -1,5 +1,6 @@
 """Comparison reports: a Markdown table and the paper-style figure (OOD return and recovery
-rate against steps, mean ± std over seeds, the original policy's Normal-env return dashed)."""
+rate against steps from the original at step 0, mean ± std over seeds, the original's own
+figures on the Normal env dashed)."""
 
 from __future__ import annotations
 
@@ -15,18 +16,26 @@ from lamour_jax.runtime.loop import recorded
 COLORS = {"lamour": "tab:red", "sero": "tab:blue", "zero": "tab:green", "env": "tab:gray"}
 
 
-def curves(history: list[dict[str, Any]], members: list[int], keys: Sequence[str]
-           ) -> dict[str, np.ndarray]:
-    """Per evaluation: steps, and mean/std over the given members of each metric in `keys`."""
+def curves(history: list[dict[str, Any]], members: list[int], keys: Sequence[str],
+           start: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Per evaluation: steps, and mean/std over the given members of each metric in `keys`.
+
+    `start`, the original's evaluation on the same starts (before.json's "ood"), is the
+    curve's point at step 0: every member begins as the original, and a run's first
+    evaluation comes only after its first period (1M steps on PushChair)."""
     evals = sorted({r["eval"] for r in history})
-    out: dict[str, Any] = {"step": np.array([next(r["step"] for r in history if r["eval"] == e)
-                                             for e in evals])}
+    steps = [next(r["step"] for r in history if r["eval"] == e) for e in evals]
+    out: dict[str, Any] = {"step": np.array(([0] if start is not None else []) + steps)}
     for key in keys:
         table = np.array([[next((r[key] for r in history
                                  if r["eval"] == e and r["member"] == m), None)
                            for m in members] for e in evals], dtype=float)  # None -> NaN
-        out[key] = table.mean(1)
-        out[key + "_sd"] = table.std(1)
+        mean, sd = table.mean(1), table.std(1)
+        if start is not None:
+            first = start.get(key)
+            mean = np.concatenate([[np.nan if first is None else first], mean])
+            sd = np.concatenate([[0.0], sd])
+        out[key], out[key + "_sd"] = mean, sd
     return out
 
 
@@ -196,10 +205,11 @@ def plot(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any], p
     import matplotlib.pyplot as plt
 
     shown = panels(runs)
-    fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 4.2))
-    for method, (summary, history) in runs.items():
-        c = curves(history, best_members(summary), [key for key, _, _ in shown])
-        color = COLORS.get(method)
+    fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 4.6))
+    for k, (method, (summary, history)) in enumerate(runs.items()):
+        c = curves(history, best_members(summary), [key for key, _, _ in shown],
+                   start=before.get("ood"))
+        color = COLORS.get(method, f"C{4 + k}")  # others: colours the methods do not use
         label = f"{method} ({summary['seeds']} seeds)"
         # Bands: mean ± std over seeds; a rate's band is kept inside [0, 1].
         for ax, (key, _, _) in zip(axes, shown, strict=True):
@@ -208,14 +218,20 @@ def plot(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any], p
                     marker="o" if len(c["step"]) < 3 else None)
             ax.fill_between(c["step"], np.clip(c[key] - c[key + "_sd"], low, high),
                             np.clip(c[key] + c[key + "_sd"], low, high), color=color, alpha=0.2)
-    axes[0].axhline(before["normal"]["return_mean"], color="black", linestyle="--",
-                    label="original policy, Normal env")
+    # The reference each panel is read against: what the original scores on its own task.
+    for ax, (key, _, _) in zip(axes, shown, strict=True):
+        if key != "recovery_rate" and before["normal"].get(key) is not None:
+            ax.axhline(before["normal"][key], color="black", linestyle="--",
+                       label="original policy, Normal env" if ax is axes[0] else None)
     for ax, (key, title, ylabel) in zip(axes, shown, strict=True):
         ax.set(title=f"{env}: {title}", xlabel="env steps", ylabel=ylabel)
         if key != "return_mean":
             ax.set_ylim(-0.02, 1.02)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    # One legend under the panels, where it cannot cover a curve.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
