@@ -218,12 +218,11 @@ def plot(env: str, runs: dict[str, tuple[dict, list]], before: dict[str, Any], p
                     marker="o" if len(c["step"]) < 3 else None)
             ax.fill_between(c["step"], np.clip(c[key] - c[key + "_sd"], low, high),
                             np.clip(c[key] + c[key + "_sd"], low, high), color=color, alpha=0.2)
-    # The reference each panel is read against: what the original scores on its own task.
-    for ax, (key, _, _) in zip(axes, shown, strict=True):
+    for ax, (key, title, ylabel) in zip(axes, shown, strict=True):
+        # The reference each panel is read against: what the original scores on its own task.
         if key != "recovery_rate" and before["normal"].get(key) is not None:
             ax.axhline(before["normal"][key], color="black", linestyle="--",
                        label="original policy, Normal env" if ax is axes[0] else None)
-    for ax, (key, title, ylabel) in zip(axes, shown, strict=True):
         ax.set(title=f"{env}: {title}", xlabel="env steps", ylabel=ylabel)
         if key != "return_mean":
             ax.set_ylim(-0.02, 1.02)
