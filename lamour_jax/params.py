@@ -153,7 +153,8 @@ RECOVERY: dict[str, RecoveryParams] = {
     # the critic's targets standardised the chair got up in 49 % of the OOD episodes instead of
     # 20 % (5 seeds x 4.1M, popart_cpu.md). A tenth of the episodes from Normal starts: the
     # retrained policy otherwise rammed the upright chair over (Normal success 37 %); with them
-    # it kept the task (94 %) and delivered 54 % of the lying chairs instead of 30 %
+    # it kept the task (94 %) and delivered 54 % of the lying chairs instead of 30 %; every
+    # method gets them, and zero with them delivers 54 % too
     # (pushchair_normal_starts_native_cpu.md).
     "pushchair": RecoveryParams(lam=0.01, c=0.5, steps=4_096_000, normal_starts=0.1, ppo=dict(
         obs_clip=3.0, init_std=0.5, value_normalization="popart")),
