@@ -17,7 +17,7 @@ from lamour_jax.params import train_config
 from lamour_jax.runtime import checkpoint
 from lamour_jax.runtime.checkpoint import RunCheckpoints, to_saveable
 from lamour_jax.runtime.curves import plot_learning_curve
-from lamour_jax.runtime.loop import TrainingDiverged, run_training
+from lamour_jax.runtime.loop import TrainingDiverged, rate_at_floor_note, run_training
 
 # 16 envs x 8 steps = 128 env steps per iteration; an evaluation every 2 iterations.
 TINY = ["num_envs=16", "unroll_length=8", "num_minibatches=2", "update_epochs=2",
@@ -140,3 +140,16 @@ def test_a_kl_adaptive_rate_stuck_at_its_floor_is_reported_once(tmp_path, capsys
                  progress=False)
     said = capsys.readouterr().err.count("KL-adaptive learning rate is at its floor")
     assert said == (1 if desired_kl < 1 else 0)
+
+
+@pytest.mark.parametrize("epochs, minibatches, long", [(10, 32, True), (4, 8, False)])
+def test_the_floor_note_names_a_long_update_as_the_cause(epochs, minibatches, long):
+    # 10 x 32 steps per iteration pinned the halfcheetah's and walker2d's rates (the KL to the
+    # rollout policy grows over the epochs); 4 x 8 points at the inputs instead.
+    config = tiny(lr_schedule="adaptive", update_epochs=epochs, num_minibatches=minibatches)
+    pinned = [{"member": 0, "learning_rate": 1e-5}, {"member": 1, "learning_rate": 3e-4}]
+    note = rate_at_floor_note(config, pinned)
+    assert "member(s) 0:" in note and "lr_schedule=constant" in note
+    assert (f"{epochs * minibatches} minibatch steps per iteration" in note) == long
+    assert ("obs_clip" in note) == (not long)
+    assert rate_at_floor_note(config, pinned[1:]) is None

@@ -79,6 +79,10 @@ def recorded(rows: list[dict[str, Any]], key: str) -> np.ndarray:
     return np.array([r[key] for r in rows if r.get(key) is not None], float)
 
 
+# Minibatch steps per iteration above which the KL-adaptive rule is biased toward its floor.
+LONG_UPDATE = 64
+
+
 def rate_at_floor_note(cfg: PPOConfig, rows: list[dict[str, Any]]) -> str | None:
     """A KL-adaptive rate pinned at its floor learns next to nothing while every metric looks
     healthy (KL near its target, finite losses): the updates move the policy too far for any
@@ -91,10 +95,17 @@ def rate_at_floor_note(cfg: PPOConfig, rows: list[dict[str, Any]]) -> str | None
     pinned = [row["member"] for row in rows if (row.get("learning_rate") or 1.0) < 2 * floor]
     if not pinned:
         return None
+    steps = cfg.update_epochs * cfg.num_minibatches
+    # The rule acts after every minibatch on the KL to the rollout policy, which grows over an
+    # iteration's epochs: with hundreds of steps per iteration it shrinks the rate far more
+    # often than it grows it (the halfcheetah's and walker2d's 10 x 32; lr_schedule_native_cpu.md).
+    cause = (f"{steps} minibatch steps per iteration (update_epochs x num_minibatches): the "
+             "KL to the rollout policy grows over the epochs and the rule divides the rate at "
+             "every step past 2 x desired_kl" if steps > LONG_UPDATE else
+             "saturated actions? a retraining's --set obs_clip")
     return (f"note: the KL-adaptive learning rate is at its floor ({floor:g}) for member(s) "
             f"{', '.join(map(str, pinned))}: each update moves the policy past desired_kl "
-            "even at that rate, so it barely learns (saturated actions? a retraining's "
-            "--set obs_clip, or --set lr_schedule=constant)")
+            f"even at that rate, so it barely learns ({cause}; or --set lr_schedule=constant)")
 
 
 def over_seeds(fn: Callable[[TrainState], Any], seeds: int) -> Callable[[TrainState], Any]:
