@@ -79,7 +79,8 @@ def recorded(rows: list[dict[str, Any]], key: str) -> np.ndarray:
     return np.array([r[key] for r in rows if r.get(key) is not None], float)
 
 
-# Minibatch steps per iteration above which the KL-adaptive rule is biased toward its floor.
+# Minibatch steps per iteration above which an update alone can take the KL-adaptive rate to its
+# floor (the rule acts after every step).
 LONG_UPDATE = 64
 
 
@@ -97,8 +98,8 @@ def rate_at_floor_note(cfg: PPOConfig, rows: list[dict[str, Any]]) -> str | None
         return None
     steps = cfg.update_epochs * cfg.num_minibatches
     # The rule acts after every minibatch on the KL to the rollout policy, which grows over an
-    # iteration's epochs: with hundreds of steps per iteration it shrinks the rate far more
-    # often than it grows it (the halfcheetah's and walker2d's 10 x 32; lr_schedule_native_cpu.md).
+    # iteration's epochs: with hundreds of steps per iteration the later ones keep dividing the
+    # rate, 1.5x each (the halfcheetah's and walker2d's 10 x 32; lr_schedule_native_cpu.md).
     cause = (f"{steps} minibatch steps per iteration (update_epochs x num_minibatches): the "
              "KL to the rollout policy grows over the epochs and the rule divides the rate at "
              "every step past 2 x desired_kl" if steps > LONG_UPDATE else
