@@ -80,7 +80,9 @@ def recorded(rows: list[dict[str, Any]], key: str) -> np.ndarray:
 
 
 # Minibatch steps per iteration above which an update alone can take the KL-adaptive rate to its
-# floor (the rule acts after every step).
+# floor: the rule acts after every step on the KL to the rollout policy, which grows over an
+# iteration's epochs, so with hundreds of steps the later ones keep dividing the rate, 1.5x
+# each (the halfcheetah's and walker2d's 10 x 32; lr_schedule_native_cpu.md).
 LONG_UPDATE = 64
 
 
@@ -88,7 +90,8 @@ def rate_at_floor_note(cfg: PPOConfig, rows: list[dict[str, Any]]) -> str | None
     """A KL-adaptive rate pinned at its floor learns next to nothing while every metric looks
     healthy (KL near its target, finite losses): the updates move the policy too far for any
     rate, as when inputs far outside the trained range saturate the actor
-    (benchmarks/results/pushchair_cpu.md). Names the members it happened to, or None."""
+    (benchmarks/results/pushchair_cpu.md) or an iteration takes many minibatch steps
+    (LONG_UPDATE). Names the members it happened to and the likely cause, or None."""
     if cfg.lr_schedule != "adaptive":
         return None
     floor = ADAPTIVE_LR_RANGE[0]
@@ -97,9 +100,6 @@ def rate_at_floor_note(cfg: PPOConfig, rows: list[dict[str, Any]]) -> str | None
     if not pinned:
         return None
     steps = cfg.update_epochs * cfg.num_minibatches
-    # The rule acts after every minibatch on the KL to the rollout policy, which grows over an
-    # iteration's epochs: with hundreds of steps per iteration the later ones keep dividing the
-    # rate, 1.5x each (the halfcheetah's and walker2d's 10 x 32; lr_schedule_native_cpu.md).
     cause = (f"{steps} minibatch steps per iteration (update_epochs x num_minibatches): the "
              "KL to the rollout policy grows over the epochs and the rule divides the rate at "
              "every step past 2 x desired_kl" if steps > LONG_UPDATE else
