@@ -35,6 +35,7 @@ import numpy as np
 from lamour_jax.envs import UNRECORDED_PHYSICS, make
 from lamour_jax.learner.evaluate import evaluate_policy
 from lamour_jax.learner.policy import load
+from lamour_jax.recovery.final_eval import SEED_OFFSET
 from lamour_jax.runtime.run_dir import RunDir
 
 RESULTS = Path(__file__).parent / "results"
@@ -104,11 +105,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--episodes", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="starts' seed (default: the run's seed + SEED_OFFSET, the starts "
+                        "`lamour compare` reports its final policies on)")
     parser.add_argument("--mode", choices=("paper", "diverse"), default="paper")
     parser.add_argument("--tag", default="cpu")
     args = parser.parse_args()
     record = RunDir(args.run).read("recovery")
+    if args.seed is None:
+        args.seed = record.get("seed", 0) + SEED_OFFSET
     env_name, physics = record.env, record.get("physics", UNRECORDED_PHYSICS)
     length = record.ppo.episode_length
     recovered = load(args.run / "best")
@@ -130,6 +135,7 @@ def main() -> int:
     normal = evaluate_policy(env_name, "normal", "paper", orig_act, args.episodes, args.seed,
                              length, physics)
     record_out = {"run": str(args.run), "env": env_name, "physics": physics, "mode": args.mode,
+                  "starts_seed": args.seed,
                   "episodes": args.episodes, "seeds": rows, "original_normal": normal,
                   "machine": f"{platform.machine()}, {jax.devices()[0].device_kind}"}
     with_success = "success" in rows[0]["recovered"]
@@ -159,7 +165,8 @@ def main() -> int:
     for r in rows:
         lines.append(f"| {r['seed']} | {cells(r['recovered'])} | {cells(r['hand_off'])} |")
     lines += ["", "Reproduce: `.venv/bin/python benchmarks/recovery_handoff.py "
-              f"{args.run} --episodes {args.episodes} --mode {args.mode} --tag {args.tag}`", ""]
+              f"{args.run} --episodes {args.episodes} --mode {args.mode} --seed {args.seed} "
+              f"--tag {args.tag}`", ""]
     (RESULTS / f"recovery_handoff_{args.tag}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
