@@ -106,8 +106,8 @@ def main() -> int:
     parser.add_argument("run", type=Path)
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--seed", type=int, default=None,
-                        help="starts' seed (default: the run's seed + SEED_OFFSET, the starts "
-                        "`lamour compare` reports its final policies on)")
+                        help=f"starts' seed (default: the run's seed + {SEED_OFFSET}, the "
+                        "starts `lamour compare` reports its final policies on)")
     parser.add_argument("--mode", choices=("paper", "diverse"), default="paper")
     parser.add_argument("--tag", default="cpu")
     args = parser.parse_args()

@@ -5,7 +5,8 @@ not model output. Of the reference's recovered ants' episodes that get up, 73-94
 median 2-4 steps later: the flip passes upright and goes on, over Gym's z <= 1.0 ceiling or
 onto the other side. The program pays only while the ant is down (the env's validity test), so
 these terms shape the flip itself: a cost on the torso's spin and one on rising above 0.8 m. The
-rest is the reference's (the paper's formulas), is_recovered unchanged.
+rest is the reference's (the paper's formulas), is_recovered unchanged; restated here because
+a program is one self-contained file to the transpiler.
 """
 import numpy as np
 
