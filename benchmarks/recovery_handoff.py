@@ -15,6 +15,9 @@ original's competence, and the retrained policy lost the task behaviour (consoli
 or gated too narrowly). If the hand-off falls too, getting up leaves the agent where even the
 original cannot go on, and the recovery itself must end in a better state.
 
+For the episodes that fall again it also says which of the env's validity conditions failed at
+the end (the ant's "z <= 1.0" is an overshoot, "|roll|, |pitch| <= pi/2" a turn back over).
+
     .venv/bin/python benchmarks/recovery_handoff.py RUN_DIR [--episodes 32] [--tag cpu-hopper]
 
 RUN_DIR: a `lamour recover` run (or a compare's method folder); its original and settings are
@@ -45,13 +48,15 @@ QUICK_FALL = 30
 
 def handoff_episodes(env, recovered, original, key, episodes: int, hand_off: bool):
     """Episodes to the time limit from `env`'s starts; with `hand_off` the original acts from
-    the first valid state on. Per episode: return, length, whether it ended by falling."""
+    the first valid state on. Per episode: return, length, whether it ended by falling, and
+    which validity conditions failed on its last step (`failed`, by condition name)."""
     start = jax.vmap(env.reset)(jax.random.split(key, episodes))
+    conditions = jax.vmap(env.robot.validity_conditions)
 
     has_success = "success" in start.metrics
 
     def step(carry, _):
-        state, alive, ret, length, up, up_at, success = carry
+        state, alive, ret, length, up, up_at, success, failed = carry
         act = recovered(state.obs)
         if hand_off:
             act = jnp.where(state.info["recovered_once"][:, None], original(state.obs), act)
@@ -63,17 +68,25 @@ def handoff_episodes(env, recovered, original, key, episodes: int, hand_off: boo
         up = jnp.maximum(up, alive * nxt.info["recovered_once"])
         if has_success:  # the task's success test at the episode's last step
             success = jnp.where(alive > 0, nxt.metrics["success"], success)
+        ends = (alive * nxt.done * (1.0 - nxt.info["truncation"])) > 0
+        now_failed = {name: ~holds for name, holds in
+                      conditions(nxt.data.qpos, nxt.data.qvel).items()}
+        now_failed["diverged"] = nxt.info["diverged"] > 0
+        failed = {name: jnp.where(ends, now_failed[name], was) for name, was in failed.items()}
         alive = alive * (1.0 - nxt.done)
-        return (nxt, alive, ret, length, up, up_at, success), None
+        return (nxt, alive, ret, length, up, up_at, success, failed), None
 
     ones = jnp.ones(episodes)
-    carry = (start, ones, 0 * ones, 0 * ones, 0 * ones, 0 * ones, 0 * ones)
-    (_, _, ret, length, up, up_at, success), _ = jax.lax.scan(step, carry, None,
-                                                              length=env.episode_length)
+    never = jnp.zeros(episodes, bool)
+    failed = {name: never for name in
+              jax.eval_shape(conditions, start.data.qpos, start.data.qvel)} | {"diverged": never}
+    carry = (start, ones, 0 * ones, 0 * ones, 0 * ones, 0 * ones, 0 * ones, failed)
+    (_, _, ret, length, up, up_at, success, failed), _ = jax.lax.scan(
+        step, carry, None, length=env.episode_length)
     # up_at: the step the state first passed the validity test (1-based); an episode that
     # fell again did so `length - up_at` steps after getting up.
     out = {"return": ret, "length": length, "fell": length < env.episode_length, "up": up,
-           "up_at": up_at}
+           "up_at": up_at, "failed": failed}
     if has_success:
         out["success"] = success
     return out
@@ -95,7 +108,11 @@ def summary(out) -> dict:
            "steps_up_before_falling_median": (float(np.median(stayed_up)) if stayed_up.size
                                               else None),
            "fell_within_quick": float(np.mean(fell & (out["length"] - out["up_at"]
-                                                      <= QUICK_FALL)))}
+                                                      <= QUICK_FALL))),
+           # Of the episodes that fell after getting up: the share that failed each condition
+           # on its last step (one episode can fail several).
+           "fell_on": {name: (float(np.mean(failed[fell])) if fell.any() else None)
+                       for name, failed in out["failed"].items()}}
     if "success" in out:
         row["success"] = float(np.mean(out["success"]))
     return row
@@ -164,6 +181,21 @@ def main() -> int:
              f"{' | '.join(columns)} |", "|---:|" + "---:|" * 2 * len(columns)]
     for r in rows:
         lines.append(f"| {r['seed']} | {cells(r['recovered'])} | {cells(r['hand_off'])} |")
+    # In the robot's own order (a compiled program's outputs come back sorted by name).
+    conditions = [*env.robot.validity_conditions(*env.robot.normal_state(key)), "diverged"]
+    headers = [c.replace("|", "\\|") for c in conditions]  # a bare | would split the cell
+
+    def shares(row: dict) -> str:
+        return " | ".join("-" if row["fell_on"][c] is None else f"{row['fell_on'][c]:.0%}"
+                          for c in conditions)
+
+    lines += ["", "Of the episodes that got up and fell again, the share that failed each of the "
+              "env's validity conditions on the last step (an episode can fail several; "
+              "\"diverged\": the physics went non-finite):", "",
+              f"| seed | recovered: {' | '.join(headers)} | hand-off: "
+              f"{' | '.join(headers)} |", "|---:|" + "---:|" * 2 * len(conditions)]
+    for r in rows:
+        lines.append(f"| {r['seed']} | {shares(r['recovered'])} | {shares(r['hand_off'])} |")
     lines += ["", "Reproduce: `.venv/bin/python benchmarks/recovery_handoff.py "
               f"{args.run} --episodes {args.episodes} --mode {args.mode} --seed {args.seed} "
               f"--tag {args.tag}`", ""]

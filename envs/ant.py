@@ -74,12 +74,13 @@ class Ant(Robot):
         return reward, {"x_velocity": x_velocity, "healthy": healthy, "ctrl_cost": ctrl_cost,
                         "contact_cost": contact_cost}
 
-    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
+    def validity_conditions(self, qpos: jax.Array, qvel: jax.Array) -> dict[str, jax.Array]:
         roll, pitch, _ = quat_to_euler(qpos[3:7])
-        finite = jnp.all(jnp.isfinite(qpos)) & jnp.all(jnp.isfinite(qvel))
         z = qpos[2]
-        upright = (jnp.abs(roll) <= math.pi / 2) & (jnp.abs(pitch) <= math.pi / 2)
-        return finite & (z >= 0.2) & (z <= 1.0) & upright
+        return {"finite": jnp.all(jnp.isfinite(qpos)) & jnp.all(jnp.isfinite(qvel)),
+                "z >= 0.2": z >= 0.2, "z <= 1.0": z <= 1.0,
+                "|roll|, |pitch| <= pi/2": ((jnp.abs(roll) <= math.pi / 2)
+                                            & (jnp.abs(pitch) <= math.pi / 2))}
 
     def normal_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         kq, kv = jax.random.split(key)

@@ -189,9 +189,15 @@ class Robot:
         """Normal-env reward of one transition and its named terms."""
         raise NotImplementedError
 
-    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
-        """The env's own validity test. Every robot's test reads only qpos and qvel."""
+    def validity_conditions(self, qpos: jax.Array, qvel: jax.Array) -> dict[str, jax.Array]:
+        """The env's own validity ("healthy") test, as named conditions that must all hold.
+        Named so that a diagnosis can say which one an episode ended on. Every robot's test
+        reads only qpos and qvel."""
         raise NotImplementedError
+
+    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
+        """The env's own validity test: every one of `validity_conditions` holds."""
+        return functools.reduce(jnp.logical_and, self.validity_conditions(qpos, qvel).values())
 
     def normal_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Start of a Normal episode: the spawn pose plus the Gym reset noise."""

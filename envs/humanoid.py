@@ -118,8 +118,8 @@ class Humanoid(Robot):
         return reward, {"standing": standing, "upright": upright, "small_control": small_control,
                         "move": move, "speed": speed}
 
-    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
-        return (qpos[2] > 1.0) & (qpos[2] < 2.0)
+    def validity_conditions(self, qpos: jax.Array, qvel: jax.Array) -> dict[str, jax.Array]:
+        return {"z > 1.0": qpos[2] > 1.0, "z < 2.0": qpos[2] < 2.0}
 
     def normal_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         kq, kv = jax.random.split(key)

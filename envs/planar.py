@@ -141,10 +141,11 @@ class Hopper(PlanarRobot):
     camera_pos = (-1.0, -3.6, 1.0)
     camera_target = (-1.0, 0.0, 0.4)
 
-    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
+    def validity_conditions(self, qpos: jax.Array, qvel: jax.Array) -> dict[str, jax.Array]:
         z, angle = qpos[1], qpos[2]
         rest = jnp.concatenate([qpos[2:], qvel])
-        return (z > 0.7) & (jnp.abs(angle) < 0.2) & jnp.all(jnp.abs(rest) < 100.0)
+        return {"z > 0.7": z > 0.7, "|angle| < 0.2": jnp.abs(angle) < 0.2,
+                "|qpos[2:]|, |qvel| < 100": jnp.all(jnp.abs(rest) < 100.0)}
 
 
 class Walker2d(PlanarRobot):
@@ -163,9 +164,10 @@ class Walker2d(PlanarRobot):
     camera_pos = (-1.2, -4.0, 1.0)
     camera_target = (-1.2, 0.0, 0.4)
 
-    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
+    def validity_conditions(self, qpos: jax.Array, qvel: jax.Array) -> dict[str, jax.Array]:
         z, angle = qpos[1], qpos[2]
-        return (z > 0.9) & (z < 2.0) & (angle > -0.3) & (angle < 0.3)
+        return {"z > 0.9": z > 0.9, "z < 2.0": z < 2.0,
+                "|angle| < 0.3": (angle > -0.3) & (angle < 0.3)}
 
 
 class HalfCheetah(PlanarRobot):
@@ -183,6 +185,6 @@ class HalfCheetah(PlanarRobot):
     camera_pos = (0.0, -3.4, 0.9)
     camera_target = (0.0, 0.0, 0.3)
 
-    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
+    def validity_conditions(self, qpos: jax.Array, qvel: jax.Array) -> dict[str, jax.Array]:
         # Raw qpos, not wrapped: a full flip (|rooty| > pi/2) stays invalid, as in the paper.
-        return jnp.abs(qpos[2]) <= math.pi / 2
+        return {"|rooty| <= pi/2": jnp.abs(qpos[2]) <= math.pi / 2}

@@ -65,8 +65,8 @@ class PointMass(Robot):
         ctrl_cost = 0.01 * jnp.sum(jnp.square(action))
         return 1.0 - distance - ctrl_cost, {"distance": distance, "ctrl_cost": ctrl_cost}
 
-    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
-        return jnp.linalg.norm(qpos) < 1.0
+    def validity_conditions(self, qpos: jax.Array, qvel: jax.Array) -> dict[str, jax.Array]:
+        return {"|position| < 1": jnp.linalg.norm(qpos) < 1.0}
 
     def normal_state(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         return jax.random.uniform(key, (2,), minval=-0.7, maxval=0.7), jnp.zeros(2)

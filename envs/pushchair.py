@@ -464,8 +464,8 @@ class PushChair(Robot):
                         "success": success, "ctrl_cost": ctrl_cost, "distance": d_target,
                         "tilt": tilt}
 
-    def is_valid(self, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
-        return self.chair_tilt(qpos) <= MAX_TILT
+    def validity_conditions(self, qpos: jax.Array, qvel: jax.Array) -> dict[str, jax.Array]:
+        return {"chair tilt <= 0.1 pi": self.chair_tilt(qpos) <= MAX_TILT}
 
     # ----- starts
     def _layout(self, key: jax.Array, noise: float, gap: tuple[float, float] = ROBOT_GAP

@@ -63,6 +63,29 @@ def test_normal_starts_valid_and_paper_ood_starts_invalid(name):
     assert not ood_valid.any()
 
 
+# The condition each env's paper OOD start is known to fail (spec §2's poses).
+FAILS_AT_PAPER_START = {"ant": "|roll|, |pitch| <= pi/2", "halfcheetah": "|rooty| <= pi/2",
+                        "hopper": "z > 0.7", "walker2d": "z > 0.9", "humanoid": "z > 1.0",
+                        "pushchair": "chair tilt <= 0.1 pi"}
+
+
+@pytest.mark.parametrize("name", ENV_NAMES)
+def test_validity_is_its_named_conditions(name):
+    """The validity test is the conjunction of named conditions (a diagnosis reports which one
+    ended an episode): every Normal start passes all, every paper OOD start fails the one its
+    pose breaks."""
+    r = robot(name)
+    for kind in ("normal", "ood"):
+        qpos, qvel, valid = _starts(name, kind, 16)
+        conditions = {k: np.asarray(v) for k, v in
+                      jax.vmap(r.validity_conditions)(qpos, qvel).items()}
+        np.testing.assert_array_equal(valid, np.all(list(conditions.values()), axis=0))
+        if kind == "normal":
+            assert all(v.all() for v in conditions.values())
+        else:
+            assert not conditions[FAILS_AT_PAPER_START[name]].any()
+
+
 def test_paper_layouts_match_spec():
     """The paper's reward programs index these layouts; the key entries must mean what the
     spec says (heights in the Gym convention, angles, the humanoid's head and torso-up)."""
