@@ -3,6 +3,7 @@ import circle, renamed options keep their old names."""
 
 import argparse
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,14 @@ def test_renamed_options_answer_to_their_old_names(argv, dest, value, capsys):
            "init_policy_member": "--init-policy-member"}[dest]
     args = build_parser().parse_args([*argv[:-2], new, argv[-1]])
     assert getattr(args, dest) == value and capsys.readouterr().err == ""
+
+
+def test_every_result_is_in_the_results_index():
+    """benchmarks/results/README.md lists every results file, and each link resolves."""
+    results = ROOT / "benchmarks" / "results"
+    index = (results / "README.md").read_text()
+    files = {p.name for p in results.glob("*.md")} - {"README.md"}
+    missing = sorted(f for f in files if f"]({f})" not in index)
+    assert not missing, f"add to benchmarks/results/README.md: {missing}"
+    dangling = [t for t in re.findall(r"\]\(([^)]+)\)", index) if not (results / t).exists()]
+    assert not dangling, dangling
