@@ -129,3 +129,29 @@ def test_stalled_run_exits_with_its_checkpoint_intact(tmp_path):
     assert checkpoints.latest() == 1
     checkpoints.close()
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_progress_bar_clock_moves_while_one_long_call_runs():
+    """An evaluation period is one compiled call; the bar is redrawn meanwhile (its elapsed time
+    ticks), stops being redrawn when the call returns, and a disabled bar is left alone."""
+    import io
+
+    from tqdm import tqdm
+
+    from lamour_jax.runtime.heartbeat import LOG_INTERVAL_S, BarHeartbeat, redraw_interval
+
+    out = io.StringIO()
+    bar = tqdm(total=10, file=out, mininterval=0)
+    with BarHeartbeat(bar, 0.02):
+        time.sleep(1.2)  # the long call
+    redraws = out.getvalue().count("\r")
+    assert redraws >= 5
+    assert "00:01" in out.getvalue()  # the elapsed time shown moved past a second
+    time.sleep(0.1)
+    assert out.getvalue().count("\r") == redraws
+    bar.close()
+
+    quiet = tqdm(total=10, file=io.StringIO(), disable=True)
+    with BarHeartbeat(quiet, 0.02) as beat:
+        assert beat._thread is None
+    assert redraw_interval(io.StringIO()) == LOG_INTERVAL_S  # a log file: once a minute

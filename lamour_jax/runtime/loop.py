@@ -31,6 +31,7 @@ from lamour_jax.learner.sweep import Sweep, format_point
 from lamour_jax.learner.types import TrainState
 from lamour_jax.runtime.checkpoint import RunCheckpoints, save_policy
 from lamour_jax.runtime.distributed import is_primary
+from lamour_jax.runtime.heartbeat import BarHeartbeat, redraw_interval
 from lamour_jax.runtime.lock import holds_run_dir
 from lamour_jax.runtime.run_dir import RunDir
 from lamour_jax.runtime.stall import STALL_EXIT, StallWatchdog, timeout_from_env
@@ -228,9 +229,11 @@ def run_training(trainer: Trainer, run_dir: Path, *, seeds: int = 1, seed: int =
     on_cpu = jax.default_backend() == "cpu"
     watchdog = StallWatchdog(timeout_from_env() if on_cpu else 0.0, stalled)
     try:
-        with deferred_stop() as stop_if_requested, watchdog:
+        with (deferred_stop() as stop_if_requested, watchdog,
+              BarHeartbeat(bar, redraw_interval())):
             for k in range(start_eval, total_evals):
                 period = k + 1
+                bar.set_description(f"{trainer.env.name} x{seeds}, period {period}/{total_evals}")
                 tick = time.perf_counter()
                 with watchdog.watch():
                     new_state, metrics = compiled(result.state, *hparams)
